@@ -1,0 +1,41 @@
+"""Domain errors. Library code raises these; server/errors.py maps each to one gRPC status code.
+
+Messages are written for the person who sent the request: they say what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+
+class OstinatoError(Exception):
+    """Base class of every domain error."""
+
+
+class InvalidInput(OstinatoError, ValueError):
+    """The request itself is wrong (bad MIDI bytes, unknown instrument, 0 bars...). -> INVALID_ARGUMENT"""
+
+
+class LimitExceeded(OstinatoError):
+    """The request is well-formed but asks for more than the configured limit. -> RESOURCE_EXHAUSTED"""
+
+    def __init__(self, what: str, requested: float, limit: float, unit: str = "") -> None:
+        self.what = what
+        self.requested = requested
+        self.limit = limit
+        suffix = f" {unit}" if unit else ""
+        super().__init__(f"{what}: {requested:g}{suffix} requested, the limit is {limit:g}{suffix}")
+
+
+class MissingAsset(OstinatoError):
+    """A model, SoundFont or other asset the request needs is not available here. -> FAILED_PRECONDITION"""
+
+
+class Cancelled(OstinatoError):
+    """The caller cancelled the work, or its deadline passed. -> CANCELLED / DEADLINE_EXCEEDED"""
+
+    def __init__(self, message: str = "cancelled", deadline_exceeded: bool = False) -> None:
+        self.deadline_exceeded = deadline_exceeded
+        super().__init__(message)
+
+
+class NotImplementedYet(OstinatoError):
+    """A declared capability that this build does not provide yet. -> UNIMPLEMENTED"""

@@ -1,0 +1,41 @@
+from protos.ostinato.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Part(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PART_UNSPECIFIED: _ClassVar[Part]
+    PART_DRUMS: _ClassVar[Part]
+    PART_BACKING: _ClassVar[Part]
+PART_UNSPECIFIED: Part
+PART_DRUMS: Part
+PART_BACKING: Part
+
+class AccompanyRequest(_message.Message):
+    __slots__ = ("audio", "part", "seed", "mix")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    MIX_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    part: Part
+    seed: int
+    mix: bool
+    def __init__(self, audio: _Optional[bytes] = ..., part: _Optional[_Union[Part, str]] = ..., seed: _Optional[int] = ..., mix: _Optional[bool] = ...) -> None: ...
+
+class AccompanyResponse(_message.Message):
+    __slots__ = ("progress", "format", "chunk", "notice")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    progress: _common_pb2.Progress
+    format: _common_pb2.AudioFormat
+    chunk: _common_pb2.AudioChunk
+    notice: _common_pb2.Notice
+    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., chunk: _Optional[_Union[_common_pb2.AudioChunk, _Mapping]] = ..., notice: _Optional[_Union[_common_pb2.Notice, _Mapping]] = ...) -> None: ...
