@@ -1,0 +1,248 @@
+"""Training data for the latent model: monophonic folk melodies from music21's corpus, cut into 2- and
+4-bar windows on the sixteenth-note grid, cached under .cache/latent/.
+
+Sources: O'Neill's Music of Ireland (1850), Ryan's Mammoth Collection, Aird's Airs and the Nottingham
+reels that music21 ships (all public-domain tunes). The Essen folksong collection is left out: its
+licence is non-commercial. Tunes are split into train and held-out sets by a hash of the tune, so no
+window of a held-out tune is ever seen in training. Transposition (augmentation) happens when batches
+are drawn, not here.
+
+This module is for training and evaluation only; the server never imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from symbolic.latent.representation import (MAX_STEPS, NO_EVENT, NOTE_OFF, NUM_PITCHES, TimeSignature,
+                                            notes_to_grid)
+
+log = logging.getLogger(__name__)
+
+COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "nottingham-dataset")
+WINDOW_BARS = (2, 4)
+HELD_OUT_PERCENT = 5
+CACHE_VERSION = 1
+MIN_PITCH, MAX_PITCH = 36, 96  # transposition keeps melodies inside this range
+
+
+@dataclass
+class WindowSet:
+    """Windows of one length and meter: tokens (N, steps) int16, tune index per window."""
+
+    time_signature: TimeSignature
+    num_bars: int
+    tokens: np.ndarray
+    tune_ids: np.ndarray
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("OSTINATO_CACHE", Path(__file__).resolve().parents[2] / ".cache")) / "latent"
+
+
+def corpus_files() -> list[Path]:
+    import music21
+
+    root = Path(music21.common.getCorpusFilePath())
+    files: list[Path] = []
+    for collection in COLLECTIONS:
+        files.extend(sorted((root / collection).glob("*.abc")))
+    return files
+
+
+def _tune_windows(score, tune_key: str) -> list[tuple[str, int, np.ndarray]]:
+    """(meter, bars, tokens) windows of one music21 score."""
+    from music21 import chord, note, stream
+
+    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    part = parts[0]
+    measures = list(part.getElementsByClass(stream.Measure))
+    if not measures:
+        return []
+    # Consecutive complete bars of one meter form a run; each run is gridded on its own.
+    runs: list[tuple[TimeSignature, list]] = []
+    current_meter = None
+    for measure in measures:
+        if measure.timeSignature is not None:
+            current_meter = measure.timeSignature
+        if current_meter is None:
+            continue
+        meter = TimeSignature(current_meter.numerator, current_meter.denominator)
+        if meter.denominator not in (2, 4, 8) or meter.steps_per_bar < 6:
+            runs.append((meter, []))
+            continue
+        complete = abs(measure.duration.quarterLength - current_meter.barDuration.quarterLength) < 1e-6
+        if not complete:
+            runs.append((meter, []))
+            continue
+        if not runs or runs[-1][0] != meter:
+            runs.append((meter, []))
+        runs[-1][1].append(measure)
+
+    windows = []
+    for meter, run in runs:
+        if len(run) < min(WINDOW_BARS):
+            continue
+        steps_per_bar = meter.steps_per_bar
+        notes: list[tuple[int, int, int]] = []
+        for bar_index, measure in enumerate(run):
+            bar_start = bar_index * steps_per_bar
+            for element in measure.recurse().notes:
+                if element.duration.quarterLength == 0:  # grace note
+                    continue
+                offset = element.getOffsetInHierarchy(measure)
+                start = bar_start + int(round(float(offset) * 4))
+                end = bar_start + int(round(float(offset + element.duration.quarterLength) * 4))
+                if isinstance(element, chord.Chord):
+                    pitch = max(p.midi for p in element.pitches)
+                elif isinstance(element, note.Note):
+                    pitch = element.pitch.midi
+                else:
+                    continue
+                tie = element.tie.type if element.tie is not None else None
+                if tie in ("stop", "continue") and notes and notes[-1][0] == pitch and notes[-1][2] == start:
+                    notes[-1] = (pitch, notes[-1][1], max(end, start + 1))
+                else:
+                    notes.append((pitch, start, max(end, start + 1)))
+        grid = notes_to_grid(notes, len(run) * steps_per_bar)
+        for num_bars in WINDOW_BARS:
+            length = num_bars * steps_per_bar
+            if length > MAX_STEPS:
+                continue
+            hop = steps_per_bar if num_bars == 2 else 2 * steps_per_bar
+            for start in range(0, grid.shape[0] - length + 1, hop):
+                window = grid[start:start + length].copy()
+                # A note sounding across the window start is heard as a rest (MusicVAE does the same).
+                onsets = window < NUM_PITCHES
+                if onsets.sum() < 2 * num_bars:
+                    continue
+                bars_with_onsets = onsets.reshape(num_bars, steps_per_bar).any(axis=1)
+                if not bars_with_onsets.all():
+                    continue
+                # A leading note-off belongs to the previous window.
+                first = int(np.argmax(window != NO_EVENT))
+                if window[first] == NOTE_OFF:
+                    window[first] = NO_EVENT
+                windows.append((str(meter), num_bars, window.astype(np.int16)))
+    del tune_key
+    return windows
+
+
+def _prepare_file(path: str) -> list[tuple[str, str, int, np.ndarray]]:
+    from music21 import converter, stream
+
+    try:
+        parsed = converter.parse(path)
+    except Exception as error:  # music21's ABC parser fails in many ways on a few tunes
+        log.warning("skipping %s: %s", path, error)
+        return []
+    scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+    result = []
+    for index, score in enumerate(scores):
+        tune_key = f"{Path(path).parent.name}/{Path(path).name}#{index}"
+        try:
+            for meter, bars, tokens in _tune_windows(score, tune_key):
+                result.append((tune_key, meter, bars, tokens))
+        except Exception as error:  # a malformed tune: skip it, keep the rest of the file
+            log.warning("skipping %s: %s", tune_key, error)
+    return result
+
+
+def is_held_out(tune_key: str) -> bool:
+    digest = hashlib.sha1(tune_key.encode()).digest()
+    return digest[0] * 100 // 256 < HELD_OUT_PERCENT
+
+
+def prepare(cache_dir: Path | None = None, workers: int = 2, limit_files: int | None = None) -> Path:
+    """Parses the corpus and writes the windows to an .npz; returns its path (reused when present)."""
+    cache_dir = cache_dir or default_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"melody_windows_v{CACHE_VERSION}{'' if limit_files is None else f'_{limit_files}'}.npz"
+    if path.exists():
+        return path
+    files = [str(p) for p in corpus_files()][:limit_files]
+    started = time.monotonic()
+    rows: list[tuple[str, str, int, np.ndarray]] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for done, file_rows in enumerate(pool.map(_prepare_file, files, chunksize=4), start=1):
+            rows.extend(file_rows)
+            if done % 50 == 0 or done == len(files):
+                log.info("prepared %d/%d files, %d windows, %.0f s", done, len(files), len(rows),
+                         time.monotonic() - started)
+    tune_keys = sorted({row[0] for row in rows})
+    tune_index = {key: i for i, key in enumerate(tune_keys)}
+    arrays: dict[str, np.ndarray] = {
+        "tune_keys": np.array(tune_keys),
+        "held_out": np.array([is_held_out(k) for k in tune_keys]),
+    }
+    groups: dict[tuple[str, int], list[tuple[int, np.ndarray]]] = {}
+    for key, meter, bars, tokens in rows:
+        groups.setdefault((meter, bars), []).append((tune_index[key], tokens))
+    for (meter, bars), items in groups.items():
+        name = f"{meter.replace('/', '_')}__{bars}"
+        arrays[f"tokens__{name}"] = np.stack([t for _, t in items])
+        arrays[f"tunes__{name}"] = np.array([i for i, _ in items], dtype=np.int32)
+    np.savez_compressed(path, **arrays)
+    log.info("wrote %s: %d windows from %d tunes in %.0f s", path, len(rows), len(tune_keys),
+             time.monotonic() - started)
+    return path
+
+
+def load(path: Path, held_out: bool) -> list[WindowSet]:
+    """The train (held_out=False) or held-out windows, grouped by meter and bar count."""
+    data = np.load(path)
+    held = data["held_out"]
+    sets = []
+    for name in data.files:
+        if not name.startswith("tokens__"):
+            continue
+        suffix = name[len("tokens__"):]
+        meter_text, bars = suffix.split("__")
+        numerator, denominator = (int(x) for x in meter_text.split("_"))
+        tunes = data[f"tunes__{suffix}"]
+        mask = held[tunes] == held_out
+        if mask.sum() == 0:
+            continue
+        sets.append(WindowSet(TimeSignature(numerator, denominator), int(bars),
+                              data[name][mask].astype(np.int64), tunes[mask]))
+    return sets
+
+
+def transpose(tokens: np.ndarray, rng: np.random.Generator, max_shift: int = 6) -> np.ndarray:
+    """Random transposition per window within [-5, +6] semitones, kept inside MIN_PITCH..MAX_PITCH."""
+    tokens = tokens.copy()
+    is_pitch = tokens < NUM_PITCHES
+    pitches = np.where(is_pitch, tokens, 0)
+    low = np.where(is_pitch, pitches, 1000).min(axis=1)
+    high = np.where(is_pitch, pitches, -1).max(axis=1)
+    shift = rng.integers(-max_shift + 1, max_shift + 1, size=tokens.shape[0])
+    shift = np.clip(shift, MIN_PITCH - low, MAX_PITCH - high)
+    shift = np.where(low > high, 0, shift)
+    tokens[is_pitch] = (tokens + shift[:, None])[is_pitch]
+    return tokens
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Prepare the latent model's melody windows.")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit-files", type=int, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    path = prepare(workers=args.workers, limit_files=args.limit_files)
+    for held_out in (False, True):
+        sets = load(path, held_out)
+        print("held-out" if held_out else "train", {f"{s.time_signature}x{s.num_bars}": len(s.tokens) for s in sets})
+
+
+if __name__ == "__main__":
+    main()
