@@ -1,39 +1,122 @@
-"""Standard MIDI File bytes <-> note-seq NoteSequence, with errors a musician can act on."""
+"""MIDI bytes <-> NoteTable <-> symusic Score <-> note-seq NoteSequence conversions."""
 
 from __future__ import annotations
 
-import io
-import warnings
+from dataclasses import dataclass
 
-# pydub (imported by note_seq) warns about ffmpeg at import; Ostinato never uses pydub.
-warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv")
-
-import note_seq  # noqa: E402
-import pretty_midi  # noqa: E402
-from note_seq.protobuf import music_pb2
+import numpy as np
+import symusic
 
 from ostinato.errors import InvalidInput
+from symbolic.attributes import DRUM_PROGRAM, NoteTable
+from symbolic.instruments import program_name
+
+TICKS_PER_QUARTER = 480
 
 
-def parse_midi(midi_bytes: bytes) -> pretty_midi.PrettyMIDI:
-    """Parses Standard MIDI File bytes; raises InvalidInput when they are not a readable MIDI file."""
-    if not midi_bytes:
-        raise InvalidInput("the MIDI data is empty")
-    if not midi_bytes.startswith(b"MThd"):
-        raise InvalidInput("not a Standard MIDI File: it must start with the 'MThd' header")
+@dataclass
+class Clip:
+    """A clip in our own terms: notes, one meter and one tempo."""
+
+    table: NoteTable
+    time_signature: tuple[int, int]
+    tempo_bpm: float
+    bars: int | None = None
+
+
+def table_to_score(table: NoteTable, time_signature: tuple[int, int], tempo_bpm: float,
+                   tpq: int = TICKS_PER_QUARTER) -> symusic.Score:
+    """One track per program (drums last), the given meter and tempo at tick 0."""
+    score = symusic.Score(tpq)
+    score.tempos.append(symusic.Tempo(0, float(tempo_bpm)))
+    score.time_signatures.append(symusic.TimeSignature(0, int(time_signature[0]), int(time_signature[1])))
+    programs = sorted({int(p) for p in table.program}, key=lambda p: (p == DRUM_PROGRAM, p))
+    velocities = table.velocity if table.velocity is not None else np.full(len(table), 90)
+    for program in programs:
+        is_drum = program == DRUM_PROGRAM
+        track = symusic.Track(program_name(program), 0 if is_drum else program, is_drum)
+        for index in np.nonzero(table.program == program)[0]:
+            start = int(round(table.onset_q[index] * tpq))
+            duration = max(1, int(round(table.duration_q[index] * tpq)))
+            track.notes.append(symusic.Note(start, duration, int(table.pitch[index]), int(velocities[index])))
+        score.tracks.append(track)
+    return score
+
+
+def score_to_clip(score: symusic.Score) -> Clip:
+    """Flattens a Score; the first time signature and tempo stand for the whole clip."""
+    quarter = score.to("quarter")
+    onsets, durations, pitches, programs, velocities = [], [], [], [], []
+    for track in quarter.tracks:
+        program = DRUM_PROGRAM if track.is_drum else int(track.program)
+        notes = track.notes.numpy()
+        onsets.append(notes["time"])
+        durations.append(notes["duration"])
+        pitches.append(notes["pitch"])
+        velocities.append(notes["velocity"])
+        programs.append(np.full(len(notes["pitch"]), program))
+    if onsets:
+        table = NoteTable(
+            np.concatenate(onsets).astype(float), np.concatenate(durations).astype(float),
+            np.concatenate(pitches).astype(int), np.concatenate(programs).astype(int),
+            np.concatenate(velocities).astype(int))
+        order = np.lexsort((table.pitch, table.onset_q))
+        table = table.select(order)
+    else:
+        table = NoteTable.empty()
+    time_signature = (4, 4)
+    if len(quarter.time_signatures):
+        first = quarter.time_signatures[0]
+        time_signature = (int(first.numerator), int(first.denominator))
+    tempo_bpm = float(quarter.tempos[0].qpm) if len(quarter.tempos) else 120.0
+    return Clip(table, time_signature, tempo_bpm)
+
+
+def midi_to_clip(midi: bytes) -> Clip:
+    """Reads Standard MIDI File bytes; InvalidInput when they are not a readable MIDI file."""
+    if not midi or not bytes(midi[:4]) == b"MThd":
+        raise InvalidInput("the MIDI data is not a Standard MIDI File (it must start with 'MThd')")
     try:
-        return pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
-    except Exception as error:  # noqa: BLE001 - mido/pretty_midi raise many types for corrupt files
+        score = symusic.Score.from_midi(bytes(midi))
+    except Exception as error:  # noqa: BLE001 - symusic raises RuntimeError/ValueError on bad files
         raise InvalidInput(f"the MIDI file could not be read: {error}") from error
+    return score_to_clip(score)
 
 
-def midi_to_note_sequence(midi_bytes: bytes) -> music_pb2.NoteSequence:
-    """Parses MIDI bytes into a NoteSequence (notes, tempos, time signatures, programs, controls)."""
-    return note_seq.midi_io.midi_to_note_sequence(parse_midi(midi_bytes))
+def table_to_midi(table: NoteTable, time_signature: tuple[int, int], tempo_bpm: float) -> bytes:
+    return bytes(table_to_score(table, time_signature, tempo_bpm).dumps_midi())
 
 
-def note_sequence_to_midi(sequence: music_pb2.NoteSequence) -> bytes:
-    """Writes a NoteSequence as Standard MIDI File bytes."""
-    buffer = io.BytesIO()
-    note_seq.midi_io.note_sequence_to_pretty_midi(sequence).write(buffer)
-    return buffer.getvalue()
+def clip_to_note_sequence(clip: Clip):
+    """The clip as a note-seq NoteSequence (times in seconds at the clip's tempo)."""
+    from note_seq.protobuf import music_pb2
+
+    sequence = music_pb2.NoteSequence()
+    sequence.ticks_per_quarter = TICKS_PER_QUARTER
+    sequence.tempos.add(time=0.0, qpm=float(clip.tempo_bpm))
+    sequence.time_signatures.add(time=0.0, numerator=clip.time_signature[0], denominator=clip.time_signature[1])
+    seconds_per_q = 60.0 / clip.tempo_bpm
+    table = clip.table
+    programs = sorted({int(p) for p in table.program}, key=lambda p: (p == DRUM_PROGRAM, p))
+    instrument_of = {program: index for index, program in enumerate(programs)}
+    velocities = table.velocity if table.velocity is not None else np.full(len(table), 90)
+    end_s = 0.0
+    for index in range(len(table)):
+        program = int(table.program[index])
+        start_s = float(table.onset_q[index]) * seconds_per_q
+        stop_s = start_s + float(table.duration_q[index]) * seconds_per_q
+        sequence.notes.add(
+            pitch=int(table.pitch[index]), velocity=int(velocities[index]), start_time=start_s, end_time=stop_s,
+            instrument=instrument_of[program], program=0 if program == DRUM_PROGRAM else program,
+            is_drum=program == DRUM_PROGRAM)
+        end_s = max(end_s, stop_s)
+    if clip.bars is not None:
+        numerator, denominator = clip.time_signature
+        end_s = max(end_s, clip.bars * numerator * 4.0 / denominator * seconds_per_q)
+    sequence.total_time = end_s
+    return sequence
+
+
+def midi_to_note_sequence(midi: bytes):
+    """Parses MIDI bytes into a NoteSequence (InvalidInput for unreadable data)."""
+    return clip_to_note_sequence(midi_to_clip(midi))

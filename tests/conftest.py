@@ -17,13 +17,13 @@ from server.settings import Settings
 TEST_SOUNDFONT = "TimGM6mb"
 
 
-def test_settings(**overrides: object) -> Settings:
+def make_settings(**overrides: object) -> Settings:
     return Settings(host="127.0.0.1", port=0, default_soundfont=TEST_SOUNDFONT).with_overrides(**overrides)
 
 
 @pytest.fixture(scope="session")
 def running_server() -> Iterator[RunningServer]:
-    running = start_server(test_settings())
+    running = start_server(make_settings())
     yield running
     running.stop(grace_s=1.0)
 

@@ -1,0 +1,230 @@
+"""MIDI ports through python-rtmidi, with the API chosen by configuration.
+
+JACK, ALSA and CoreMIDI let the bridge create virtual ports that the DAW sees as a MIDI device. The
+Windows MultiMedia API cannot create ports: there the bridge connects by name to ports that a
+loopback driver (loopMIDI, loopBe1) provides, and the DAW uses the other end of the loopback.
+"""
+
+from __future__ import annotations
+
+import enum
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import rtmidi
+
+from ostinato.errors import InvalidInput, MissingAsset
+
+
+class MidiApi(enum.Enum):
+    JACK = "jack"
+    ALSA = "alsa"
+    COREMIDI = "coremidi"
+    WINDOWS_MM = "windows-mm"
+
+    @property
+    def rtmidi_api(self) -> int:
+        return {
+            MidiApi.JACK: rtmidi.API_UNIX_JACK,
+            MidiApi.ALSA: rtmidi.API_LINUX_ALSA,
+            MidiApi.COREMIDI: rtmidi.API_MACOSX_CORE,
+            MidiApi.WINDOWS_MM: rtmidi.API_WINDOWS_MM,
+        }[self]
+
+    @property
+    def has_virtual_ports(self) -> bool:
+        return self is not MidiApi.WINDOWS_MM
+
+    @classmethod
+    def parse(cls, name: str) -> "MidiApi":
+        for api in cls:
+            if api.value == name.lower():
+                return api
+        raise InvalidInput(f"unknown MIDI API {name!r}; choose one of {', '.join(a.value for a in cls)}")
+
+
+@dataclass(frozen=True)
+class PortConfig:
+    """Which ports the bridge opens.
+
+    Args:
+        api: the MIDI API.
+        client_name: the client name the DAW sees (JACK/ALSA client, CoreMIDI source owner).
+        port_name: base name of the ports: "<port_name> out" (or "out 1", "out 2"... with one port per
+            track) and "<port_name> in".
+        output_ports: 1 puts every track on one port, on the clip's own channels; N > 1 opens N ports
+            and sends track t to port min(t, N - 1).
+        connect_output: connect to an existing output port whose name contains this text instead of
+            creating a virtual one (required on Windows: the loopback driver's port, e.g. "loopMIDI").
+        connect_input: likewise for the input.
+        open_input: whether to open an input port at all (clock follower and capture need it).
+    """
+
+    api: MidiApi = MidiApi.JACK
+    client_name: str = "Ostinato"
+    port_name: str = "Ostinato"
+    output_ports: int = 1
+    connect_output: str | None = None
+    connect_input: str | None = None
+    open_input: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.output_ports <= 16:
+            raise InvalidInput(f"output_ports must be 1-16, got {self.output_ports}")
+        if not self.api.has_virtual_ports and self.connect_output is None:
+            raise InvalidInput(
+                "the Windows MultiMedia API cannot create virtual MIDI ports: install a loopback driver "
+                "such as loopMIDI, create a port there, and pass its name (e.g. --connect-output loopMIDI)"
+            )
+
+
+InputCallback = Callable[[bytes, float], None]
+
+
+def _check_api(api: MidiApi) -> None:
+    if api.rtmidi_api not in rtmidi.get_compiled_api():
+        raise MissingAsset(
+            f"this python-rtmidi build has no {api.value} support (it has: "
+            f"{', '.join(rtmidi.get_api_name(a) for a in rtmidi.get_compiled_api())})"
+        )
+
+
+def _find_port(names: list[str], wanted: str, direction: str) -> int:
+    matches = [i for i, name in enumerate(names) if wanted.lower() in name.lower()]
+    if not matches:
+        raise MissingAsset(
+            f"no MIDI {direction} port named like {wanted!r}; available: {', '.join(names) or 'none'}"
+        )
+    return matches[0]
+
+
+def _make(kind: type, api: MidiApi, client_name: str):  # type: ignore[no-untyped-def]
+    try:
+        return kind(api.rtmidi_api, name=client_name)
+    except (SystemError, rtmidi.RtMidiError, RuntimeError) as error:
+        hint = ""
+        if api is MidiApi.JACK:
+            hint = " Is a JACK server running (jackd, or JACK_DEFAULT_SERVER set to its name)?"
+        elif api is MidiApi.ALSA:
+            hint = " ALSA needs /dev/snd/seq (the snd-seq kernel module)."
+        raise MissingAsset(f"cannot open the {api.value} MIDI API: {error}.{hint}") from error
+
+
+class PortSet:
+    """The bridge's open ports. `send(data, output)` is safe from one sending thread."""
+
+    def __init__(self, config: PortConfig, on_input: InputCallback | None = None) -> None:
+        _check_api(config.api)
+        self.config = config
+        self._outputs: list[rtmidi.MidiOut] = []
+        self._input: rtmidi.MidiIn | None = None
+        self._on_input = on_input
+        self._clock = time.monotonic
+        self.output_names: list[str] = []
+        self.input_name: str | None = None
+        try:
+            self._open(config)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, config: PortConfig) -> None:
+        for index in range(config.output_ports):
+            out = _make(rtmidi.MidiOut, config.api, config.client_name)
+            if config.connect_output is not None:
+                wanted = config.connect_output if config.output_ports == 1 else f"{config.connect_output} {index + 1}"
+                out.open_port(_find_port(out.get_ports(), wanted, "output"))
+                self.output_names.append(wanted)
+            else:
+                name = f"{config.port_name} out" if config.output_ports == 1 else f"{config.port_name} out {index + 1}"
+                out.open_virtual_port(name)
+                self.output_names.append(name)
+            self._outputs.append(out)
+        if not config.open_input:
+            return
+        inp = _make(rtmidi.MidiIn, config.api, config.client_name)
+        if config.connect_input is not None:
+            inp.open_port(_find_port(inp.get_ports(), config.connect_input, "input"))
+            self.input_name = config.connect_input
+        else:
+            self.input_name = f"{config.port_name} in"
+            inp.open_virtual_port(self.input_name)
+        # Clock and transport are the point of the input port: do not filter them out.
+        inp.ignore_types(sysex=True, timing=False, active_sense=True)
+        inp.set_callback(self._received)
+        self._input = inp
+
+    def _received(self, event: tuple[list[int], float], _: object) -> None:
+        if self._on_input is not None:
+            self._on_input(bytes(event[0]), self._clock())
+
+    def set_input_callback(self, on_input: InputCallback | None) -> None:
+        self._on_input = on_input
+
+    @property
+    def output_count(self) -> int:
+        return len(self._outputs)
+
+    def send(self, data: bytes, output: int = 0) -> None:
+        self._outputs[min(output, len(self._outputs) - 1)].send_message(data)
+
+    def send_all(self, data: bytes) -> None:
+        for out in self._outputs:
+            out.send_message(data)
+
+    def close(self) -> None:
+        if self._input is not None:
+            self._input.cancel_callback()
+            self._input.close_port()
+            self._input.delete()
+            self._input = None
+        for out in self._outputs:
+            out.close_port()
+            out.delete()
+        self._outputs = []
+
+
+def measure_transit_latency(api: MidiApi, messages: int = 24, client_name: str = "Ostinato latency") -> float:
+    """Median seconds from `send_message` to the message arriving at another client of the same MIDI
+    system, measured on a private pair of ports: the delay the MIDI system adds to everything the
+    bridge sends (on JACK about half a period on average). Raises MissingAsset where it cannot
+    create ports (Windows)."""
+    _check_api(api)
+    if not api.has_virtual_ports:
+        raise MissingAsset("the Windows MultiMedia API cannot create the private ports this measurement needs")
+    out = _make(rtmidi.MidiOut, api, client_name)
+    inp = _make(rtmidi.MidiIn, api, client_name)
+    arrived: list[float] = []
+    done = threading.Event()
+    try:
+        port = f"probe {id(out):x}"
+        out.open_virtual_port(port)
+        inp.open_port(_find_port(inp.get_ports(), port, "output"))
+        inp.ignore_types(sysex=True, timing=False, active_sense=False)
+
+        def received(_event: tuple[list[int], float], __: object) -> None:
+            arrived.append(time.monotonic())
+            if len(arrived) >= messages:
+                done.set()
+
+        inp.set_callback(received)
+        time.sleep(0.05)  # JACK connects asynchronously
+        sent: list[float] = []
+        for index in range(messages):
+            sent.append(time.monotonic())
+            out.send_message([0xBF, 0x66, index % 128])
+            # Not a multiple of any period, so the sends sample every phase of the MIDI system's cycle.
+            time.sleep(0.0031 + 0.0007 * (index % 5))
+        done.wait(1.0)
+        transits = [a - s for a, s in zip(arrived, sent)]
+        if not transits:
+            raise MissingAsset(f"no message came back through a private {api.value} port pair")
+        return statistics.median(transits)
+    finally:
+        inp.close_port()
+        out.close_port()
+        inp.delete()
+        out.delete()
