@@ -94,7 +94,8 @@ def _load(midi_bytes: bytes) -> mido.MidiFile:
     try:
         midi = mido.MidiFile(file=io.BytesIO(midi_bytes), clip=True)
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise InvalidInput(f"The MIDI file is damaged and cannot be read ({exc}).") from exc
+        detail = str(exc) or f"{type(exc).__name__}: it ends too early or a chunk is malformed"
+        raise InvalidInput(f"The MIDI file is damaged and cannot be read ({detail}).") from exc
     if midi.type == 2:
         raise InvalidInput(
             "Type-2 MIDI files (independent sequences) are not supported: export as type 0 or 1."

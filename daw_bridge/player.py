@@ -198,22 +198,26 @@ class PortPlayer:
 
     def _follow_transport(self, state: TransportState, ready: list[tuple[float, int, int, bytes]]) -> None:
         if state.playing and not self._was_playing:
+            with self._lock:
+                stale = self._scheduler.drop_before(state.anchor_beat)
+            if stale:
+                log.info("dropped %d messages from before the new start position", stale)
             if self._master is not None:
                 self._master.restart(state.anchor_beat)
                 code = midi.START if state.anchor_beat == 0 else midi.CONTINUE
                 if code == midi.CONTINUE:
-                    self._broadcast(midi.song_position(int(state.anchor_beat * 4)))
-                self._broadcast(bytes((code,)))
+                    self.broadcast(midi.song_position(int(state.anchor_beat * 4)))
+                self.broadcast(bytes((code,)))
         elif not state.playing and self._was_playing:
             ready.clear()
             with self._lock:
                 self._scheduler.clear()
             if self._master is not None:
-                self._broadcast(bytes((midi.STOP,)))
+                self.broadcast(bytes((midi.STOP,)))
             self.silence()
         self._was_playing = state.playing
 
-    def _broadcast(self, data: bytes) -> None:
+    def broadcast(self, data: bytes) -> None:
         for output in range(self._sink.output_count):
             self._sink.send(data, output)
 
@@ -223,7 +227,7 @@ class PortPlayer:
             self._dropped_late += 1
             return
         if output < 0:
-            self._broadcast(data)
+            self.broadcast(data)
         else:
             self._sink.send(data, output)
         sent = self._clock.now()

@@ -89,6 +89,15 @@ class LookaheadScheduler:
             released.append(Scheduled(time_s, message, request_id))
         return released
 
+    def drop_before(self, beat: float) -> int:
+        """Drops messages before `beat` (left over from before the transport moved); returns how many."""
+        kept = [item for item in self._heap if item[0].beat >= beat - 1e-9]
+        dropped = len(self._heap) - len(kept)
+        if dropped:
+            heapq.heapify(kept)
+            self._heap = kept
+        return dropped
+
     def clear(self) -> int:
         """Drops every waiting message (transport stopped); returns how many."""
         dropped = len(self._heap)

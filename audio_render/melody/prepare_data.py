@@ -29,6 +29,7 @@ GAP_S = 4.0
 RENDER_RATE_HZ = 32_000
 STORE_RATE_HZ = 16_000
 HOLDOUT_EVERY = 20
+TARGET_RMS = 0.08
 
 # (GM program, words a musician would use). Programs are 0-based.
 INSTRUMENTS: list[tuple[int, list[str]]] = [
@@ -204,7 +205,11 @@ def _render_batch(batch: list[tuple[ClipSpec, list]], soundfont: str) -> list[np
         start = round(slot * (CLIP_S + GAP_S) * rate)
         clip = mono[start : start + round(CLIP_S * rate)]
         clip = np.pad(clip, (0, round(CLIP_S * rate) - clip.shape[0]))
-        clips.append(resample(clip, rate, STORE_RATE_HZ))
+        clip = resample(clip, rate, STORE_RATE_HZ)
+        # Level-normalise: GM programs differ by 20 dB in loudness, the model should not have to learn that.
+        rms = float(np.sqrt(np.mean(clip**2))) + 1e-9
+        clip = clip * min(TARGET_RMS / rms, 0.95 / (float(np.abs(clip).max()) + 1e-9))
+        clips.append(clip.astype(np.float32))
     return clips
 
 

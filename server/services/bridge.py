@@ -1,28 +1,283 @@
-"""Bridge servicer (stub: the helper working on its issue replaces these methods)."""
+"""Bridge servicer: DAW sessions over gRPC.
+
+Converts protobuf <-> daw_bridge's domain types here and nowhere else. daw_bridge.session does the
+work (transport, launch quantisation, fan-out to followers); this module gives it the code that makes
+clips (`make_clip`), which calls the same domain functions as the Composer and Renderer services.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from typing import Iterator
+
 import grpc
 
-from ostinato.errors import NotImplementedYet
-from protos.ostinato.v1 import bridge_pb2, bridge_pb2_grpc
-from server.rpc import handle_errors
+from audio_render.audio_io import encode_wav
+from audio_render.render import RenderOptions, render_midi
+from audio_render.soundfonts import resolve_soundfont
+from daw_bridge.session import (
+    ClipReady,
+    ClipRequest,
+    MadeClip,
+    MidiOut,
+    Notice,
+    Opened,
+    ProgressUpdate,
+    Session,
+    SessionEvent,
+    SessionLimits,
+    SessionRegistry,
+    TransportChanged,
+    Watcher,
+)
+from daw_bridge.timeline import TimeSignature
+from ostinato.errors import InvalidInput, NotImplementedYet
+from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
+from protos.ostinato.v1 import bridge_pb2, bridge_pb2_grpc, common_pb2, composer_pb2
+from server.rpc import check_size, handle_errors
 from server.settings import Settings
 
 SERVICE_NAME = bridge_pb2.DESCRIPTOR.services_by_name["Bridge"].full_name
+log = logging.getLogger("ostinato.bridge")
+
+_TRANSPORT_TO_PROTO = {
+    "start": bridge_pb2.TRANSPORT_COMMAND_START,
+    "stop": bridge_pb2.TRANSPORT_COMMAND_STOP,
+    "continue": bridge_pb2.TRANSPORT_COMMAND_CONTINUE,
+}
+# How long a follower's stream waits for an event before checking that its client is still there.
+_POLL_S = 0.5
 
 
-class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
+# -- domain -> protobuf -------------------------------------------------------------------------------
+def event_to_proto(event: SessionEvent) -> bridge_pb2.SessionEvent:
+    message = bridge_pb2.SessionEvent(sequence=event.sequence, request_id=event.request_id)
+    payload = event.payload
+    if isinstance(payload, MidiOut):
+        message.midi.CopyFrom(
+            bridge_pb2.MidiMessage(data=payload.data, time_s=payload.time_s, beat=payload.beat, track=payload.track)
+        )
+    elif isinstance(payload, ClipReady):
+        message.clip.CopyFrom(
+            bridge_pb2.ClipReady(
+                request_id=event.request_id, midi=payload.midi, wav=payload.wav, launch_beat=payload.launch_beat
+            )
+        )
+    elif isinstance(payload, ProgressUpdate):
+        message.progress.CopyFrom(
+            common_pb2.Progress(
+                stage=payload.progress.stage,
+                fraction=max(0.0, min(1.0, payload.progress.fraction)),
+                message=payload.progress.message,
+                elapsed_s=payload.elapsed_s,
+            )
+        )
+    elif isinstance(payload, TransportChanged):
+        message.transport = _TRANSPORT_TO_PROTO[payload.command]
+    elif isinstance(payload, Notice):
+        message.notice.CopyFrom(common_pb2.Notice(code=payload.code, message=payload.message))
+    elif isinstance(payload, Opened):
+        message.opened.CopyFrom(
+            bridge_pb2.SessionOpened(session_id=payload.session_id, output_latency_s=payload.output_latency_s)
+        )
+    return message
+
+
+def _time_signature(proto: composer_pb2.TimeSignature) -> TimeSignature:
+    if not proto.numerator and not proto.denominator:
+        return TimeSignature()
+    return TimeSignature(proto.numerator, proto.denominator or 4)
+
+
+# -- making clips -------------------------------------------------------------------------------------
+class ClipFactory:
+    """Turns a SessionGenerate into MIDI (and WAV) bytes with the server's domain code."""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    @handle_errors
-    def Session(self, request, context):  # type: ignore[no-untyped-def]
-        raise NotImplementedYet("Bridge.Session is not implemented yet")
+    def __call__(self, request: ClipRequest, progress: ProgressFn, cancel: CancelToken) -> MadeClip:
+        work = request.work
+        assert isinstance(work, bridge_pb2.SessionGenerate)
+        kind = work.WhichOneof("work")
+        if kind == "render":
+            check_size("render.midi", work.render.midi, self._settings.limits.max_midi_bytes)
+            midi_bytes = work.render.midi
+            progress(ProgressEvent("clip", 1.0, "clip received"))
+        elif kind in ("generate", "continue_clip", "vary", "infill"):
+            midi_bytes = self._compose(kind, work, request, progress, cancel)
+        else:
+            raise InvalidInput("a generate request needs one of generate, continue_clip, vary, infill or render")
+        wav = self._render(work, midi_bytes, progress, cancel) if work.render_audio else b""
+        return MadeClip(midi_bytes, wav)
+
+    def _compose(
+        self,
+        kind: str,
+        work: bridge_pb2.SessionGenerate,
+        request: ClipRequest,
+        progress: ProgressFn,
+        cancel: CancelToken,
+    ) -> bytes:
+        inner = getattr(work, kind)
+        # A continuation or variation without a clip of its own uses what the user played into the session.
+        for field in ("primer_midi", "midi"):
+            if field in inner.DESCRIPTOR.fields_by_name and not getattr(inner, field):
+                if request.primer_midi is None:
+                    raise InvalidInput(
+                        f"{kind} needs a clip: send {field}, or play something into the session first"
+                    )
+                inner = type(inner)()
+                inner.CopyFrom(getattr(work, kind))
+                setattr(inner, field, request.primer_midi)
+        composer = _composer_domain()
+        if composer is None:
+            raise NotImplementedYet(
+                "this server has no composer model yet: send a `render` request with your own clip instead"
+            )
+        return composer(kind, inner, self._settings, progress, cancel)
+
+    def _render(self, work: bridge_pb2.SessionGenerate, midi_bytes: bytes, progress: ProgressFn, cancel: CancelToken) -> bytes:
+        settings = self._settings
+        render = work.render if work.WhichOneof("work") == "render" else None
+        soundfont = resolve_soundfont(
+            render.soundfont if render is not None else "",
+            settings.soundfont_dirs,
+            settings.default_soundfont,
+            restrict=True,
+        )
+        options = RenderOptions(
+            soundfont=soundfont,
+            sample_rate_hz=(render.sample_rate_hz if render is not None and render.sample_rate_hz else 44_100),
+            channels=(render.channels if render is not None and render.channels else 2),
+            max_duration_s=settings.limits.max_render_s,
+            soundfont_dirs=settings.soundfont_dirs,
+        )
+        audio = render_midi(midi_bytes, options, progress=progress, cancel=cancel)
+        return encode_wav(audio.samples, audio.sample_rate_hz)
+
+
+def _composer_domain():  # type: ignore[no-untyped-def]
+    """The Composer service's domain entry point, when this build has one:
+    `make_clip(kind, request_message, settings, progress, cancel) -> MIDI bytes`."""
+    from server.services import composer
+
+    return getattr(composer, "make_clip", None)
+
+
+# -- the servicer ---------------------------------------------------------------------------------------
+class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.registry = SessionRegistry(
+            clip_maker=ClipFactory(settings),
+            max_sessions=settings.limits.max_sessions,
+            limits=SessionLimits(max_watchers=settings.limits.max_watchers_per_session),
+        )
+        self._reaper = threading.Thread(target=self._reap_forever, name="ostinato-session-reaper", daemon=True)
+        self._reaper.start()
+
+    def _reap_forever(self) -> None:
+        while True:
+            time.sleep(10.0)
+            closed = self.registry.reap()
+            if closed:
+                log.info("closed idle bridge sessions: %s", ", ".join(closed))
 
     @handle_errors
-    def WatchSession(self, request, context):  # type: ignore[no-untyped-def]
-        raise NotImplementedYet("Bridge.WatchSession is not implemented yet")
+    def Session(self, request_iterator, context: grpc.ServicerContext) -> Iterator[bridge_pb2.SessionResponse]:  # type: ignore[no-untyped-def]
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("action") != "open":
+            raise InvalidInput("the first message of a Bridge.Session stream must be `open`")
+        session = self.registry.open(
+            first.open.session_id,
+            first.open.tempo_bpm or 120.0,
+            _time_signature(first.open.time_signature),
+            max(0.0, first.open.output_latency_s),
+        )
+        watcher = session.watch()
+        context.add_callback(watcher.close)
+        reader = threading.Thread(
+            target=self._read_requests,
+            args=(request_iterator, session, watcher),
+            name=f"ostinato-session-reader-{session.session_id}",
+            daemon=True,
+        )
+        reader.start()
+        try:
+            for event in self._follow(session, watcher, context):
+                yield bridge_pb2.SessionResponse(event=event)
+        finally:
+            session.unwatch(watcher)
+
+    @handle_errors
+    def WatchSession(self, request: bridge_pb2.WatchSessionRequest, context: grpc.ServicerContext) -> Iterator[bridge_pb2.WatchSessionResponse]:  # type: ignore[override]
+        if not request.session_id:
+            raise InvalidInput("session_id is required: name the session to watch")
+        session = self.registry.get(request.session_id)
+        watcher = session.watch()
+        context.add_callback(watcher.close)
+        try:
+            for event in self._follow(session, watcher, context):
+                yield bridge_pb2.WatchSessionResponse(event=event)
+        finally:
+            session.unwatch(watcher)
+
+    def _follow(self, session: Session, watcher: Watcher, context: grpc.ServicerContext) -> Iterator[bridge_pb2.SessionEvent]:
+        while True:
+            event = watcher.next(_POLL_S)
+            if event is None:
+                if watcher.failure is not None:
+                    raise watcher.failure
+                if watcher.closed or not context.is_active():
+                    return
+                continue
+            yield event_to_proto(event)
+
+    def _read_requests(self, request_iterator, session: Session, watcher: Watcher) -> None:  # type: ignore[no-untyped-def]
+        try:
+            for request in request_iterator:
+                try:
+                    self._handle(request, session)
+                except (InvalidInput, NotImplementedYet) as error:
+                    # Only the sender made the mistake: tell it alone (sequence 0: outside the session's numbering).
+                    watcher.deliver(SessionEvent(0, Notice("invalid_request", str(error))))
+        except grpc.RpcError:
+            pass  # the client went away; _follow notices through the context
+        except Exception:  # noqa: BLE001 - a reader crash must not leave the follower hanging silently
+            log.exception("session %s: request reader failed", session.session_id)
+            watcher.close()
+
+    def _handle(self, request: bridge_pb2.SessionRequest, session: Session) -> None:
+        action = request.WhichOneof("action")
+        if action == "generate":
+            work = request.generate
+            if work.WhichOneof("work") is None:
+                raise InvalidInput("generate needs one of generate, continue_clip, vary, infill or render")
+            session.generate(work, work.request_id, work.launch_immediately)
+        elif action == "transport":
+            if request.transport == bridge_pb2.TRANSPORT_COMMAND_START:
+                session.start()
+            elif request.transport == bridge_pb2.TRANSPORT_COMMAND_STOP:
+                session.stop()
+            elif request.transport == bridge_pb2.TRANSPORT_COMMAND_CONTINUE:
+                session.resume()
+            else:
+                raise InvalidInput("transport needs START, STOP or CONTINUE")
+        elif action == "play":
+            if not request.play.data:
+                raise InvalidInput("play needs MIDI bytes in data")
+            timed = request.play.beat > 0 or request.play.time_s > 0
+            session.play(bytes(request.play.data), request.play.beat if timed else None)
+        elif action == "position":
+            position = request.position
+            session.locate(position.beat, position.playing, position.tempo_bpm or session.transport.state.tempo_bpm)
+        elif action == "open":
+            raise InvalidInput("this stream already has a session open; start another stream to open another")
+        else:
+            raise InvalidInput("empty request: set one of open, generate, transport, play or position")
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> str:

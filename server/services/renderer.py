@@ -1,30 +1,206 @@
-"""Renderer servicer (stub: the helper working on its issue replaces these methods)."""
+"""Renderer servicer: RenderMidi (FluidSynth, streamed as it renders) and ListSoundFonts.
+
+Converts protobuf <-> audio_render's domain types here and nowhere else. The render runs in a worker
+thread (server.rpc.stream_work) so synthesis and sending overlap on two cores; blocks are converted to
+s16le in that thread and become AudioChunk messages, the mix's chunk first, then each stem's.
+"""
 
 from __future__ import annotations
 
-import grpc
+import logging
+import threading
+import time
+from typing import Any, Callable
 
-from ostinato.errors import NotImplementedYet
-from protos.ostinato.v1 import renderer_pb2, renderer_pb2_grpc
-from server.rpc import handle_errors
+import grpc
+import numpy as np
+
+from audio_render import fluid
+from audio_render.audio_io import to_pcm_s16le
+from audio_render.render import ChorusSettings, RenderOptions, ReverbSettings, iter_render
+from audio_render.soundfonts import list_soundfonts, resolve_soundfont
+from ostinato.errors import InvalidInput
+from ostinato.runtime import CancelToken, ProgressEvent
+from protos.ostinato.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
+from server.rpc import call_token, check_size, handle_errors, progress_message, stream_work
 from server.settings import Settings
 
 SERVICE_NAME = renderer_pb2.DESCRIPTOR.services_by_name["Renderer"].full_name
+log = logging.getLogger("ostinato.renderer")
+
+DEFAULT_SAMPLE_RATE_HZ = 44_100
+DEFAULT_CHANNELS = 2
+DEFAULT_CHUNK_FRAMES = 16_384
+MIN_CHUNK_FRAMES = 256
+MAX_CHUNK_FRAMES = 262_144
+DEFAULT_GAIN = 0.5
+DEFAULT_TAIL_S = 2.0
+PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
+
+
+def _nonzero(value: float) -> float | None:
+    return float(value) if value else None
+
+
+def effects_from_proto(request: renderer_pb2.RenderMidiRequest) -> tuple[ReverbSettings | None, ChorusSettings | None]:
+    """No Effects message: FluidSynth's defaults (both on). Otherwise the flags decide, zeros keep defaults."""
+    if not request.HasField("effects"):
+        return ReverbSettings(), ChorusSettings()
+    fx = request.effects
+    reverb = (
+        ReverbSettings(
+            room_size=_nonzero(fx.reverb_room_size),
+            damping=_nonzero(fx.reverb_damping),
+            width=_nonzero(fx.reverb_width),
+            level=_nonzero(fx.reverb_level),
+        )
+        if fx.reverb_enabled
+        else None
+    )
+    chorus = (
+        ChorusSettings(
+            voices=int(fx.chorus_voices) or None,
+            level=_nonzero(fx.chorus_level),
+            speed_hz=_nonzero(fx.chorus_speed_hz),
+            depth_ms=_nonzero(fx.chorus_depth_ms),
+        )
+        if fx.chorus_enabled
+        else None
+    )
+    for name, value, low, high in (
+        ("reverb_room_size", fx.reverb_room_size, 0.0, 1.0),
+        ("reverb_damping", fx.reverb_damping, 0.0, 1.0),
+        ("reverb_width", fx.reverb_width, 0.0, 100.0),
+        ("reverb_level", fx.reverb_level, 0.0, 1.0),
+        ("chorus_voices", fx.chorus_voices, 0, 99),
+        ("chorus_level", fx.chorus_level, 0.0, 10.0),
+        ("chorus_speed_hz", fx.chorus_speed_hz, 0.0, 5.0),
+        ("chorus_depth_ms", fx.chorus_depth_ms, 0.0, 256.0),
+    ):
+        if not low <= value <= high:
+            raise InvalidInput(f"effects.{name} must be {low:g}-{high:g}, got {value:g}.")
+    return reverb, chorus
 
 
 class RendererServicer(renderer_pb2_grpc.RendererServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    @handle_errors
-    def RenderMidi(self, request, context):  # type: ignore[no-untyped-def]
-        raise NotImplementedYet("Renderer.RenderMidi is not implemented yet")
+    def _options(self, request: renderer_pb2.RenderMidiRequest) -> RenderOptions:
+        settings = self._settings
+        chunk_frames = request.chunk_frames or DEFAULT_CHUNK_FRAMES
+        if not MIN_CHUNK_FRAMES <= chunk_frames <= MAX_CHUNK_FRAMES:
+            raise InvalidInput(
+                f"chunk_frames must be {MIN_CHUNK_FRAMES:,}-{MAX_CHUNK_FRAMES:,}, got {chunk_frames:,}."
+            )
+        reverb, chorus = effects_from_proto(request)
+        soundfont = resolve_soundfont(
+            request.soundfont, settings.soundfont_dirs, settings.default_soundfont, restrict=True
+        )
+        return RenderOptions(
+            soundfont=soundfont,
+            sample_rate_hz=request.sample_rate_hz or DEFAULT_SAMPLE_RATE_HZ,
+            channels=request.channels or DEFAULT_CHANNELS,
+            gain=request.gain or DEFAULT_GAIN,
+            tail_s=DEFAULT_TAIL_S if request.tail_s < 0 else request.tail_s,
+            reverb=reverb,
+            chorus=chorus,
+            stems=request.stems,
+            block_frames=chunk_frames,
+            max_duration_s=settings.limits.max_render_s,
+            soundfont_dirs=settings.soundfont_dirs,
+        )
 
     @handle_errors
-    def ListSoundFonts(self, request, context):  # type: ignore[no-untyped-def]
-        raise NotImplementedYet("Renderer.ListSoundFonts is not implemented yet")
+    def RenderMidi(self, request: renderer_pb2.RenderMidiRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+        started = time.monotonic()
+        check_size("midi", request.midi, self._settings.limits.max_midi_bytes)
+        options = self._options(request)
+        yield renderer_pb2.RenderMidiResponse(
+            progress=progress_message(ProgressEvent("render", 0.0, "reading the MIDI file"), started)
+        )
+        token = call_token(context)
+
+        def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
+            _render_into(request, options, emit, cancel, started)
+
+        def to_response(item: Any) -> renderer_pb2.RenderMidiResponse:
+            if isinstance(item, ProgressEvent):
+                return renderer_pb2.RenderMidiResponse(progress=progress_message(item, started))
+            return item
+
+        yield from stream_work(context, work, to_response, token)
+
+    @handle_errors
+    def ListSoundFonts(
+        self, request: renderer_pb2.ListSoundFontsRequest, context: grpc.ServicerContext
+    ) -> renderer_pb2.ListSoundFontsResponse:
+        found = list_soundfonts(self._settings.soundfont_dirs, self._settings.default_soundfont)
+        return renderer_pb2.ListSoundFontsResponse(
+            soundfonts=[
+                renderer_pb2.SoundFontInfo(
+                    name=sf.name, path=str(sf.path), size_bytes=sf.size_bytes, is_default=sf.is_default
+                )
+                for sf in found
+            ]
+        )
+
+
+def _render_into(
+    request: renderer_pb2.RenderMidiRequest,
+    options: RenderOptions,
+    emit: Callable[[Any], None],
+    cancel: CancelToken,
+    started: float,
+) -> None:
+    """Runs one render, emitting ProgressEvents and ready RenderMidiResponse messages."""
+    Response = renderer_pb2.RenderMidiResponse
+    stream = iter_render(request.midi, options, progress=emit, cancel=cancel)
+    if request.stems and not stream.stem_names:
+        emit(Response(notice=common_pb2.Notice(code="no_stems", message="The file has no notes, so no stems.")))
+    for stem in ["", *stream.stem_names]:
+        emit(
+            Response(
+                format=common_pb2.AudioFormat(
+                    sample_rate_hz=stream.sample_rate_hz,
+                    channels=stream.channels,
+                    encoding=PCM,
+                    total_frames=stream.total_frames,
+                    stem=stem,
+                )
+            )
+        )
+    peak = 0.0
+    for block in stream:
+        peak = max(peak, float(np.max(np.abs(block.mix))) if block.mix.size else 0.0)
+        emit(Response(chunk=common_pb2.AudioChunk(
+            data=to_pcm_s16le(block.mix), start_frame=block.start_frame, last=block.last)))
+        for name, audio in (block.stems or {}).items():
+            emit(Response(chunk=common_pb2.AudioChunk(
+                data=to_pcm_s16le(audio), start_frame=block.start_frame, stem=name, last=block.last)))
+    emit(
+        Response(
+            summary=renderer_pb2.RenderSummary(
+                duration_s=stream.total_frames / stream.sample_rate_hz,
+                total_frames=stream.total_frames,
+                peak=min(1.0, peak),
+                stems=stream.stem_names,
+                render_s=time.monotonic() - started,
+            )
+        )
+    )
+
+
+def _preload_default(settings: Settings) -> None:
+    try:
+        path = resolve_soundfont("", settings.soundfont_dirs, settings.default_soundfont)
+        fluid.default_pool().preload(path, fluid.SynthLayout(DEFAULT_SAMPLE_RATE_HZ))
+    except Exception as error:  # noqa: BLE001 - a missing default is reported on first use instead
+        log.warning("could not preload the default SoundFont: %s", error)
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> str:
     renderer_pb2_grpc.add_RendererServicer_to_server(RendererServicer(settings), server)
+    # Loading FluidR3_GM takes ~0.7 s: do it now, off the start-up path, not on the first request.
+    threading.Thread(target=_preload_default, args=(settings,), name="soundfont-preload", daemon=True).start()
     return SERVICE_NAME

@@ -21,14 +21,16 @@ TRANSPORT_COMMAND_STOP: TransportCommand
 TRANSPORT_COMMAND_CONTINUE: TransportCommand
 
 class OpenSession(_message.Message):
-    __slots__ = ("session_id", "tempo_bpm", "time_signature")
+    __slots__ = ("session_id", "tempo_bpm", "time_signature", "output_latency_s")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
     TIME_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_LATENCY_S_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     tempo_bpm: float
     time_signature: _composer_pb2.TimeSignature
-    def __init__(self, session_id: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., time_signature: _Optional[_Union[_composer_pb2.TimeSignature, _Mapping]] = ...) -> None: ...
+    output_latency_s: float
+    def __init__(self, session_id: _Optional[str] = ..., tempo_bpm: _Optional[float] = ..., time_signature: _Optional[_Union[_composer_pb2.TimeSignature, _Mapping]] = ..., output_latency_s: _Optional[float] = ...) -> None: ...
 
 class SessionGenerate(_message.Message):
     __slots__ = ("request_id", "generate", "continue_clip", "vary", "infill", "render", "launch_immediately", "render_audio")
@@ -51,16 +53,28 @@ class SessionGenerate(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., generate: _Optional[_Union[_composer_pb2.GenerateRequest, _Mapping]] = ..., continue_clip: _Optional[_Union[_composer_pb2.ContinueRequest, _Mapping]] = ..., vary: _Optional[_Union[_composer_pb2.VaryRequest, _Mapping]] = ..., infill: _Optional[_Union[_composer_pb2.InfillRequest, _Mapping]] = ..., render: _Optional[_Union[_renderer_pb2.RenderMidiRequest, _Mapping]] = ..., launch_immediately: _Optional[bool] = ..., render_audio: _Optional[bool] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("open", "generate", "transport", "play")
+    __slots__ = ("open", "generate", "transport", "play", "position")
     OPEN_FIELD_NUMBER: _ClassVar[int]
     GENERATE_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     PLAY_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
     open: OpenSession
     generate: SessionGenerate
     transport: TransportCommand
     play: MidiMessage
-    def __init__(self, open: _Optional[_Union[OpenSession, _Mapping]] = ..., generate: _Optional[_Union[SessionGenerate, _Mapping]] = ..., transport: _Optional[_Union[TransportCommand, str]] = ..., play: _Optional[_Union[MidiMessage, _Mapping]] = ...) -> None: ...
+    position: TransportPosition
+    def __init__(self, open: _Optional[_Union[OpenSession, _Mapping]] = ..., generate: _Optional[_Union[SessionGenerate, _Mapping]] = ..., transport: _Optional[_Union[TransportCommand, str]] = ..., play: _Optional[_Union[MidiMessage, _Mapping]] = ..., position: _Optional[_Union[TransportPosition, _Mapping]] = ...) -> None: ...
+
+class TransportPosition(_message.Message):
+    __slots__ = ("beat", "tempo_bpm", "playing")
+    BEAT_FIELD_NUMBER: _ClassVar[int]
+    TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
+    PLAYING_FIELD_NUMBER: _ClassVar[int]
+    beat: float
+    tempo_bpm: float
+    playing: bool
+    def __init__(self, beat: _Optional[float] = ..., tempo_bpm: _Optional[float] = ..., playing: _Optional[bool] = ...) -> None: ...
 
 class MidiMessage(_message.Message):
     __slots__ = ("data", "time_s", "beat", "track")

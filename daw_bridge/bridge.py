@@ -1,0 +1,240 @@
+"""The local bridge: the DAW-facing half that `ostinato bridge` runs next to the DAW.
+
+It owns the ports, follows the DAW's clock (or is the clock master), plays beat-stamped messages on
+the output in time with that clock, captures what the user plays on the input, and tells its owner
+(the CLI, which forwards to a server session) about transport changes, once a beat, and about every
+note played.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from daw_bridge import midi
+from daw_bridge.capture import Capture
+from daw_bridge.clock import ClockFollower, TransportEvent
+from daw_bridge.midi import Clip, TimedMessage
+from daw_bridge.player import MessageSink, PortPlayer, percentile
+from daw_bridge.ports import MidiApi, PortConfig, PortSet, measure_transit_latency
+from daw_bridge.timeline import Clock, SystemClock, TimeSignature, Transport, TransportState, check_tempo
+from ostinato.errors import MissingAsset
+
+log = logging.getLogger("ostinato.daw_bridge")
+
+
+class ClockMode(enum.Enum):
+    FOLLOW = "follow"
+    MASTER = "master"
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """Args:
+    ports: which ports to open and how.
+    clock_mode: follow the DAW's MIDI clock, or send our own.
+    tempo_bpm: master tempo, and the follower's guess until it hears two ticks.
+    time_signature: the bar grid for capture.
+    clock_timeout_s: following, a transport that hears no tick for this long is taken as stopped
+        (the DAW quit or was disconnected): every held note is released.
+    measure_latency: measure the MIDI system's transit delay at start-up for the latency report.
+    """
+
+    ports: PortConfig = field(default_factory=PortConfig)
+    clock_mode: ClockMode = ClockMode.FOLLOW
+    tempo_bpm: float = 120.0
+    time_signature: TimeSignature = field(default_factory=TimeSignature)
+    clock_timeout_s: float = 1.0
+    measure_latency: bool = True
+
+
+@dataclass(frozen=True)
+class PositionReport:
+    beat: float
+    tempo_bpm: float
+    playing: bool
+
+
+class LocalBridge:
+    """Ports + clock + player + capture.
+
+    Args:
+        config: see BridgeConfig.
+        on_position: called (from the MIDI input thread) on every transport change and once a beat.
+        on_play: called with (bytes, beat) for every channel message the user plays.
+        sink: send here instead of opening ports (tests of the pure parts); no input then.
+        clock: monotonic time source.
+    """
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        on_position: Callable[[PositionReport], None] | None = None,
+        on_play: Callable[[bytes, float], None] | None = None,
+        sink: MessageSink | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock or SystemClock()
+        self._on_position = on_position
+        self._on_play = on_play
+        self.capture = Capture(config.tempo_bpm, config.time_signature)
+        self._follower = ClockFollower(check_tempo(config.tempo_bpm))
+        self._transport = Transport(self._clock, config.tempo_bpm)
+        self._last_reported_beat = -1
+        self._free_origin_s = self._clock.now()
+        self.transit_latency_s = 0.0
+        self._closed = threading.Event()
+        master = config.clock_mode is ClockMode.MASTER
+        self.ports: PortSet | None = None
+        if sink is None:
+            if config.measure_latency and config.ports.api.has_virtual_ports:
+                try:
+                    self.transit_latency_s = measure_transit_latency(config.ports.api)
+                except MissingAsset as error:
+                    log.warning("output latency not measured: %s", error)
+            self.ports = PortSet(config.ports, self._received)
+            sink = self.ports
+        self.player = PortPlayer(sink, self.transport_state, master=master, clock=self._clock).start()
+        self._watchdog: threading.Thread | None = None
+        if not master:
+            self._watchdog = threading.Thread(target=self._watch_clock, name="ostinato-clock-watchdog", daemon=True)
+            self._watchdog.start()
+
+    # -- transport ----------------------------------------------------------------------------------
+    def transport_state(self) -> TransportState:
+        if self.config.clock_mode is ClockMode.MASTER:
+            return self._transport.state
+        return self._follower.state
+
+    def position(self) -> PositionReport:
+        state = self.transport_state()
+        return PositionReport(state.beat_at(self._clock.now()), state.tempo_bpm, state.playing)
+
+    @property
+    def tempo_bpm(self) -> float:
+        return self.transport_state().tempo_bpm
+
+    def start(self) -> None:
+        """Master mode: Start from beat 0 (sends Start and the clock). Following, the DAW starts."""
+        if self.config.clock_mode is ClockMode.MASTER:
+            self._transport.start()
+            self._changed()
+
+    def stop(self) -> None:
+        if self.config.clock_mode is ClockMode.MASTER:
+            self._transport.stop()
+            self._changed()
+
+    def resume(self) -> None:
+        if self.config.clock_mode is ClockMode.MASTER:
+            self._transport.resume()
+            self._changed()
+
+    def set_tempo(self, tempo_bpm: float) -> None:
+        if self.config.clock_mode is ClockMode.MASTER:
+            self._transport.set_tempo(tempo_bpm)
+            self._changed()
+
+    def _changed(self) -> None:
+        self.player.transport_changed()
+        self._report(force=True)
+
+    def _report(self, force: bool = False) -> None:
+        if self._on_position is None:
+            return
+        report = self.position()
+        whole = math.floor(report.beat + 1e-6)
+        if force or (report.playing and whole != self._last_reported_beat):
+            self._last_reported_beat = whole
+            self._on_position(report)
+
+    # -- input --------------------------------------------------------------------------------------
+    def _received(self, data: bytes, at_s: float) -> None:
+        try:
+            self.feed_input(data, at_s)
+        except Exception:  # noqa: BLE001 - never kill the MIDI system's callback thread
+            log.exception("bad input message %s", data.hex())
+
+    def feed_input(self, data: bytes, at_s: float) -> None:
+        """Handles one message from the DAW (called by the port callback; tests call it directly)."""
+        if not data:
+            return
+        if data[0] >= 0xF0:
+            if self.config.clock_mode is ClockMode.FOLLOW:
+                change = self._follower.feed(data, at_s)
+                if change is not None:
+                    if change is TransportEvent.START:
+                        self._last_reported_beat = -1
+                    self._changed()
+                elif data[0] == midi.CLOCK:
+                    self._report()
+            return
+        state = self.transport_state()
+        if state.playing:
+            beat = state.beat_at(at_s)
+        else:
+            beat = (at_s - self._free_origin_s) / state.seconds_per_beat
+        self.capture.record(data, beat)
+        if self._on_play is not None:
+            self._on_play(data, beat)
+
+    def _watch_clock(self) -> None:
+        while not self._closed.wait(self.config.clock_timeout_s / 4):
+            state = self._follower.state
+            last = self._follower.last_tick_s
+            now = self._clock.now()
+            if state.playing and last is not None and now - last > self.config.clock_timeout_s:
+                log.warning("no MIDI clock for %.1f s: taking the transport as stopped", now - last)
+                self._follower.feed(bytes((midi.STOP,)), now)
+                self._changed()
+
+    # -- output -------------------------------------------------------------------------------------
+    def play(self, data: bytes, beat: float, track: int = 0) -> None:
+        """Schedules one message at a beat of the DAW's transport."""
+        self.player.add(TimedMessage.of(beat, data, track))
+
+    def play_clip(self, clip: Clip, at_beat: float) -> None:
+        self.player.add_clip(clip, at_beat)
+
+    @property
+    def output_latency_s(self) -> float:
+        """Delay from a message's scheduled time to the DAW receiving it: the MIDI system's transit
+        (measured at start-up) plus the player's median lateness so far."""
+        errors = self.player.send_errors_s()
+        return self.transit_latency_s + max(0.0, percentile(errors, 0.5))
+
+    def close(self) -> None:
+        """Releases every held note (All Notes Off), stops the threads and closes the ports."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if self.config.clock_mode is ClockMode.MASTER and self._transport.state.playing:
+            self._transport.stop()
+            self.player.transport_changed()
+        self.player.close()
+        if self.config.clock_mode is ClockMode.MASTER:
+            self.player.broadcast(bytes((midi.STOP,)))
+        if self.ports is not None:
+            self.ports.close()
+
+    def __enter__(self) -> "LocalBridge":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def default_api() -> MidiApi:
+    """JACK on Linux (works without kernel sound modules), CoreMIDI on macOS, MultiMedia on Windows."""
+    import sys
+
+    if sys.platform == "darwin":
+        return MidiApi.COREMIDI
+    if sys.platform.startswith("win"):
+        return MidiApi.WINDOWS_MM
+    return MidiApi.JACK
