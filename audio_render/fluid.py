@@ -50,6 +50,7 @@ _new_synth = _proto("new_fluid_synth", _VOIDP, _VOIDP)
 _delete_synth = _proto("delete_fluid_synth", None, _VOIDP)
 _sfload = _proto("fluid_synth_sfload", _INT, _VOIDP, C.c_char_p, _INT)
 _system_reset = _proto("fluid_synth_system_reset", _INT, _VOIDP)
+_set_sample_rate = _proto("fluid_synth_set_sample_rate", None, _VOIDP, _FLOAT)
 _set_gain = _proto("fluid_synth_set_gain", None, _VOIDP, _FLOAT)
 _set_channel_type = _proto("fluid_synth_set_channel_type", _INT, _VOIDP, _INT, _INT)
 _reverb_on = _proto("fluid_synth_reverb_on", _INT, _VOIDP, _INT, _INT)
@@ -79,6 +80,8 @@ program_change = _proto("fluid_synth_program_change", _INT, _VOIDP, _INT, _INT)
 channel_pressure = _proto("fluid_synth_channel_pressure", _INT, _VOIDP, _INT, _INT)
 key_pressure = _proto("fluid_synth_key_pressure", _INT, _VOIDP, _INT, _INT, _INT)
 
+MAX_MIDI_CHANNELS = 256  # FluidSynth's synth.midi-channels limit
+SYNTH_BLOCK_FRAMES = 64  # FLUID_BUFSIZE: events take effect on these boundaries
 CHANNEL_TYPE_MELODIC = 0
 CHANNEL_TYPE_DRUM = 1
 # FluidSynth's defaults, used when a caller leaves an effect parameter unset.
@@ -112,13 +115,13 @@ class SynthLayout:
 
     @property
     def midi_channels(self) -> int:
-        return 16 if self.groups == 1 else 256
+        return 16 if self.groups == 1 else MAX_MIDI_CHANNELS
 
 
 class Synth:
     """One FluidSynth instance with one SoundFont loaded. Not thread-safe: one render at a time."""
 
-    def __init__(self, soundfont: Path, layout: SynthLayout) -> None:
+    def __init__(self, soundfont: Path, layout: SynthLayout, cpu_cores: int = 1) -> None:
         self.soundfont = soundfont
         self.layout = layout
         self._settings = _new_settings()
@@ -127,7 +130,8 @@ class Synth:
         setint("synth.audio-channels", layout.groups)
         setint("synth.audio-groups", layout.groups)
         setint("synth.effects-groups", layout.groups)
-        setint("synth.cpu-cores", 1)
+        # >1 renders voices on extra FluidSynth threads, in batches of blocks between our writes.
+        setint("synth.cpu-cores", cpu_cores)
         setint("synth.threadsafe-api", 0)  # the pool guarantees one thread per synth
         setint("synth.lock-memory", 0)  # mlock of a 148 MB SoundFont fails in containers anyway
         setint("synth.reverb.active", 1)
@@ -137,13 +141,13 @@ class Synth:
         if not self.handle:
             _delete_settings(self._settings)
             raise MissingAsset("FluidSynth could not create a synthesizer (out of memory?)")
+        self._scratch = np.zeros((SYNTH_BLOCK_FRAMES, 2), dtype=np.float32)
         self._sfont_id = _sfload(self.handle, os.fsencode(soundfont), 1)
         if self._sfont_id < 0:
             self.close()
             raise InvalidInput(
                 f"FluidSynth could not load the SoundFont {soundfont}: is it a valid .sf2/.sf3 file?"
             )
-        self._fx_pointers: C.Array | None = None
 
     def close(self) -> None:
         if self.handle:
@@ -162,6 +166,9 @@ class Synth:
             chorus: parameters (DEFAULT_CHORUS keys), or None to switch chorus off.
         """
         _system_reset(self.handle)
+        # Re-setting the rate re-initialises reverb and chorus completely (delay lines and their
+        # modulation phase), which system_reset leaves running: renders are then bit-identical.
+        _set_sample_rate(self.handle, float(self.layout.sample_rate_hz))
         _set_gain(self.handle, gain)
         _reverb_on(self.handle, -1, int(reverb is not None))
         _chorus_on(self.handle, -1, int(chorus is not None))
@@ -175,6 +182,9 @@ class Synth:
         _set_chorus_level(self.handle, -1, ch["level"])
         _set_chorus_speed(self.handle, -1, ch["speed_hz"])
         _set_chorus_depth(self.handle, -1, ch["depth_ms"])
+        # The reset reaches the voice mixer as queued events that apply on the next block; render
+        # that block and throw it away so nothing of a previous render leaks into this one.
+        self.write_interleaved(self._scratch, 0, SYNTH_BLOCK_FRAMES)
 
     def set_channel_type(self, channel: int, drum: bool) -> None:
         """Makes a synth channel a drum (bank 128) or melodic channel and selects program 0 on it."""
@@ -225,9 +235,11 @@ class SynthPool:
     Args:
         max_idle_per_key: synths kept per key (one per core is plenty).
         max_keys: distinct SoundFont/layout combinations kept before the least recently used is freed.
+        cpu_cores: threads each synth renders voices on (FluidSynth's synth.cpu-cores).
     """
 
-    def __init__(self, max_idle_per_key: int = 2, max_keys: int = 6) -> None:
+    def __init__(self, max_idle_per_key: int = 2, max_keys: int = 6, cpu_cores: int = 1) -> None:
+        self._cpu_cores = max(1, cpu_cores)
         self._lock = threading.Lock()
         self._idle: OrderedDict[tuple, list[Synth]] = OrderedDict()
         self._max_idle_per_key = max_idle_per_key
@@ -252,7 +264,9 @@ class SynthPool:
                 synth = idle.pop()
                 self._idle.move_to_end(key)
         if synth is None:
-            synth = Synth(soundfont, layout)
+            # fluid_synth_process (stems) hands the extra threads one 64-frame block at a time,
+            # which made multi-core stem renders ~4-10x slower than single-core ones.
+            synth = Synth(soundfont, layout, self._cpu_cores if layout.groups == 1 else 1)
         healthy = False
         try:
             yield synth
@@ -296,10 +310,17 @@ _default_pool: SynthPool | None = None
 _default_pool_lock = threading.Lock()
 
 
+DEFAULT_CPU_CORES = min(2, os.cpu_count() or 1)
+
+
 def default_pool() -> SynthPool:
-    """The process-wide pool (SoundFonts are process-wide resources, like the library itself)."""
+    """The process-wide pool (SoundFonts are process-wide resources, like the library itself).
+
+    Its synths render on up to two cores: on a 30 s four-track file that cut wall time by a quarter
+    to a third on a busy 2-core machine, for ~5% more CPU time.
+    """
     global _default_pool
     with _default_pool_lock:
         if _default_pool is None:
-            _default_pool = SynthPool()
+            _default_pool = SynthPool(cpu_cores=DEFAULT_CPU_CORES)
         return _default_pool

@@ -257,6 +257,13 @@ class RenderStream:
         parts = self.timeline.parts
         if options.stems and len(parts) > MAX_STEMS:
             raise LimitExceeded("stems (tracks with notes)", len(parts), MAX_STEMS)
+        if options.stems and parts:
+            widest = max(len(p.channels) for p in parts)
+            if widest * _groups_for(len(parts)) > fluid.MAX_MIDI_CHANNELS:
+                raise LimitExceeded(
+                    f"stems: {len(parts)} tracks, one using {widest} MIDI channels; "
+                    "synth channels needed", widest * _groups_for(len(parts)), fluid.MAX_MIDI_CHANNELS
+                )
         self.stem_names = [p.stem_name for p in parts] if options.stems else []
         self._started = False
 
@@ -308,6 +315,9 @@ class RenderStream:
             render_span(pos - start, stop - start)
             yield start, stop
             self._notify(stop)
+        # FluidSynth renders in 64-frame blocks and keeps the unread rest of one for the next write:
+        # finish on a block boundary so the next render on this (pooled) synth starts at frame 0.
+        render_span(0, (-total) % fluid.SYNTH_BLOCK_FRAMES)
 
     def _render_mix(self) -> Iterator[RenderBlock]:
         layout = fluid.SynthLayout(self.sample_rate_hz, groups=1)

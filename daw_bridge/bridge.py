@@ -41,7 +41,9 @@ class BridgeConfig:
     time_signature: the bar grid for capture.
     clock_timeout_s: following, a transport that hears no tick for this long is taken as stopped
         (the DAW quit or was disconnected): every held note is released.
-    measure_latency: measure the MIDI system's transit delay at start-up for the latency report.
+    measure_latency: measure the MIDI system's transit delay at start-up.
+    compensate_latency: with a measured transit, date incoming clock ticks that much earlier and send
+        notes that much early, so notes reach the DAW on its beat instead of two transits late.
     """
 
     ports: PortConfig = field(default_factory=PortConfig)
@@ -50,6 +52,7 @@ class BridgeConfig:
     time_signature: TimeSignature = field(default_factory=TimeSignature)
     clock_timeout_s: float = 1.0
     measure_latency: bool = True
+    compensate_latency: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,14 @@ class LocalBridge:
                     log.warning("output latency not measured: %s", error)
             self.ports = PortSet(config.ports, self._received)
             sink = self.ports
-        self.player = PortPlayer(sink, self.transport_state, master=master, clock=self._clock).start()
+        self._input_offset_s = self.transit_latency_s if config.compensate_latency else 0.0
+        self.player = PortPlayer(
+            sink,
+            self.transport_state,
+            master=master,
+            clock=self._clock,
+            send_ahead_s=self.transit_latency_s if config.compensate_latency else 0.0,
+        ).start()
         self._watchdog: threading.Thread | None = None
         if not master:
             self._watchdog = threading.Thread(target=self._watch_clock, name="ostinato-clock-watchdog", daemon=True)
@@ -111,9 +121,9 @@ class LocalBridge:
             return self._transport.state
         return self._follower.state
 
-    def position(self) -> PositionReport:
+    def position(self, at_s: float | None = None) -> PositionReport:
         state = self.transport_state()
-        return PositionReport(state.beat_at(self._clock.now()), state.tempo_bpm, state.playing)
+        return PositionReport(state.beat_at(self._clock.now() if at_s is None else at_s), state.tempo_bpm, state.playing)
 
     @property
     def tempo_bpm(self) -> float:
@@ -140,14 +150,14 @@ class LocalBridge:
             self._transport.set_tempo(tempo_bpm)
             self._changed()
 
-    def _changed(self) -> None:
+    def _changed(self, at_s: float | None = None) -> None:
         self.player.transport_changed()
-        self._report(force=True)
+        self._report(force=True, at_s=at_s)
 
-    def _report(self, force: bool = False) -> None:
+    def _report(self, force: bool = False, at_s: float | None = None) -> None:
         if self._on_position is None:
             return
-        report = self.position()
+        report = self.position(at_s)
         whole = math.floor(report.beat + 1e-6)
         if force or (report.playing and whole != self._last_reported_beat):
             self._last_reported_beat = whole
@@ -166,13 +176,14 @@ class LocalBridge:
             return
         if data[0] >= 0xF0:
             if self.config.clock_mode is ClockMode.FOLLOW:
+                at_s -= self._input_offset_s
                 change = self._follower.feed(data, at_s)
                 if change is not None:
                     if change is TransportEvent.START:
                         self._last_reported_beat = -1
-                    self._changed()
+                    self._changed(at_s)
                 elif data[0] == midi.CLOCK:
-                    self._report()
+                    self._report(at_s=at_s)
             return
         state = self.transport_state()
         if state.playing:
@@ -203,10 +214,15 @@ class LocalBridge:
 
     @property
     def output_latency_s(self) -> float:
-        """Delay from a message's scheduled time to the DAW receiving it: the MIDI system's transit
-        (measured at start-up) plus the player's median lateness so far."""
+        """Delay from a message's time on the DAW's clock to the DAW receiving it: the player's median
+        lateness so far, plus, when not compensated, the transit of the clock in and of the notes out
+        (following) or of the notes out (master: the DAW hears our clock through the same delay)."""
         errors = self.player.send_errors_s()
-        return self.transit_latency_s + max(0.0, percentile(errors, 0.5))
+        lateness = max(0.0, percentile(errors, 0.5))
+        if self.config.compensate_latency:
+            return lateness
+        transits = 1 if self.config.clock_mode is ClockMode.MASTER else 2
+        return lateness + transits * self.transit_latency_s
 
     def close(self) -> None:
         """Releases every held note (All Notes Off), stops the threads and closes the ports."""

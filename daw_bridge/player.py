@@ -59,6 +59,8 @@ class PortPlayer:
         spin_s: the final stretch waited in short sleeps instead of one long sleep.
         late_note_on_s: a note-on already this late is dropped rather than played out of time (its
             note-off still goes out, so nothing hangs).
+        send_ahead_s: send every message this much before its time: the MIDI system's mean transit,
+            so messages arrive on time rather than late by it.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class PortPlayer:
         lookahead_s: float = 0.01,
         spin_s: float = 0.0015,
         late_note_on_s: float = 0.25,
+        send_ahead_s: float = 0.0,
     ) -> None:
         self._sink = sink
         self._transport = transport
@@ -78,6 +81,7 @@ class PortPlayer:
         self._scheduler = LookaheadScheduler(lookahead_s)
         self._spin_s = spin_s
         self._late_note_on_s = late_note_on_s
+        self.send_ahead_s = send_ahead_s
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -164,14 +168,16 @@ class PortPlayer:
             with self._lock:
                 for item in self._scheduler.due(state, now):
                     output = min(item.message.track, self._sink.output_count - 1)
-                    heapq.heappush(ready, (item.time_s, next(self._sequence), output, item.message.data))
+                    heapq.heappush(
+                        ready, (item.time_s - self.send_ahead_s, next(self._sequence), output, item.message.data)
+                    )
             if self._master is not None and state.playing:
                 horizon = state.beat_at(now + self._scheduler.lookahead_s)
                 for beat in self._master.due(horizon):
                     at = state.time_at(beat)
                     assert at is not None
                     # Sequence -1 puts a tick before the notes of the same instant.
-                    heapq.heappush(ready, (at, -1, -1, bytes((midi.CLOCK,))))
+                    heapq.heappush(ready, (at - self.send_ahead_s, -1, -1, bytes((midi.CLOCK,))))
             if ready:
                 target = ready[0][0]
                 if target - self._clock.now() > self._spin_s + 0.0005:

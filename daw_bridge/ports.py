@@ -187,43 +187,51 @@ class PortSet:
         self._outputs = []
 
 
-def measure_transit_latency(api: MidiApi, messages: int = 24, client_name: str = "Ostinato latency") -> float:
+def measure_transit_latency(api: MidiApi, messages: int = 32, client_name: str = "Ostinato latency") -> float:
     """Median seconds from `send_message` to the message arriving at another client of the same MIDI
     system, measured on a private pair of ports: the delay the MIDI system adds to everything the
-    bridge sends (on JACK about half a period on average). Raises MissingAsset where it cannot
-    create ports (Windows)."""
+    bridge sends and receives (on JACK about half a period). Raises MissingAsset where it cannot
+    create ports (Windows) or nothing comes through."""
     _check_api(api)
     if not api.has_virtual_ports:
         raise MissingAsset("the Windows MultiMedia API cannot create the private ports this measurement needs")
     out = _make(rtmidi.MidiOut, api, client_name)
     inp = _make(rtmidi.MidiIn, api, client_name)
-    arrived: list[float] = []
-    done = threading.Event()
+    arrived: dict[int, float] = {}
+    connected = threading.Event()
     try:
         port = f"probe {id(out):x}"
         out.open_virtual_port(port)
         inp.open_port(_find_port(inp.get_ports(), port, "output"))
         inp.ignore_types(sysex=True, timing=False, active_sense=False)
 
-        def received(_event: tuple[list[int], float], __: object) -> None:
-            arrived.append(time.monotonic())
-            if len(arrived) >= messages:
-                done.set()
+        def received(event: tuple[list[int], float], _: object) -> None:
+            data = event[0]
+            if data[1] == 0x66:
+                arrived[data[2]] = time.monotonic()
+            connected.set()
 
         inp.set_callback(received)
-        time.sleep(0.05)  # JACK connects asynchronously
-        sent: list[float] = []
+        # JACK connects asynchronously: knock until the connection carries a message.
+        deadline = time.monotonic() + 2.0
+        while not connected.is_set() and time.monotonic() < deadline:
+            out.send_message([0xBF, 0x65, 0])
+            connected.wait(0.01)
+        if not connected.is_set():
+            raise MissingAsset(f"no message came back through a private {api.value} port pair")
+        sent: dict[int, float] = {}
         for index in range(messages):
-            sent.append(time.monotonic())
-            out.send_message([0xBF, 0x66, index % 128])
+            sent[index] = time.monotonic()
+            out.send_message([0xBF, 0x66, index])
             # Not a multiple of any period, so the sends sample every phase of the MIDI system's cycle.
             time.sleep(0.0031 + 0.0007 * (index % 5))
-        done.wait(1.0)
-        transits = [a - s for a, s in zip(arrived, sent)]
-        if not transits:
-            raise MissingAsset(f"no message came back through a private {api.value} port pair")
+        time.sleep(0.05)
+        transits = [arrived[i] - sent[i] for i in sent if i in arrived]
+        if len(transits) < messages // 2:
+            raise MissingAsset(f"only {len(transits)} of {messages} probe messages came back on {api.value}")
         return statistics.median(transits)
     finally:
+        inp.cancel_callback()
         inp.close_port()
         out.close_port()
         inp.delete()

@@ -199,6 +199,7 @@ class Session:
         self._sounding = SoundingNotes()
         self._watchers: list[Watcher] = []
         self._sequence = itertools.count(1)
+        self._last_sequence = 0
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._closed = threading.Event()
@@ -219,8 +220,10 @@ class Session:
             if len(self._watchers) >= self.limits.max_watchers:
                 raise LimitExceeded(f"clients following session {self.session_id!r}", len(self._watchers) + 1, self.limits.max_watchers)
             watcher = Watcher(self.session_id, self.limits.max_queue)
+            # Opened carries the last sequence published so far without taking a number of its own: the
+            # follower's events then count up from it without gaps, and nobody else sees a gap either.
             watcher.deliver(
-                SessionEvent(next(self._sequence), Opened(self.session_id, self.output_latency_s), "", self._clock.now())
+                SessionEvent(self._last_sequence, Opened(self.session_id, self.output_latency_s), "", self._clock.now())
             )
             self._watchers.append(watcher)
             self.idle_since_s = None
@@ -242,7 +245,8 @@ class Session:
 
     def _publish(self, payload: Payload, request_id: str = "") -> None:
         with self._lock:
-            event = SessionEvent(next(self._sequence), payload, request_id, self._clock.now())
+            self._last_sequence = next(self._sequence)
+            event = SessionEvent(self._last_sequence, payload, request_id, self._clock.now())
             for watcher in list(self._watchers):
                 if not watcher.deliver(event):
                     self._watchers.remove(watcher)

@@ -22,12 +22,19 @@ class Clip:
     time_signature: tuple[int, int]
     tempo_bpm: float
     bars: int | None = None
+    track_programs: list[int] | None = None  # program of each track in file order (-1 = drums)
 
 
 def table_to_score(table: NoteTable, time_signature: tuple[int, int], tempo_bpm: float,
-                   tpq: int = TICKS_PER_QUARTER) -> symusic.Score:
-    """One track per program (drums last), the given meter and tempo at tick 0."""
+                   tpq: int = TICKS_PER_QUARTER, bars: int | None = None) -> symusic.Score:
+    """One track per program (drums last), the given meter and tempo at tick 0.
+
+    With `bars`, an "end" marker at the end of the last bar keeps trailing silent bars in the file.
+    """
     score = symusic.Score(tpq)
+    if bars is not None:
+        bar_ticks = int(round(time_signature[0] * 4.0 / time_signature[1] * tpq))
+        score.markers.append(symusic.TextMeta(bars * bar_ticks, "end"))
     score.tempos.append(symusic.Tempo(0, float(tempo_bpm)))
     score.time_signatures.append(symusic.TimeSignature(0, int(time_signature[0]), int(time_signature[1])))
     programs = sorted({int(p) for p in table.program}, key=lambda p: (p == DRUM_PROGRAM, p))
@@ -47,8 +54,10 @@ def score_to_clip(score: symusic.Score) -> Clip:
     """Flattens a Score; the first time signature and tempo stand for the whole clip."""
     quarter = score.to("quarter")
     onsets, durations, pitches, programs, velocities = [], [], [], [], []
+    track_programs = []
     for track in quarter.tracks:
         program = DRUM_PROGRAM if track.is_drum else int(track.program)
+        track_programs.append(program)
         notes = track.notes.numpy()
         onsets.append(notes["time"])
         durations.append(notes["duration"])
@@ -69,7 +78,10 @@ def score_to_clip(score: symusic.Score) -> Clip:
         first = quarter.time_signatures[0]
         time_signature = (int(first.numerator), int(first.denominator))
     tempo_bpm = float(quarter.tempos[0].qpm) if len(quarter.tempos) else 120.0
-    return Clip(table, time_signature, tempo_bpm)
+    bar_q = time_signature[0] * 4.0 / time_signature[1]
+    end_q = max(float(quarter.end()), float((table.onset_q + table.duration_q).max()) if len(table) else 0.0)
+    bars = max(1, int(np.ceil(end_q / bar_q - 1e-6))) if end_q > 0 else None
+    return Clip(table, time_signature, tempo_bpm, bars=bars, track_programs=track_programs)
 
 
 def midi_to_clip(midi: bytes) -> Clip:
@@ -83,8 +95,9 @@ def midi_to_clip(midi: bytes) -> Clip:
     return score_to_clip(score)
 
 
-def table_to_midi(table: NoteTable, time_signature: tuple[int, int], tempo_bpm: float) -> bytes:
-    return bytes(table_to_score(table, time_signature, tempo_bpm).dumps_midi())
+def table_to_midi(table: NoteTable, time_signature: tuple[int, int], tempo_bpm: float,
+                  bars: int | None = None) -> bytes:
+    return bytes(table_to_score(table, time_signature, tempo_bpm, bars=bars).dumps_midi())
 
 
 def clip_to_note_sequence(clip: Clip):

@@ -77,6 +77,8 @@ class MelCodec(nn.Module):
         )
         self.register_buffer("mel_basis", torch.from_numpy(basis.astype(np.float32)))
         self.register_buffer("window", torch.hann_window(config.n_fft, periodic=True))
+        self.register_buffer("mel_pinv", torch.linalg.pinv(self.mel_basis), persistent=False)
+        self.mel_step = 1.0 / float(torch.linalg.matrix_norm(self.mel_basis, ord=2) ** 2)
         self.register_buffer("band_mean", torch.zeros(config.n_mels))
         self.register_buffer("band_std", torch.ones(config.n_mels))
         self.register_buffer("codebooks", torch.zeros(config.num_codebooks, config.codebook_size, config.n_mels))
@@ -163,13 +165,10 @@ class MelCodec(nn.Module):
 
     def _invert_mel(self, mel: torch.Tensor) -> torch.Tensor:
         basis = self.mel_basis
-        # Start from the pseudo-inverse, then projected gradient steps on ||B x - mel||^2, x >= 0.
-        pinv = torch.linalg.pinv(basis)
-        estimate = (pinv @ mel).clamp_min(0)
-        step = 1.0 / float(torch.linalg.matrix_norm(basis, ord=2) ** 2)
-        gram, target = basis.T @ basis, basis.T @ mel
+        # Start from the pseudo-inverse, then projected gradient steps on ||B x - mel||^2 with x >= 0.
+        estimate = (self.mel_pinv @ mel).clamp_min(0)
         for _ in range(self.config.mel_inverse_iters):
-            estimate = (estimate - step * (gram @ estimate - target)).clamp_min(0)
+            estimate = (estimate - self.mel_step * (basis.T @ (basis @ estimate - mel))).clamp_min(0)
         return estimate
 
     def _griffin_lim(self, magnitude: torch.Tensor, num_samples: int, seed: int) -> torch.Tensor:

@@ -1,25 +1,188 @@
-"""Composer subcommands: describe (more arrive with the symbolic generator)."""
+"""Composer subcommands: generate, continue, infill, parse-text, describe."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from google.protobuf import text_format
 
-from server.cli.common import add_connection_arguments, connect
+from protos.ostinato.v1 import composer_pb2
+from server.cli.common import add_connection_arguments, connect, progress_bar, update_bar
+from server.client.composer import make_attributes
+
+_PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def format_attributes(attributes: composer_pb2.Attributes) -> str:
+    """One line per attribute, for showing a request or a measurement back to the user."""
+    lines = []
+    if attributes.instruments:
+        lines.append("instruments: " + ", ".join(
+            i.name or ("drums" if i.is_drum else f"program {i.program}") for i in attributes.instruments))
+    if attributes.HasField("key"):
+        mode = composer_pb2.Mode.Name(attributes.key.mode).removeprefix("MODE_").lower()
+        lines.append(f"key: {_PITCH_CLASSES[attributes.key.tonic_pitch_class]} {mode}")
+    if attributes.HasField("time_signature"):
+        lines.append(f"time signature: {attributes.time_signature.numerator}/{attributes.time_signature.denominator}")
+    for name, unit in (("tempo_bpm", " bpm"), ("bars", ""), ("duration_s", " s"), ("style", ""),
+                       ("pitch_range_octaves", " octaves"), ("notes_per_bar", ""), ("rhythm_intensity", ""),
+                       ("polyphony", "")):
+        if attributes.HasField(name):
+            value = getattr(attributes, name)
+            text = f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+            lines.append(f"{name.replace('_', ' ')}: {text}{unit}")
+    if attributes.HasField("pitch_range"):
+        lines.append(f"pitch range: {attributes.pitch_range.lowest_pitch}-{attributes.pitch_range.highest_pitch}")
+    return "\n".join("  " + line for line in lines)
+
+
+def _add_sampling(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--seed", type=int, default=0, help="random seed (0: choose one; it is printed)")
+    group.add_argument("--temperature", type=float, default=0.0, help="0.1-2.0 (default: the model's)")
+    group.add_argument("--top-k", type=int, default=0)
+
+
+def _add_output(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("-o", "--output", type=Path, default=Path(default), help=f"MIDI file to write ({default})")
+    parser.add_argument("--quiet", action="store_true", help="print only the output path")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "describe",
-        help="parse a MIDI file: notes, tempo, meter, instruments",
-        description="Parse a MIDI file on the server and print its NoteSequence summary.",
-    )
+        "generate", help="compose a clip from attributes or a text prompt",
+        description="Compose a MIDI clip. Bars, time signature, tempo and instruments hold exactly; key, "
+                    "range and density are steered. Unspecified attributes are chosen by the model.")
+    parser.add_argument("text", nargs="?", default="", help='free text, e.g. "a lively jig in D major for fiddle"')
+    parser.add_argument("-i", "--instrument", action="append", default=[], dest="instruments",
+                        help="instrument name or GM program (repeatable): fiddle, flute, 'acoustic bass', drums, 40")
+    parser.add_argument("--key", help="e.g. 'D major', 'E minor', 'G mixolydian'")
+    parser.add_argument("--time-signature", "--meter", dest="time_signature", help="e.g. 4/4, 3/4, 6/8")
+    parser.add_argument("--tempo", type=float, dest="tempo_bpm", help="tempo in bpm (quarter notes)")
+    parser.add_argument("--bars", type=int)
+    parser.add_argument("--style", help="jig, reel, hornpipe, polka, waltz, march, air, chorale, folk, ...")
+    parser.add_argument("--range-octaves", type=float, dest="pitch_range_octaves")
+    parser.add_argument("--pitch-range", help="LOW-HIGH MIDI pitches, e.g. 55-79")
+    parser.add_argument("--density", type=float, dest="rhythm_intensity", help="rhythm intensity 0 (sparse) to 1 (dense)")
+    parser.add_argument("--polyphony", type=float, help="average notes sounding together")
+    parser.add_argument("--duration", type=float, dest="duration_s", help="seconds (sets bars from the tempo)")
+    _add_sampling(parser)
+    _add_output(parser, "generated.mid")
+    add_connection_arguments(parser)
+    parser.set_defaults(handler=generate)
+
+    parser = subparsers.add_parser("continue", help="continue a MIDI clip by some bars",
+                                   description="Continue a primer clip in its meter, tempo and instruments.")
+    parser.add_argument("primer", type=Path, help="a .mid file")
+    parser.add_argument("--bars", type=int, default=8, help="bars to add (default 8)")
+    parser.add_argument("--only-new", action="store_true", help="write only the new bars, not primer + new")
+    _add_sampling(parser)
+    _add_output(parser, "continued.mid")
+    add_connection_arguments(parser)
+    parser.set_defaults(handler=continue_clip)
+
+    parser = subparsers.add_parser("infill", help="regenerate chosen bars of a MIDI clip",
+                                   description="Regenerate chosen bars (optionally of chosen tracks), keeping the rest.")
+    parser.add_argument("midi", type=Path, help="a .mid file")
+    parser.add_argument("--bars", required=True, help="zero-based bars, e.g. '2,3' or '4-7'")
+    parser.add_argument("--tracks", default="", help="zero-based tracks to regenerate (default: all)")
+    _add_sampling(parser)
+    _add_output(parser, "infilled.mid")
+    add_connection_arguments(parser)
+    parser.set_defaults(handler=infill)
+
+    parser = subparsers.add_parser("parse-text", help="show the attributes a text prompt maps to",
+                                   description="Map free text to composition attributes (offline rules).")
+    parser.add_argument("text")
+    add_connection_arguments(parser)
+    parser.set_defaults(handler=parse_text)
+
+    parser = subparsers.add_parser(
+        "describe", help="parse a MIDI file: notes, tempo, meter, instruments, key",
+        description="Parse a MIDI file on the server and print its summary and measured attributes.")
     parser.add_argument("midi", type=Path, help="a .mid file")
     parser.add_argument("--full", action="store_true", help="print the whole NoteSequence")
     add_connection_arguments(parser)
     parser.set_defaults(handler=describe)
+
+
+def _indexes(text: str) -> list[int]:
+    out: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "-" in part:
+            low, high = part.split("-", 1)
+            out.extend(range(int(low), int(high) + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def _write(args: argparse.Namespace, clip: composer_pb2.Clip) -> int:
+    args.output.write_bytes(clip.midi)
+    if args.quiet:
+        print(args.output)
+        return 0
+    print(f"wrote {args.output} (seed {clip.seed})")
+    print("requested:\n" + format_attributes(clip.requested))
+    print("measured:\n" + format_attributes(clip.measured))
+    return 0
+
+
+def _run_with_progress(description: str, call):  # type: ignore[no-untyped-def]
+    bar = progress_bar(description)
+    try:
+        return call(lambda progress: update_bar(bar, progress.fraction, progress.message))
+    finally:
+        bar.close()
+
+
+def generate(args: argparse.Namespace) -> int:
+    pitch_range = None
+    if args.pitch_range:
+        low, high = args.pitch_range.split("-")
+        pitch_range = (int(low), int(high))
+    try:
+        attributes = make_attributes(
+            instruments=[int(i) if i.isdigit() else i for i in args.instruments], key=args.key,
+            time_signature=args.time_signature, tempo_bpm=args.tempo_bpm, bars=args.bars, style=args.style,
+            pitch_range=pitch_range, pitch_range_octaves=args.pitch_range_octaves,
+            rhythm_intensity=args.rhythm_intensity, polyphony=args.polyphony, duration_s=args.duration_s)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with connect(args) as client:
+        clip = _run_with_progress("generate", lambda on_progress: client.generate(
+            attributes, text=args.text, seed=args.seed, temperature=args.temperature, top_k=args.top_k,
+            on_progress=on_progress))
+    return _write(args, clip)
+
+
+def continue_clip(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        clip = _run_with_progress("continue", lambda on_progress: client.continue_midi(
+            args.primer, args.bars, continuation_only=args.only_new, seed=args.seed,
+            temperature=args.temperature, top_k=args.top_k, on_progress=on_progress))
+    return _write(args, clip)
+
+
+def infill(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        clip = _run_with_progress("infill", lambda on_progress: client.infill(
+            args.midi, _indexes(args.bars), tracks=_indexes(args.tracks), seed=args.seed,
+            temperature=args.temperature, top_k=args.top_k, on_progress=on_progress))
+    return _write(args, clip)
+
+
+def parse_text(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        response = client.parse_text(args.text)
+    print("attributes:\n" + (format_attributes(response.attributes) or "  (none)"))
+    print("understood:\n" + "\n".join("  " + u for u in response.understood) if response.understood else "understood: nothing")
+    if response.ignored:
+        print("ignored: " + " ".join(response.ignored))
+    return 0
 
 
 def describe(args: argparse.Namespace) -> int:
@@ -36,4 +199,5 @@ def describe(args: argparse.Namespace) -> int:
     for ts in sequence.time_signatures:
         print(f"  time signature {ts.numerator}/{ts.denominator} at {ts.time:.2f} s")
     print("  instruments: " + ", ".join("drums" if drum else f"program {p}" for p, drum in programs))
+    print("attributes:\n" + format_attributes(description.attributes))
     return 0

@@ -39,12 +39,11 @@ class Example:
 
 
 def tokenize_piece(tokenizer, vocab: Vocabulary, piece: AugmentedPiece) -> Example | None:
-    score = table_to_score(piece.table, piece.time_signature, piece.tempo_bpm, tpq=tokenizer.config.max_num_pos_per_beat
-                           if hasattr(tokenizer.config, "max_num_pos_per_beat") else 480)
+    score = table_to_score(piece.table, piece.time_signature, piece.tempo_bpm)
     ids = tokenizer.encode(score).ids
     if not ids:
         return None
-    decoded = score_to_clip(tokenizer.decode([ids]) if False else tokenizer.decode(ids))
+    decoded = score_to_clip(tokenizer.decode(ids))
     ids = np.array(ids, dtype=np.int16)
     starts = list(np.nonzero(ids == vocab.bar)[0])
     if not starts or starts[0] != 0:

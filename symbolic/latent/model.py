@@ -31,7 +31,7 @@ class LatentConfig:
     latent_dim: int = 256
     embedding_dim: int = 64
     encoder_hidden: int = 256
-    decoder_hidden: int = 384
+    decoder_hidden: int = 256
     decoder_layers: int = 2
     metric_features: int = METRIC_FEATURES
     num_classes: int = NUM_CLASSES

@@ -1,0 +1,464 @@
+"""The public generator: attributes in, a clip out (plus continue and infill).
+
+    composer = Composer.from_pretrained(Path("symbolic/pretrained/default"))
+    result = composer.generate(Attributes(instruments=[40], key=Key(2, "major"), bars=8), Sampling(seed=1))
+    result.midi  # Standard MIDI File bytes; result.measured holds the re-extracted attributes
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ostinato.errors import InvalidInput, LimitExceeded
+from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
+from symbolic.attributes import (
+    DENSITY_EDGES_ONSETS_PER_QUARTER,
+    DRUM_PROGRAM,
+    MODES,
+    STYLES,
+    TEMPO_EDGES_BPM,
+    Attributes,
+    Key,
+    NoteTable,
+    bar_quarters,
+    density_level,
+    extract,
+    intensity_to_level,
+    polyphony_level,
+    range_level,
+    tempo_level,
+)
+from symbolic.codec import decode_bars, encode_bars
+from symbolic.conditioning import PREFIX_GROUPS, group_choices
+from symbolic.decoding import BodyConstraints, Decoder, Sampling, generate_bars, instrument_range, sample_prefix
+from symbolic.drums import grooves_for, render_groove
+from symbolic.instruments import role_of
+from symbolic.midi_io import Clip, midi_to_clip, table_to_midi
+from symbolic.model import CONFIG_FILE, MusicTransformer
+from symbolic.tokenizer import Vocabulary, load_tokenizer, program_order
+
+DEFAULT_BARS_CHOICES = (4, 8, 8, 16)
+MAX_INSTRUMENTS = 6
+TEMPO_LIMITS_BPM = (20.0, 300.0)
+
+
+@dataclass
+class Limits:
+    max_bars: int = 64
+    max_primer_bars: int = 64
+
+
+@dataclass
+class Generated:
+    """A generated clip with what was asked (requested + sampled) and what it measures as."""
+
+    clip: Clip
+    midi: bytes
+    requested: Attributes
+    measured: Attributes
+    seed: int
+    notes: dict = field(default_factory=dict)  # remarks, e.g. instruments completed by construction
+
+
+def _velocities(table: NoteTable, bar_q: float) -> np.ndarray:
+    """Musical default velocities by role and beat (the model does not predict velocity)."""
+    velocity = np.empty(len(table), dtype=int)
+    downbeat = np.isclose(np.mod(table.onset_q, bar_q), 0.0)
+    on_beat = np.isclose(np.mod(table.onset_q, 1.0), 0.0)
+    for index in range(len(table)):
+        program = int(table.program[index])
+        role = role_of(program)
+        if role == "drums":
+            base = {36: 104, 38: 98, 40: 98, 42: 68, 44: 60, 46: 78, 49: 110, 51: 74}.get(int(table.pitch[index]), 88)
+        else:
+            base = {"melody": 90, "harmony": 66, "bass": 82}[role]
+        velocity[index] = min(127, base + (8 if downbeat[index] else 3 if on_beat[index] else 0))
+    return velocity
+
+
+def _normalise_instruments(programs: list[int] | None) -> list[int] | None:
+    if programs is None:
+        return None
+    if not programs:
+        return None
+    unique = program_order(programs)
+    for program in unique:
+        if not (program == DRUM_PROGRAM or 0 <= program <= 127):
+            raise InvalidInput(f"instrument program {program} is not a General MIDI program (0-127) or drums")
+    if len(unique) > MAX_INSTRUMENTS:
+        raise InvalidInput(f"{len(unique)} instruments requested; at most {MAX_INSTRUMENTS} per clip")
+    return unique
+
+
+class Composer:
+    """Attribute-conditioned generation with a MusicTransformer and its tokenizer."""
+
+    def __init__(self, model: MusicTransformer, tokenizer, meta: dict, limits: Limits | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.vocab = Vocabulary.of(tokenizer)
+        self.meta = meta
+        self.limits = limits or Limits()
+        self._tokenizer_lock = threading.Lock()  # miditok encode/decode are not documented thread-safe
+        self.style_time_signatures = {
+            style: [tuple(ts) for ts in pairs] for style, pairs in meta.get("style_time_signatures", {}).items()}
+
+    @classmethod
+    def from_pretrained(cls, directory: Path, limits: Limits | None = None) -> "Composer":
+        directory = Path(directory)
+        model = MusicTransformer.from_pretrained(directory)
+        tokenizer = load_tokenizer(directory)
+        meta = json.loads((directory / CONFIG_FILE).read_text()).get("meta", {})
+        return cls(model, tokenizer, meta, limits)
+
+    @property
+    def time_signatures(self) -> list[tuple[int, int]]:
+        return sorted(self.vocab.time_signature)
+
+    # ---- validation -------------------------------------------------------------------------
+    def _check_bars(self, bars: int | None, what: str = "bars") -> None:
+        if bars is None:
+            return
+        if bars < 1:
+            raise InvalidInput(f"{what} must be at least 1 (got {bars})")
+        if bars > self.limits.max_bars:
+            raise LimitExceeded(what, bars, self.limits.max_bars, "bars")
+
+    def _check_time_signature(self, time_signature: tuple[int, int] | None) -> None:
+        if time_signature is not None and tuple(time_signature) not in self.vocab.time_signature:
+            supported = ", ".join(f"{n}/{d}" for n, d in self.time_signatures)
+            raise InvalidInput(f"time signature {time_signature[0]}/{time_signature[1]} is not supported; use one of {supported}")
+
+    def _check(self, attributes: Attributes) -> None:
+        self._check_bars(attributes.bars)
+        self._check_time_signature(attributes.time_signature)
+        if attributes.tempo_bpm is not None and not (TEMPO_LIMITS_BPM[0] <= attributes.tempo_bpm <= TEMPO_LIMITS_BPM[1]):
+            raise InvalidInput(f"tempo {attributes.tempo_bpm:g} bpm is outside {TEMPO_LIMITS_BPM[0]:g}-{TEMPO_LIMITS_BPM[1]:g} bpm")
+        if attributes.style is not None and attributes.style not in STYLES:
+            raise InvalidInput(f"unknown style {attributes.style!r}; known styles: {', '.join(STYLES)}")
+        if attributes.key is not None:
+            if attributes.key.mode is not None and attributes.key.mode not in MODES:
+                raise InvalidInput(f"unknown mode {attributes.key.mode!r}; use one of {', '.join(MODES)}")
+            if not 0 <= attributes.key.tonic_pitch_class <= 11:
+                raise InvalidInput("key tonic must be a pitch class 0-11")
+        for name in ("pitch_low", "pitch_high"):
+            value = getattr(attributes, name)
+            if value is not None and not 21 <= value <= 108:
+                raise InvalidInput(f"{name.replace('_', ' ')} {value} is outside the piano range 21-108")
+        if attributes.pitch_low is not None and attributes.pitch_high is not None and attributes.pitch_low > attributes.pitch_high:
+            raise InvalidInput("the lowest pitch is above the highest pitch")
+        if attributes.duration_s is not None and attributes.duration_s <= 0:
+            raise InvalidInput("duration must be positive")
+
+    # ---- prefix plan --------------------------------------------------------------------------
+    def _plan(self, attributes: Attributes, rng: random.Random) -> tuple[list[list[int]], dict]:
+        """Allowed tokens per prefix group (one token = given) and the values decided up front."""
+        vocab = self.vocab
+        decided: dict = {}
+        plan: list[list[int]] = []
+        time_signature = tuple(attributes.time_signature) if attributes.time_signature else None
+        for group in PREFIX_GROUPS:
+            choices = group_choices(vocab, group)
+            if group == "style":
+                if attributes.style is not None:
+                    choices = [vocab.style[attributes.style]]
+                elif time_signature is not None:
+                    fitting = [vocab.style[s] for s, pairs in self.style_time_signatures.items()
+                               if time_signature in pairs and s in vocab.style]
+                    choices = fitting or choices
+            elif group == "time_signature" and time_signature is not None:
+                choices = [vocab.time_signature[time_signature]]
+            elif group == "key" and attributes.key is not None:
+                key = attributes.key
+                modes = [key.mode] if key.mode else ["major", "minor"]
+                choices = [vocab.key[(key.tonic_pitch_class, mode)] for mode in modes]
+            elif group == "tempo" and attributes.tempo_bpm is not None:
+                choices = [vocab.tempo_level[tempo_level(attributes.tempo_bpm)]]
+            elif group == "bars":
+                bars = attributes.bars
+                if bars is None and attributes.duration_s is not None and attributes.tempo_bpm and time_signature:
+                    bar_s = bar_quarters(time_signature) * 60.0 / attributes.tempo_bpm
+                    bars = max(1, int(round(attributes.duration_s / bar_s)))
+                    self._check_bars(bars, "bars (from the duration)")
+                if bars is None:
+                    bars = rng.choice(DEFAULT_BARS_CHOICES)
+                decided["bars"] = bars
+                choices = [vocab.bars_token(bars)]
+            elif group == "range":
+                octaves = attributes.pitch_range_octaves
+                if octaves is None and attributes.pitch_low is not None and attributes.pitch_high is not None:
+                    octaves = (attributes.pitch_high - attributes.pitch_low) / 12.0
+                if octaves is not None:
+                    choices = [vocab.range_level[range_level(octaves)]]
+            elif group == "density":
+                level = None
+                if attributes.rhythm_intensity is not None:
+                    level = intensity_to_level(attributes.rhythm_intensity)
+                elif attributes.notes_per_bar is not None:
+                    bar_q = bar_quarters(time_signature or (4, 4))
+                    level = density_level(attributes.notes_per_bar / bar_q)
+                if level is not None:
+                    choices = [vocab.density_level[level]]
+            elif group == "polyphony" and attributes.polyphony is not None:
+                choices = [vocab.polyphony_level[polyphony_level(attributes.polyphony)]]
+            plan.append(choices)
+        return plan, decided
+
+    def _levels_from_prefix(self, prefix: list[int]) -> dict:
+        """Reads the chosen groups back from a prefix."""
+        inverse = {}
+        for group, table in (("style", self.vocab.style), ("time_signature", self.vocab.time_signature),
+                             ("key", self.vocab.key), ("tempo", self.vocab.tempo_level),
+                             ("range", self.vocab.range_level), ("density", self.vocab.density_level),
+                             ("polyphony", self.vocab.polyphony_level)):
+            for value, index in table.items():
+                inverse[index] = (group, value)
+        programs = {index: program for program, index in self.vocab.program.items()}
+        chosen: dict = {"programs": []}
+        for token in prefix:
+            if token in inverse:
+                group, value = inverse[token]
+                chosen[group] = value
+            elif token in programs:
+                chosen["programs"].append(programs[token])
+        return chosen
+
+    # ---- public calls -----------------------------------------------------------------------
+    def generate(self, attributes: Attributes, sampling: Sampling | None = None, *, key_bias: float = 2.5,
+                 progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Generated:
+        """Generates a clip; bars, time signature, tempo and instruments hold exactly."""
+        sampling = sampling or Sampling()
+        if sampling.seed == 0:
+            sampling = Sampling(random.SystemRandom().randrange(1, 2**31), sampling.temperature, sampling.top_k)
+        self._check(attributes)
+        instruments = _normalise_instruments(attributes.instruments)
+        rng = random.Random(sampling.seed)
+        plan, decided = self._plan(attributes, rng)
+        decoder = Decoder(self.model, self.vocab, sampling, cancel)
+        if progress:
+            progress(ProgressEvent("generate", 0.0, "choosing attributes"))
+        program_choices = sorted(self.vocab.program)
+        prefix = sample_prefix(decoder, plan, instruments, program_choices)
+        chosen = self._levels_from_prefix(prefix)
+        time_signature = tuple(chosen["time_signature"])
+        bars = decided["bars"]
+        key = Key(*chosen["key"])
+        if attributes.key is not None and attributes.key.mode is None:
+            key = Key(attributes.key.tonic_pitch_class, key.mode)
+        tempo_bpm = attributes.tempo_bpm
+        if tempo_bpm is None:
+            edges = (50.0,) + TEMPO_EDGES_BPM + (260.0,)
+            level = chosen["tempo"]
+            tempo_bpm = float(rng.randint(int(edges[level]), int(edges[level + 1]) - 1))
+        programs = chosen["programs"]
+        constraints = BodyConstraints(
+            time_signature=time_signature, programs=programs, required_programs=programs,
+            pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
+            scale_pitch_classes=key.scale_pitch_classes() if attributes.key is not None else None,
+            key_bias=key_bias)
+        with torch.inference_mode():
+            new_bars = generate_bars(decoder, prefix, [], bars, constraints, progress)
+        with self._tokenizer_lock:
+            table = decode_bars(self.tokenizer, new_bars, time_signature)
+        notes: dict = {"tokens_sampled": decoder.steps}
+        table = self._complete_instruments(table, programs, time_signature, bars, tempo_bpm, key,
+                                           chosen.get("style"), sampling.seed, notes)
+        requested = Attributes(
+            instruments=programs, key=key, time_signature=time_signature, tempo_bpm=tempo_bpm, bars=bars,
+            pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
+            pitch_range_octaves=attributes.pitch_range_octaves, notes_per_bar=attributes.notes_per_bar,
+            rhythm_intensity=(attributes.rhythm_intensity if attributes.rhythm_intensity is not None
+                              else chosen["density"] / len(DENSITY_EDGES_ONSETS_PER_QUARTER)),
+            duration_s=bars * bar_quarters(time_signature) * 60.0 / tempo_bpm,
+            style=chosen.get("style"), polyphony=attributes.polyphony,
+            extra={"range_level": chosen["range"], "density_level": chosen["density"],
+                   "polyphony_level": chosen["polyphony"]})
+        return self._finish(table, time_signature, tempo_bpm, bars, requested, sampling.seed, notes)
+
+    def continue_clip(self, primer_midi: bytes, bars: int, sampling: Sampling | None = None, *,
+                      continuation_only: bool = False, progress: ProgressFn | None = None,
+                      cancel: CancelToken | None = None) -> Generated:
+        """Adds `bars` bars after a primer in its meter, tempo and instruments."""
+        sampling = sampling or Sampling()
+        if sampling.seed == 0:
+            sampling = Sampling(random.SystemRandom().randrange(1, 2**31), sampling.temperature, sampling.top_k)
+        self._check_bars(bars)
+        primer = self._read_clip(primer_midi, "primer")
+        primer_bars = primer.bars
+        measured = extract(primer.table, primer.time_signature, primer.tempo_bpm, bars=primer_bars)
+        total_bars = primer_bars + bars
+        rng = random.Random(sampling.seed)
+        wanted = measured.copy(bars=total_bars, style=None, polyphony=measured.polyphony)
+        plan, _ = self._plan(wanted, rng)
+        plan[PREFIX_GROUPS.index("bars")] = [self.vocab.bars_token(total_bars)]
+        programs = program_order(measured.instruments)
+        decoder = Decoder(self.model, self.vocab, sampling, cancel)
+        prefix = sample_prefix(decoder, plan, programs, sorted(self.vocab.program))
+        with self._tokenizer_lock:
+            context = encode_bars(self.tokenizer, self.vocab, primer.table, primer.time_signature,
+                                  primer.tempo_bpm, primer_bars)
+        constraints = BodyConstraints(time_signature=primer.time_signature, programs=programs,
+                                      scale_pitch_classes=None)
+        with torch.inference_mode():
+            new_bars = generate_bars(decoder, prefix, context, bars, constraints, progress)
+        with self._tokenizer_lock:
+            table = decode_bars(self.tokenizer, new_bars, primer.time_signature)
+        bar_q = bar_quarters(primer.time_signature)
+        notes = {"tokens_sampled": decoder.steps, "primer_bars": primer_bars}
+        requested = measured.copy(bars=bars if continuation_only else total_bars)
+        if continuation_only:
+            return self._finish(table, primer.time_signature, primer.tempo_bpm, bars, requested, sampling.seed, notes,
+                                keep_velocity=False)
+        shifted = NoteTable(table.onset_q + primer_bars * bar_q, table.duration_q, table.pitch, table.program)
+        shifted.velocity = _velocities(table, bar_q)
+        merged = _concat([primer.table, shifted])
+        return self._finish(merged, primer.time_signature, primer.tempo_bpm, total_bars, requested, sampling.seed,
+                            notes, keep_velocity=True)
+
+    def infill(self, midi: bytes, bars: list[int], tracks: list[int] | None = None,
+               sampling: Sampling | None = None, *, progress: ProgressFn | None = None,
+               cancel: CancelToken | None = None) -> Generated:
+        """Regenerates the chosen bars (of the chosen tracks), keeping everything else."""
+        sampling = sampling or Sampling()
+        if sampling.seed == 0:
+            sampling = Sampling(random.SystemRandom().randrange(1, 2**31), sampling.temperature, sampling.top_k)
+        clip = self._read_clip(midi, "clip")
+        total = clip.bars
+        if not bars:
+            raise InvalidInput("choose at least one bar to infill")
+        for bar in bars:
+            if bar >= total:
+                raise InvalidInput(f"bar {bar} does not exist: the clip has {total} bars (numbered from 0)")
+        track_programs = clip.track_programs or program_order(clip.table.program)
+        if tracks:
+            for track in tracks:
+                if track >= len(track_programs):
+                    raise InvalidInput(f"track {track} does not exist: the clip has {len(track_programs)} tracks")
+            regenerate = program_order(track_programs[t] for t in tracks)
+        else:
+            regenerate = program_order(track_programs)
+        measured = extract(clip.table, clip.time_signature, clip.tempo_bpm, bars=total)
+        all_programs = program_order(measured.instruments or regenerate)
+        bar_q = bar_quarters(clip.time_signature)
+        table = clip.table
+        chosen = sorted(set(bars))
+        runs: list[list[int]] = []
+        for bar in chosen:
+            if runs and runs[-1][-1] == bar - 1:
+                runs[-1].append(bar)
+            else:
+                runs.append([bar])
+        rng = random.Random(sampling.seed)
+        steps = 0
+        for run_index, run in enumerate(runs):
+            start, count = run[0], len(run)
+            plan, _ = self._plan(measured.copy(bars=total, style=None), rng)
+            decoder = Decoder(self.model, self.vocab, Sampling(sampling.seed + run_index, sampling.temperature,
+                                                                sampling.top_k), cancel)
+            prefix = sample_prefix(decoder, plan, all_programs, sorted(self.vocab.program))
+            with self._tokenizer_lock:
+                context = encode_bars(self.tokenizer, self.vocab, table, clip.time_signature, clip.tempo_bpm, total)[:start]
+            constraints = BodyConstraints(time_signature=clip.time_signature, programs=regenerate)
+            span = (run_index / len(runs), (run_index + 1) / len(runs))
+            with torch.inference_mode():
+                new_bars = generate_bars(decoder, prefix, context, count, constraints, progress, span)
+            steps += decoder.steps
+            with self._tokenizer_lock:
+                new = decode_bars(self.tokenizer, new_bars, clip.time_signature)
+            new = NoteTable(new.onset_q + start * bar_q, new.duration_q, new.pitch, new.program)
+            new.velocity = _velocities(new, bar_q)
+            in_run = (table.onset_q >= start * bar_q - 1e-6) & (table.onset_q < (start + count) * bar_q - 1e-6)
+            replaced = in_run & np.isin(table.program, regenerate)
+            kept = table.select(~replaced)
+            # notes sounding into the infilled bars from before are cut at the run's start
+            crossing = np.isin(kept.program, regenerate) & (kept.onset_q < start * bar_q) & (
+                kept.onset_q + kept.duration_q > start * bar_q)
+            kept.duration_q = np.where(crossing, start * bar_q - kept.onset_q, kept.duration_q)
+            table = _concat([kept, new])
+        requested = measured.copy()
+        notes = {"tokens_sampled": steps, "infilled_bars": chosen, "regenerated_programs": regenerate}
+        return self._finish(table, clip.time_signature, clip.tempo_bpm, total, requested, sampling.seed, notes,
+                            keep_velocity=True)
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def _read_clip(self, midi: bytes, what: str) -> Clip:
+        clip = midi_to_clip(midi)
+        if len(clip.table) == 0:
+            raise InvalidInput(f"the {what} MIDI file has no notes")
+        self._check_time_signature(clip.time_signature)
+        bar_q = bar_quarters(clip.time_signature)
+        end_q = float((clip.table.onset_q + clip.table.duration_q).max())
+        bars = max(clip.bars or 1, int(np.ceil(end_q / bar_q - 1e-6)))
+        if bars > self.limits.max_primer_bars:  # only the last bars are read
+            start_q = (bars - self.limits.max_primer_bars) * bar_q
+            table = clip.table.select(clip.table.onset_q >= start_q)
+            table.onset_q = table.onset_q - start_q
+            clip = Clip(table, clip.time_signature, clip.tempo_bpm, track_programs=clip.track_programs)
+            bars = self.limits.max_primer_bars
+        clip.bars = bars
+        return clip
+
+    def _complete_instruments(self, table: NoteTable, programs: list[int], time_signature, bars: int,
+                              tempo_bpm: float, key: Key, style: str | None, seed: int, notes: dict) -> NoteTable:
+        """Adds notes by construction for a requested instrument the model left silent."""
+        present = {int(p) for p in table.program}
+        missing = [p for p in programs if p not in present]
+        if not missing:
+            return table
+        parts = [table]
+        bar_q = bar_quarters(time_signature)
+        for program in missing:
+            if program == DRUM_PROGRAM:
+                grooves = grooves_for(time_signature, style)
+                groove = grooves[seed % len(grooves)] if grooves else None
+                if groove is not None:
+                    parts.append(render_groove(groove, bars, tempo_bpm, seed))
+                    continue
+                onsets = np.arange(bars) * bar_q
+                parts.append(NoteTable(onsets, np.full(bars, 0.25), np.full(bars, 36), np.full(bars, DRUM_PROGRAM)))
+                continue
+            low, high = instrument_range(program)
+            pitched = table.select(table.program != DRUM_PROGRAM)
+            if len(pitched):
+                source = pitched.select(pitched.program == pitched.program[0])
+                pitch = source.pitch.copy()
+                while pitch.max() > high and pitch.min() - 12 >= low:
+                    pitch -= 12
+                while pitch.min() < low and pitch.max() + 12 <= high:
+                    pitch += 12
+                parts.append(NoteTable(source.onset_q.copy(), source.duration_q.copy(), pitch,
+                                       np.full(len(pitch), program)))
+            else:
+                tonic = low + (key.tonic_pitch_class - low) % 12
+                onsets = np.arange(bars) * bar_q
+                parts.append(NoteTable(onsets, np.full(bars, bar_q), np.full(bars, tonic), np.full(bars, program)))
+        notes["completed_by_construction"] = missing
+        return _concat(parts)
+
+    def _finish(self, table: NoteTable, time_signature, tempo_bpm: float, bars: int, requested: Attributes,
+                seed: int, notes: dict, keep_velocity: bool = False) -> Generated:
+        bar_q = bar_quarters(time_signature)
+        if not keep_velocity or table.velocity is None:
+            table.velocity = _velocities(table, bar_q)
+        clip = Clip(table, tuple(time_signature), float(tempo_bpm), bars=bars)
+        midi = table_to_midi(table, time_signature, tempo_bpm, bars=bars)
+        measured = extract(table, tuple(time_signature), tempo_bpm, bars=bars, style=requested.style)
+        return Generated(clip, midi, requested, measured, seed, notes)
+
+
+def _concat(tables: list[NoteTable]) -> NoteTable:
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return NoteTable.empty()
+    velocity = np.concatenate([t.velocity if t.velocity is not None else np.full(len(t), 90) for t in tables])
+    table = NoteTable(np.concatenate([t.onset_q for t in tables]), np.concatenate([t.duration_q for t in tables]),
+                      np.concatenate([t.pitch for t in tables]).astype(int),
+                      np.concatenate([t.program for t in tables]).astype(int), velocity.astype(int))
+    return table.select(np.lexsort((table.pitch, table.onset_q)))

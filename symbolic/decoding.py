@@ -1,0 +1,346 @@
+"""Constrained sampling: the token grammar, the hard attributes and the steering biases.
+
+Hard guarantees come from masking what the model may say next:
+- exact bar count: a Bar (or EOS) after the last requested bar ends the clip; EOS is masked before;
+- time signature: every Bar is followed by the requested TimeSig, Positions stay inside the bar;
+- instruments: Program tokens outside the requested set are masked; in the last bar the clip cannot
+  end while a requested instrument is still silent (and the caller adds notes by construction if the
+  token budget runs out first);
+- pitch range (when given as pitches): Pitch tokens outside it are masked.
+Key is steered with a bias against out-of-scale pitches; range and density through the prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ostinato.errors import Cancelled
+from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
+from symbolic.attributes import DRUM_PROGRAM
+from symbolic.model import KVCache, MusicTransformer
+from symbolic.tokenizer import Vocabulary, positions_per_bar
+
+NEG = float("-inf")
+
+# Where each instrument family may play (MIDI pitches), so sampled notes stay idiomatic.
+def instrument_range(program: int) -> tuple[int, int]:
+    if 32 <= program <= 39 or program in (43, 58):
+        return 28, 60
+    if program in (42, 70, 57):
+        return 36, 76
+    if program in (73, 72, 78, 74, 75, 79):
+        return 59, 100
+    if program == 41:
+        return 48, 88
+    if program == 40:
+        return 55, 100
+    return 28, 103
+
+
+@dataclass
+class Sampling:
+    seed: int = 0
+    temperature: float = 0.9
+    top_k: int = 32
+
+
+@dataclass
+class BodyConstraints:
+    time_signature: tuple[int, int]
+    programs: list[int]  # allowed programs
+    required_programs: list[int] = field(default_factory=list)  # must sound in the new bars
+    pitch_low: int | None = None
+    pitch_high: int | None = None
+    scale_pitch_classes: frozenset[int] | None = None
+    key_bias: float = 2.5
+    max_tokens_per_bar: int = 240
+
+
+class Decoder:
+    """Feeds tokens through the model with a KV cache and samples under masks."""
+
+    def __init__(self, model: MusicTransformer, vocab: Vocabulary, sampling: Sampling,
+                 cancel: CancelToken | None = None) -> None:
+        self.model = model
+        self.vocab = vocab
+        self.sampling = sampling
+        self.cancel = cancel
+        self.generator = torch.Generator().manual_seed(int(sampling.seed))
+        self.cache: KVCache = model.new_cache(1)
+        self.ids: list[int] = []  # tokens currently in the cache (the window)
+        self.logits: torch.Tensor | None = None
+        self.steps = 0
+
+    @torch.inference_mode()
+    def feed(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        tensor = torch.tensor([ids], dtype=torch.long)
+        logits = self.model(tensor, self.cache)
+        self.logits = logits[0, -1]
+        self.ids.extend(ids)
+        self.steps += 1
+
+    def reset(self, ids: list[int]) -> None:
+        """Rebuilds the cache from scratch for a new window of tokens."""
+        self.cache.length = 0
+        self.ids = []
+        self.feed(ids)
+
+    def room(self) -> int:
+        return self.model.config.max_seq_len - self.cache.length
+
+    def sample(self, bias: torch.Tensor, temperature: float | None = None) -> int:
+        """Samples one token from the last logits plus an additive bias (-inf masks)."""
+        if self.cancel is not None:
+            self.cancel.check()
+        assert self.logits is not None
+        temperature = self.sampling.temperature if temperature is None else temperature
+        logits = self.logits + bias
+        if temperature <= 1e-3:
+            return int(torch.argmax(logits))
+        logits = logits / temperature
+        top_k = self.sampling.top_k
+        if top_k and top_k < logits.shape[0]:
+            values, indexes = torch.topk(logits, top_k)
+            probabilities = torch.softmax(values, dim=0)
+            if not torch.isfinite(values[0]):
+                raise RuntimeError("no token is allowed at this point of decoding")
+            return int(indexes[torch.multinomial(probabilities, 1, generator=self.generator)])
+        probabilities = torch.softmax(logits, dim=0)
+        return int(torch.multinomial(probabilities, 1, generator=self.generator))
+
+
+class MaskBook:
+    """Precomputed additive biases for each grammar state of one request."""
+
+    def __init__(self, vocab: Vocabulary, constraints: BodyConstraints) -> None:
+        self.vocab = vocab
+        self.c = constraints
+        size = vocab.size
+        self.size = size
+        self.max_position = positions_per_bar(constraints.time_signature)
+        self._cache: dict = {}
+        self.position_ids = sorted((p, i) for p, i in vocab.position.items() if p < self.max_position)
+        self.duration_ids = torch.tensor(sorted(vocab.duration.values()))
+        self.drum_pitch_ids = torch.tensor(sorted(vocab.pitch_drum.values()))
+        self.program_bias = {}
+        for program in constraints.programs:
+            self.program_bias[program] = self._pitch_bias(program)
+
+    def _empty(self) -> torch.Tensor:
+        return torch.full((self.size,), NEG)
+
+    def _pitch_bias(self, program: int) -> torch.Tensor:
+        bias = self._empty()
+        if program == DRUM_PROGRAM:
+            bias[self.drum_pitch_ids] = 0.0
+            return bias
+        low, high = instrument_range(program)
+        if self.c.pitch_low is not None:
+            low = self.c.pitch_low
+            high = max(high, low)
+        if self.c.pitch_high is not None:
+            high = self.c.pitch_high
+            low = min(low, high)
+        for pitch, index in self.vocab.pitch.items():
+            if low <= pitch <= high:
+                in_key = self.c.scale_pitch_classes is None or pitch % 12 in self.c.scale_pitch_classes
+                bias[index] = 0.0 if in_key else -self.c.key_bias
+        if not torch.isfinite(bias).any():
+            for pitch, index in self.vocab.pitch.items():
+                if self.c.pitch_low is None or self.c.pitch_low <= pitch <= (self.c.pitch_high or 127):
+                    bias[index] = 0.0
+        return bias
+
+    def after_position_or_note(self, position: int, last_bar: bool, missing: tuple[int, ...],
+                               after_duration: bool) -> torch.Tensor:
+        """After a Position (only Programs) or a Duration (Program, later Position, Bar/end)."""
+        key = ("pn", position, last_bar, missing, after_duration)
+        if key in self._cache:
+            return self._cache[key]
+        bias = self._empty()
+        programs = missing if (last_bar and missing) else self.c.programs
+        for program in programs:
+            bias[self.vocab.program[program]] = 0.0
+        if after_duration:
+            for value, index in self.position_ids:
+                if value > position:
+                    bias[index] = 0.0
+            if not (last_bar and missing):
+                bias[self.vocab.bar] = 0.0
+                if last_bar:
+                    bias[self.vocab.eos] = 0.0
+        self._cache[key] = bias
+        return bias
+
+    def bar_start(self, last_bar: bool, missing: tuple[int, ...]) -> torch.Tensor:
+        """After Bar TimeSig: a Position, or (an empty bar) the next Bar / the end."""
+        key = ("bar", last_bar, missing)
+        if key in self._cache:
+            return self._cache[key]
+        bias = self._empty()
+        for _, index in self.position_ids:
+            bias[index] = 0.0
+        if not (last_bar and missing):
+            bias[self.vocab.bar] = 0.0
+            if last_bar:
+                bias[self.vocab.eos] = 0.0
+        self._cache[key] = bias
+        return bias
+
+    def durations(self) -> torch.Tensor:
+        if "dur" not in self._cache:
+            bias = self._empty()
+            bias[self.duration_ids] = 0.0
+            self._cache["dur"] = bias
+        return self._cache["dur"]
+
+
+@dataclass
+class BarStream:
+    """The body tokens of a clip, bar by bar (each bar starts with Bar TimeSig)."""
+
+    bars: list[list[int]]
+
+    def flat(self) -> list[int]:
+        return [token for bar in self.bars for token in bar]
+
+
+def _window(prefix: list[int], bars: list[list[int]], partial: list[int], capacity: int) -> list[int]:
+    """Prefix + as many trailing whole bars as fit in half the capacity + the bar being written."""
+    budget = capacity // 2 - len(prefix) - len(partial)
+    kept: list[list[int]] = []
+    for bar in reversed(bars):
+        if len(bar) > budget:
+            break
+        kept.insert(0, bar)
+        budget -= len(bar)
+    return prefix + [t for bar in kept for t in bar] + partial
+
+
+def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[int]], new_bars: int,
+                  constraints: BodyConstraints, progress: ProgressFn | None = None,
+                  progress_span: tuple[float, float] = (0.0, 1.0)) -> list[list[int]]:
+    """Samples `new_bars` bars after the prefix and context; returns the new bars' tokens."""
+    vocab = decoder.vocab
+    book = MaskBook(vocab, constraints)
+    time_signature_token = vocab.time_signature[tuple(constraints.time_signature)]
+    program_of = {index: program for program, index in vocab.program.items()}
+    pitch_ids = set(vocab.pitch.values()) | set(vocab.pitch_drum.values())
+    position_of = {index: value for value, index in vocab.position.items()}
+    capacity = decoder.model.config.max_seq_len
+    all_bars = [list(b) for b in context_bars]
+    window = _window(prefix, all_bars, [], capacity)
+    if decoder.ids != window:
+        decoder.reset(window)
+    produced: list[list[int]] = []
+    sounding: set[int] = set()
+    required = [p for p in constraints.required_programs if p in constraints.programs]
+    for bar_index in range(new_bars):
+        last_bar = bar_index == new_bars - 1
+        bar = [vocab.bar, time_signature_token]
+        if decoder.room() < 8:
+            decoder.reset(_window(prefix, all_bars, [], capacity))
+        decoder.feed(bar)
+        position = -1
+        state = "bar_start"
+        current_program = None
+        while True:
+            missing = tuple(p for p in required if p not in sounding) if last_bar else ()
+            if len(bar) > constraints.max_tokens_per_bar and state in ("bar_start", "after_duration"):
+                break
+            if state == "bar_start":
+                bias = book.bar_start(last_bar, missing)
+            elif state == "after_position":
+                bias = book.after_position_or_note(position, last_bar, missing, after_duration=False)
+            elif state == "after_duration":
+                bias = book.after_position_or_note(position, last_bar, missing, after_duration=True)
+            elif state == "after_program":
+                bias = book.program_bias[current_program]
+            else:  # after a pitch
+                bias = book.durations()
+            if state in ("after_duration", "after_position") and position >= book.max_position - 1 and missing:
+                # no later position is left: let a missing instrument play at this one
+                bias = bias.clone()
+                for program in missing:
+                    bias[vocab.program[program]] = 0.0
+            token = decoder.sample(bias)
+            if token in (vocab.bar, vocab.eos):
+                break
+            if decoder.room() < 2:
+                decoder.reset(_window(prefix, all_bars, bar, capacity))
+            decoder.feed([token])
+            bar.append(token)
+            if token in position_of:
+                position = position_of[token]
+                state = "after_position"
+            elif token in program_of:
+                current_program = program_of[token]
+                state = "after_program"
+            elif token in pitch_ids:
+                sounding.add(current_program)
+                state = "after_pitch"
+            else:
+                state = "after_duration"
+        produced.append(bar)
+        all_bars.append(bar)
+        if progress is not None:
+            low, high = progress_span
+            progress(ProgressEvent("generate", low + (high - low) * (bar_index + 1) / new_bars,
+                                   f"bar {bar_index + 1} of {new_bars}"))
+    return produced
+
+
+def sample_prefix(decoder: Decoder, plan: list[list[int]], programs: list[int] | None,
+                  program_choices: list[int], max_programs: int = 4) -> list[int]:
+    """Builds the condition prefix: forced groups are fed, open groups sampled from their choices.
+
+    `plan` holds, per group, the allowed token ids (one id = given by the user). Programs are given, or
+    sampled in ascending order (drums last) until CondEnd.
+    """
+    vocab = decoder.vocab
+    prefix = [vocab.bos]
+    pending = [vocab.bos]
+    for allowed in plan:
+        if len(allowed) == 1:
+            pending.append(allowed[0])
+            prefix.append(allowed[0])
+            continue
+        decoder.feed(pending)
+        pending = []
+        bias = torch.full((vocab.size,), NEG)
+        bias[torch.tensor(allowed)] = 0.0
+        token = decoder.sample(bias, temperature=1.0)
+        pending.append(token)
+        prefix.append(token)
+    if programs is not None:
+        ids = [vocab.program[p] for p in programs] + [vocab.cond_end]
+        decoder.feed(pending + ids)
+        return prefix + ids
+    decoder.feed(pending)
+    chosen: list[int] = []
+    while True:
+        bias = torch.full((vocab.size,), NEG)
+        last = chosen[-1] if chosen else None
+        for program in program_choices:
+            if last == DRUM_PROGRAM:
+                break
+            if last is None or program == DRUM_PROGRAM or program > last:
+                bias[vocab.program[program]] = 0.0
+        if chosen:
+            bias[vocab.cond_end] = 0.0
+        if len(chosen) >= max_programs:
+            bias = torch.full((vocab.size,), NEG)
+            bias[vocab.cond_end] = 0.0
+        token = decoder.sample(bias, temperature=1.0)
+        decoder.feed([token])
+        prefix.append(token)
+        if token == vocab.cond_end:
+            return prefix
+        chosen.append({index: program for program, index in vocab.program.items()}[token])
+
+
+__all__ = ["BodyConstraints", "Decoder", "Sampling", "generate_bars", "sample_prefix", "Cancelled"]

@@ -1,0 +1,150 @@
+"""A small decoder-only transformer with a preallocated KV cache for fast CPU sampling."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ostinato.errors import MissingAsset
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int
+    d_model: int = 192
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 768
+    max_seq_len: int = 768
+    dropout: float = 0.1
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+
+class KVCache:
+    """Keys and values of every layer for a batch, filled up to `length` positions."""
+
+    def __init__(self, config: TransformerConfig, batch: int, capacity: int, dtype=torch.float32) -> None:
+        shape = (config.n_layers, batch, config.n_heads, capacity, config.head_dim)
+        self.keys = torch.zeros(shape, dtype=dtype)
+        self.values = torch.zeros(shape, dtype=dtype)
+        self.length = 0
+        self.capacity = capacity
+
+
+class Block(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.norm1 = nn.LayerNorm(config.d_model)
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.out = nn.Linear(config.d_model, config.d_model)
+        self.norm2 = nn.LayerNorm(config.d_model)
+        self.ff1 = nn.Linear(config.d_model, config.d_ff)
+        self.ff2 = nn.Linear(config.d_ff, config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None, start: int) -> torch.Tensor:
+        batch, length, _ = x.shape
+        heads, head_dim = self.config.n_heads, self.config.head_dim
+        q, k, v = self.qkv(self.norm1(x)).view(batch, length, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+        if cache is None:
+            attended = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True)
+        else:
+            cache.keys[layer, :, :, start:start + length] = k
+            cache.values[layer, :, :, start:start + length] = v
+            keys = cache.keys[layer, :, :, : start + length]
+            values = cache.values[layer, :, :, : start + length]
+            if length == 1:
+                attended = F.scaled_dot_product_attention(q, keys, values)
+            elif start == 0:
+                attended = F.scaled_dot_product_attention(q, keys, values, is_causal=True)
+            else:
+                attended = _attend_with_offset(q, keys, values, start)
+        x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(batch, length, -1)))
+        return x + self.dropout(self.ff2(F.gelu(self.ff1(self.norm2(x)))))
+
+
+def _attend_with_offset(q, keys, values, start: int) -> torch.Tensor:
+    """Causal attention for a chunk of queries that starts after `start` cached positions."""
+    length, total = q.shape[2], keys.shape[2]
+    mask = torch.ones(length, total, dtype=torch.bool).tril(diagonal=start)
+    return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+
+
+class MusicTransformer(nn.Module):
+    """Token embedding + learned positions, pre-norm blocks, tied output head."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        self.position = nn.Embedding(config.max_seq_len, config.d_model)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = nn.LayerNorm(config.d_model)
+        self.apply(self._init)
+        for block in self.blocks:
+            nn.init.normal_(block.out.weight, std=0.02 / math.sqrt(2 * config.n_layers))
+            nn.init.normal_(block.ff2.weight, std=0.02 / math.sqrt(2 * config.n_layers))
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits for every position; with a cache, `ids` continue the cached sequence."""
+        start = 0 if cache is None else cache.length
+        length = ids.shape[1]
+        if start + length > self.config.max_seq_len:
+            raise ValueError(f"sequence of {start + length} tokens exceeds the model's {self.config.max_seq_len}")
+        positions = torch.arange(start, start + length)
+        x = self.embed(ids) + self.position(positions)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, layer, cache, start)
+        if cache is not None:
+            cache.length = start + length
+        return F.linear(self.norm(x), self.embed.weight)
+
+    def new_cache(self, batch: int = 1) -> KVCache:
+        return KVCache(self.config, batch, self.config.max_seq_len)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save_pretrained(self, directory: Path, extra: dict | None = None) -> None:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = {"model": asdict(self.config), **(extra or {})}
+        (directory / CONFIG_FILE).write_text(json.dumps(payload, indent=2))
+        state = {name: tensor.contiguous() for name, tensor in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE))
+
+    @classmethod
+    def from_pretrained(cls, directory: Path) -> "MusicTransformer":
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        if not (directory / CONFIG_FILE).exists() or not (directory / WEIGHTS_FILE).exists():
+            raise MissingAsset(f"no symbolic model in {directory} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+        payload = json.loads((directory / CONFIG_FILE).read_text())
+        model = cls(TransformerConfig(**payload["model"]))
+        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        model.eval()
+        return model
