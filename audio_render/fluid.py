@@ -166,8 +166,10 @@ class Synth:
             chorus: parameters (DEFAULT_CHORUS keys), or None to switch chorus off.
         """
         _system_reset(self.handle)
-        # Re-setting the rate re-initialises reverb and chorus completely (delay lines and their
-        # modulation phase), which system_reset leaves running: renders are then bit-identical.
+        # Re-setting the rate re-initialises the reverb completely (delay lines and modulation),
+        # which system_reset leaves running, so a render does not depend on the one before it.
+        # (What remains is FluidSynth's own note-start ramp: the first ~64 frames of a note vary
+        # slightly with what its voice played before, below -30 dB.)
         _set_sample_rate(self.handle, float(self.layout.sample_rate_hz))
         _set_gain(self.handle, gain)
         _reverb_on(self.handle, -1, int(reverb is not None))
@@ -311,6 +313,15 @@ _default_pool_lock = threading.Lock()
 
 
 DEFAULT_CPU_CORES = min(2, os.cpu_count() or 1)
+
+
+def configure_default_pool(cpu_cores: int) -> None:
+    """Replaces the process-wide pool (idle synths are freed) with one whose synths use `cpu_cores`."""
+    global _default_pool
+    with _default_pool_lock:
+        old, _default_pool = _default_pool, SynthPool(cpu_cores=cpu_cores)
+    if old is not None:
+        old.close()
 
 
 def default_pool() -> SynthPool:

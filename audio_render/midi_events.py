@@ -17,10 +17,12 @@ from ostinato.errors import InvalidInput
 DRUM_CHANNEL = 9  # "channel 10" in musicians' numbering
 DEFAULT_TEMPO_US = 500_000  # 120 bpm, the SMF default
 
-# Event kinds. At the same instant controls go first (a program change before the note it sets up),
-# then note-offs, then note-ons (so a repeated note is released before it is struck again).
-KIND_PROGRAM = 0
-KIND_CONTROL = 1
+# Event kinds, in the order they are played when they share an instant: controllers first (bank
+# select must precede its program change), programs, bends and pressure, then note-offs, then
+# note-ons (a program change before the note it sets up; a repeated note released before it is
+# struck again).
+KIND_CONTROL = 0
+KIND_PROGRAM = 1
 KIND_PITCH_BEND = 2
 KIND_CHANNEL_PRESSURE = 3
 KIND_KEY_PRESSURE = 4

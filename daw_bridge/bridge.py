@@ -44,6 +44,8 @@ class BridgeConfig:
     measure_latency: measure the MIDI system's transit delay at start-up.
     compensate_latency: with a measured transit, date incoming clock ticks that much earlier and send
         notes that much early, so notes reach the DAW on its beat instead of two transits late.
+    realtime_priority: SCHED_FIFO priority of the thread that sends notes (None: ordinary
+        scheduling); where the system refuses it the bridge runs without it and says so in the log.
     """
 
     ports: PortConfig = field(default_factory=PortConfig)
@@ -53,6 +55,7 @@ class BridgeConfig:
     clock_timeout_s: float = 1.0
     measure_latency: bool = True
     compensate_latency: bool = True
+    realtime_priority: int | None = 20
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class LocalBridge:
             master=master,
             clock=self._clock,
             send_ahead_s=self.transit_latency_s if config.compensate_latency else 0.0,
+            realtime_priority=config.realtime_priority,
         ).start()
         self._watchdog: threading.Thread | None = None
         if not master:

@@ -37,7 +37,7 @@ class ClockFollower:
         self,
         tempo_bpm: float = 120.0,
         window_ticks: int = 24,
-        drift_ticks: int = 4,
+        drift_ticks: int = 6,
         drift_fraction: float = 0.12,
     ) -> None:
         self._window: deque[tuple[int, float]] = deque(maxlen=window_ticks)
@@ -71,6 +71,8 @@ class ClockFollower:
         if status == midi.CLOCK:
             self._tick(at_s)
             return None
+        if status in (midi.START, midi.CONTINUE):
+            self._last_tick_s = at_s  # a sign of life: the clock's silence is timed from here
         if status == midi.START:
             self._position = 0
             self._await_first_tick = True

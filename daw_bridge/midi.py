@@ -8,6 +8,7 @@ DAW's clock decides how long a beat lasts, the clip only says on which beat a no
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import mido
@@ -140,7 +141,7 @@ def clip_from_midi(midi_bytes: bytes, beats_per_bar: float = 4.0) -> Clip:
     """Parses Standard MIDI File bytes into a clip of channel messages on the beat grid.
 
     Only note and controller/program/pitch-bend messages are kept (meta events and SysEx are the
-    session's business, not the clip's). The length is rounded up to whole bars. Every note-on gets a
+    session's business, not the clip's). The length is the last note's end rounded up to whole bars. Every note-on gets a
     matching note-off: a file that leaves a note hanging is closed at the clip's end.
     """
     if not midi_bytes:
@@ -163,9 +164,9 @@ def clip_from_midi(midi_bytes: bytes, beats_per_bar: float = 4.0) -> Clip:
         for message in track:
             tick += message.time
             beat = tick / ticks_per_beat
-            end_beat = max(end_beat, beat)
             if message.is_meta or message.type == "sysex":
                 continue
+            end_beat = max(end_beat, beat)
             data = bytes(message.bytes())
             if data[0] >= 0xF0:
                 continue
@@ -181,7 +182,9 @@ def clip_from_midi(midi_bytes: bytes, beats_per_bar: float = 4.0) -> Clip:
         for (channel, pitch), starts in held.items():
             for _ in starts:
                 messages.append(TimedMessage.of(end_beat, note_off(channel, pitch), track_index))
-    bars = max(1, -(-round(end_beat * 1e6) // round(beats_per_bar * 1e6)))
+    # The clip ends at the bar line after its last note (a note ending a hair past a bar line, or an
+    # end-of-track a tick later, does not add a bar).
+    bars = max(1, math.ceil(end_beat / beats_per_bar - 1 / 64))
     return Clip(messages=tuple(sorted(messages)), length_beats=bars * beats_per_bar, track_names=tuple(names))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -47,6 +48,18 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _try_realtime(priority: int) -> bool:
+    """Moves the calling thread to SCHED_FIFO; returns whether that was allowed."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, ValueError) as error:
+        log.info("the port player runs without realtime priority (%s): timing suffers under CPU load", error)
+        return False
+    return True
+
+
 class PortPlayer:
     """Plays beat-stamped messages on a sink following a transport.
 
@@ -61,6 +74,9 @@ class PortPlayer:
             note-off still goes out, so nothing hangs).
         send_ahead_s: send every message this much before its time: the MIDI system's mean transit,
             so messages arrive on time rather than late by it.
+        realtime_priority: run the thread under SCHED_FIFO at this priority (Linux, needs
+            CAP_SYS_NICE or an rtprio limit, as JACK itself does); the thread sleeps almost all the
+            time, but when a note is due it runs before busy non-realtime work.
     """
 
     def __init__(
@@ -73,6 +89,7 @@ class PortPlayer:
         spin_s: float = 0.0015,
         late_note_on_s: float = 0.25,
         send_ahead_s: float = 0.0,
+        realtime_priority: int | None = None,
     ) -> None:
         self._sink = sink
         self._transport = transport
@@ -82,6 +99,8 @@ class PortPlayer:
         self._spin_s = spin_s
         self._late_note_on_s = late_note_on_s
         self.send_ahead_s = send_ahead_s
+        self._realtime_priority = realtime_priority
+        self.realtime = False
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -153,6 +172,8 @@ class PortPlayer:
                 self._sink.send(data, output)
 
     def _run(self) -> None:
+        if self._realtime_priority is not None:
+            self.realtime = _try_realtime(self._realtime_priority)
         try:
             self._loop()
         except Exception:  # noqa: BLE001 - a dying player must not leave notes hanging
@@ -187,8 +208,11 @@ class PortPlayer:
                 _, _, output, data = heapq.heappop(ready)
                 self._emit(target, output, data)
                 continue
-            next_beat = self._next_wakeup(state)
-            self._sleep_until(next_beat if next_beat is not None else now + 0.05, wake_on_news=True)
+            wake_at = self._next_wakeup(state)
+            # A followed clock refines tempo and phase with every tick: never sleep past the next few
+            # ticks on an old estimate.
+            limit = now + (0.01 if state.playing else 0.05)
+            self._sleep_until(limit if wake_at is None else min(wake_at, limit), wake_on_news=True)
 
     def _next_wakeup(self, state: TransportState) -> float | None:
         with self._lock:

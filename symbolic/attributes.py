@@ -71,6 +71,11 @@ class Key:
         offset = _MODE_OFFSET[self.mode]
         return frozenset((self.tonic_pitch_class + step - offset) % 12 for step in _MAJOR_SCALE)
 
+    def triad_pitch_classes(self) -> frozenset[int]:
+        """Tonic, third and fifth of the mode."""
+        scale = sorted(self.scale_pitch_classes(), key=lambda pc: (pc - self.tonic_pitch_class) % 12)
+        return frozenset((scale[0], scale[2], scale[4]))
+
     def transposed(self, semitones: int) -> "Key":
         return Key((self.tonic_pitch_class + semitones) % 12, self.mode)
 

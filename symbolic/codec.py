@@ -31,5 +31,9 @@ def decode_bars(tokenizer, bars_tokens: list[list[int]], time_signature: tuple[i
     table = score_to_clip(tokenizer.decode(flat)).table
     end_q = len(bars_tokens) * bar_quarters(time_signature)
     table = table.select(table.onset_q < end_q - 1e-6)
+    if len(table):  # the model may repeat a note at the same position: keep one
+        key = np.round(table.onset_q * 48).astype(np.int64) * 1_000_000 + table.program * 1000 + table.pitch
+        _, first = np.unique(key, return_index=True)
+        table = table.select(np.sort(first))
     table.duration_q = np.minimum(table.duration_q, end_q - table.onset_q)
     return table

@@ -31,6 +31,7 @@ from symbolic.attributes import (
     density_level,
     extract,
     intensity_to_level,
+    key_membership,
     polyphony_level,
     range_level,
     tempo_level,
@@ -175,6 +176,10 @@ class Composer:
                     choices = fitting or choices
             elif group == "time_signature" and time_signature is not None:
                 choices = [vocab.time_signature[time_signature]]
+            elif group == "time_signature" and attributes.style in self.style_time_signatures:
+                # the meters this style has in the training data (a waltz is in 3/4, a jig in 6/8)
+                choices = [vocab.time_signature[ts] for ts in self.style_time_signatures[attributes.style]
+                           if ts in vocab.time_signature] or choices
             elif group == "key" and attributes.key is not None:
                 key = attributes.key
                 modes = [key.mode] if key.mode else ["major", "minor"]
@@ -232,8 +237,18 @@ class Composer:
 
     # ---- public calls -----------------------------------------------------------------------
     def generate(self, attributes: Attributes, sampling: Sampling | None = None, *, key_bias: float = 2.5,
-                 progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Generated:
-        """Generates a clip; bars, time signature, tempo and instruments hold exactly."""
+                 candidates: int = 1, progress: ProgressFn | None = None,
+                 cancel: CancelToken | None = None) -> Generated:
+        """Generates a clip; bars, time signature, tempo and instruments hold exactly.
+
+        Args:
+            attributes: what to generate; None fields are sampled by the model.
+            sampling: seed, temperature and top-k.
+            key_bias: logit penalty for pitches outside a requested key.
+            candidates: best-of-N: sample N bodies for the same prefix and keep the one whose measured
+                key, range, density and polyphony match the request best (N times the work).
+            progress, cancel: progress reporting and cooperative cancellation.
+        """
         sampling = sampling or Sampling()
         if sampling.seed == 0:
             sampling = Sampling(random.SystemRandom().randrange(1, 2**31), sampling.temperature, sampling.top_k)
@@ -262,14 +277,9 @@ class Composer:
             time_signature=time_signature, programs=programs, required_programs=programs,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
             scale_pitch_classes=key.scale_pitch_classes() if attributes.key is not None else None,
-            key_bias=key_bias)
-        with torch.inference_mode():
-            new_bars = generate_bars(decoder, prefix, [], bars, constraints, progress)
-        with self._tokenizer_lock:
-            table = decode_bars(self.tokenizer, new_bars, time_signature)
-        notes: dict = {"tokens_sampled": decoder.steps}
-        table = self._complete_instruments(table, programs, time_signature, bars, tempo_bpm, key,
-                                           chosen.get("style"), sampling.seed, notes)
+            key_bias=key_bias,
+            tonic_pitch_class=key.tonic_pitch_class if attributes.key is not None else None,
+            triad_pitch_classes=key.triad_pitch_classes() if attributes.key is not None else None)
         requested = Attributes(
             instruments=programs, key=key, time_signature=time_signature, tempo_bpm=tempo_bpm, bars=bars,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
@@ -280,7 +290,45 @@ class Composer:
             style=chosen.get("style"), polyphony=attributes.polyphony,
             extra={"range_level": chosen["range"], "density_level": chosen["density"],
                    "polyphony_level": chosen["polyphony"]})
-        return self._finish(table, time_signature, tempo_bpm, bars, requested, sampling.seed, notes)
+        best: tuple[tuple, Generated] | None = None
+        steps = 0
+        candidates = max(1, candidates)
+        for candidate in range(candidates):
+            if candidate > 0:
+                decoder = Decoder(self.model, self.vocab, Sampling(sampling.seed + candidate, sampling.temperature,
+                                                                    sampling.top_k), cancel)
+            span = (candidate / candidates, (candidate + 1) / candidates)
+            with torch.inference_mode():
+                new_bars = generate_bars(decoder, prefix, [], bars, constraints, progress, span)
+            steps += decoder.steps
+            with self._tokenizer_lock:
+                table = decode_bars(self.tokenizer, new_bars, time_signature)
+            notes: dict = {"tokens_sampled": steps, "candidates": candidates}
+            table = self._complete_instruments(table, programs, time_signature, bars, tempo_bpm, key,
+                                               chosen.get("style"), sampling.seed, notes)
+            result = self._finish(table, time_signature, tempo_bpm, bars, requested, sampling.seed, notes)
+            score = self._match_score(requested, attributes, result)
+            if best is None or score > best[0]:
+                best = (score, result)
+        assert best is not None
+        best[1].notes["tokens_sampled"] = steps
+        return best[1]
+
+    @staticmethod
+    def _match_score(requested: Attributes, asked: Attributes, result: Generated) -> tuple:
+        """How well a candidate's measured attributes match the request (for best-of-N)."""
+        measured = result.measured
+        levels = requested.extra
+        matched = 0
+        if asked.key is not None:
+            matched += int(measured.key == requested.key)
+        if measured.pitch_range_octaves is not None:
+            matched += int(range_level(measured.pitch_range_octaves) == levels["range_level"])
+        matched += int(density_level(measured.extra.get("onsets_per_quarter", 0.0)) == levels["density_level"])
+        matched += int(polyphony_level(measured.polyphony or 0.0) == levels["polyphony_level"])
+        pitched = result.clip.table.pitch[result.clip.table.program != DRUM_PROGRAM]
+        membership = key_membership(pitched, requested.key) if asked.key is not None else 0.0
+        return (matched, membership)
 
     def continue_clip(self, primer_midi: bytes, bars: int, sampling: Sampling | None = None, *,
                       continuation_only: bool = False, progress: ProgressFn | None = None,
@@ -312,7 +360,8 @@ class Composer:
             table = decode_bars(self.tokenizer, new_bars, primer.time_signature)
         bar_q = bar_quarters(primer.time_signature)
         notes = {"tokens_sampled": decoder.steps, "primer_bars": primer_bars}
-        requested = measured.copy(bars=bars if continuation_only else total_bars)
+        out_bars = bars if continuation_only else total_bars
+        requested = measured.copy(bars=out_bars, duration_s=out_bars * bar_q * 60.0 / primer.tempo_bpm)
         if continuation_only:
             return self._finish(table, primer.time_signature, primer.tempo_bpm, bars, requested, sampling.seed, notes,
                                 keep_velocity=False)

@@ -55,6 +55,12 @@ class BodyConstraints:
     pitch_high: int | None = None
     scale_pitch_classes: frozenset[int] | None = None
     key_bias: float = 2.5
+    # Tonic steering (with a requested key): a bonus for the tonic triad, larger in the last bar so the
+    # clip cadences on the tonic the way the training music does.
+    tonic_pitch_class: int | None = None
+    triad_pitch_classes: frozenset[int] | None = None
+    tonic_bias: float = 0.3
+    final_tonic_bias: float = 1.5
     max_tokens_per_bar: int = 240
 
 
@@ -123,17 +129,20 @@ class MaskBook:
         self.size = size
         self.max_position = positions_per_bar(constraints.time_signature)
         self._cache: dict = {}
+        self._single: dict = {}
         self.position_ids = sorted((p, i) for p, i in vocab.position.items() if p < self.max_position)
         self.duration_ids = torch.tensor(sorted(vocab.duration.values()))
         self.drum_pitch_ids = torch.tensor(sorted(vocab.pitch_drum.values()))
         self.program_bias = {}
+        self.program_bias_last_bar = {}
         for program in constraints.programs:
-            self.program_bias[program] = self._pitch_bias(program)
+            self.program_bias[program] = self._pitch_bias(program, constraints.tonic_bias)
+            self.program_bias_last_bar[program] = self._pitch_bias(program, constraints.final_tonic_bias)
 
     def _empty(self) -> torch.Tensor:
         return torch.full((self.size,), NEG)
 
-    def _pitch_bias(self, program: int) -> torch.Tensor:
+    def _pitch_bias(self, program: int, tonic_bias: float) -> torch.Tensor:
         bias = self._empty()
         if program == DRUM_PROGRAM:
             bias[self.drum_pitch_ids] = 0.0
@@ -149,6 +158,10 @@ class MaskBook:
             if low <= pitch <= high:
                 in_key = self.c.scale_pitch_classes is None or pitch % 12 in self.c.scale_pitch_classes
                 bias[index] = 0.0 if in_key else -self.c.key_bias
+                if self.c.tonic_pitch_class is not None and pitch % 12 == self.c.tonic_pitch_class:
+                    bias[index] += tonic_bias
+                elif self.c.triad_pitch_classes is not None and pitch % 12 in self.c.triad_pitch_classes:
+                    bias[index] += tonic_bias / 2
         if not torch.isfinite(bias).any():
             for pitch, index in self.vocab.pitch.items():
                 if self.c.pitch_low is None or self.c.pitch_low <= pitch <= (self.c.pitch_high or 127):
@@ -190,6 +203,16 @@ class MaskBook:
                 bias[self.vocab.eos] = 0.0
         self._cache[key] = bias
         return bias
+
+    def only_choice(self, bias: torch.Tensor) -> int | None:
+        """The single allowed token of a bias, or None when there is a choice."""
+        key = id(bias)
+        cached = self._single.get(key)
+        if cached is None or cached[0] is not bias:
+            allowed = torch.nonzero(torch.isfinite(bias)).flatten()
+            cached = (bias, int(allowed[0]) if len(allowed) == 1 else None)
+            self._single[key] = cached
+        return cached[1]
 
     def durations(self) -> torch.Tensor:
         if "dur" not in self._cache:
@@ -248,6 +271,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
         position = -1
         state = "bar_start"
         current_program = None
+        pending: list[int] = []  # chosen tokens not yet fed (a forced token rides along with its predecessor)
         while True:
             missing = tuple(p for p in required if p not in sounding) if last_bar else ()
             if len(bar) > constraints.max_tokens_per_bar and state in ("bar_start", "after_duration"):
@@ -259,7 +283,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
             elif state == "after_duration":
                 bias = book.after_position_or_note(position, last_bar, missing, after_duration=True)
             elif state == "after_program":
-                bias = book.program_bias[current_program]
+                bias = (book.program_bias_last_bar if last_bar else book.program_bias)[current_program]
             else:  # after a pitch
                 bias = book.durations()
             if state in ("after_duration", "after_position") and position >= book.max_position - 1 and missing:
@@ -267,12 +291,19 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                 bias = bias.clone()
                 for program in missing:
                     bias[vocab.program[program]] = 0.0
-            token = decoder.sample(bias)
+            forced = book.only_choice(bias)
+            if forced is not None and pending:
+                token = forced
+            else:
+                if pending:
+                    if decoder.room() < len(pending) + 1:
+                        decoder.reset(_window(prefix, all_bars, bar[: len(bar) - len(pending)], capacity))
+                    decoder.feed(pending)
+                    pending = []
+                token = forced if forced is not None else decoder.sample(bias)
             if token in (vocab.bar, vocab.eos):
                 break
-            if decoder.room() < 2:
-                decoder.reset(_window(prefix, all_bars, bar, capacity))
-            decoder.feed([token])
+            pending.append(token)
             bar.append(token)
             if token in position_of:
                 position = position_of[token]
@@ -285,6 +316,10 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                 state = "after_pitch"
             else:
                 state = "after_duration"
+        if pending and not last_bar:  # the bar's last tokens go into the cache before the next Bar
+            if decoder.room() < len(pending) + 8:
+                decoder.reset(_window(prefix, all_bars, bar[: len(bar) - len(pending)], capacity))
+            decoder.feed(pending)
         produced.append(bar)
         all_bars.append(bar)
         if progress is not None:

@@ -77,7 +77,8 @@ def score_to_clip(score: symusic.Score) -> Clip:
     if len(quarter.time_signatures):
         first = quarter.time_signatures[0]
         time_signature = (int(first.numerator), int(first.denominator))
-    tempo_bpm = float(quarter.tempos[0].qpm) if len(quarter.tempos) else 120.0
+    # MIDI stores whole microseconds per quarter: 90 bpm reads back as 90.00009; keep 0.01 bpm
+    tempo_bpm = round(float(quarter.tempos[0].qpm), 2) if len(quarter.tempos) else 120.0
     bar_q = time_signature[0] * 4.0 / time_signature[1]
     end_q = max(float(quarter.end()), float((table.onset_q + table.duration_q).max()) if len(table) else 0.0)
     bars = max(1, int(np.ceil(end_q / bar_q - 1e-6))) if end_q > 0 else None

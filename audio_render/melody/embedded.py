@@ -52,6 +52,8 @@ class EmbeddedMelodyConfig:
     guidance_scale: float = 3.0
     temperature: float = 1.0
     top_k: int = 50
+    # Weight format of our sampler when serving: "float32", "bfloat16" or "int8".
+    sampler_weights: str = "float32"
     kind: str = KIND
 
     def to_json(self) -> str:

@@ -45,8 +45,14 @@ def detect_layout(directory: Path) -> str:
     )
 
 
-def load_melody_model(directory: str | Path, threads: int | None = None) -> MelodyModel:
-    """A ready MelodyModel from `directory` (any supported layout)."""
+def load_melody_model(directory: str | Path, threads: int | None = None, weights: str | None = None) -> MelodyModel:
+    """A ready MelodyModel from `directory` (any supported layout).
+
+    Args:
+        threads: torch threads for this process (None leaves the setting alone).
+        weights: our sampler's weight format, "float32" (exact), "bfloat16" or "int8"; None means the
+            embedded model's configured format, float32 for published checkpoints.
+    """
     from audio_render.melody.text import offline
 
     offline()
@@ -57,20 +63,20 @@ def load_melody_model(directory: str | Path, threads: int | None = None) -> Melo
         raise MissingAsset(f"melody model directory {directory} does not exist")
     layout = detect_layout(directory)
     if layout == "embedded":
-        return _embedded(directory)
+        return _embedded(directory, weights)
     if layout == "transformers":
         from transformers import AutoTokenizer, MusicgenMelodyForConditionalGeneration
 
         model = MusicgenMelodyForConditionalGeneration.from_pretrained(directory, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        return published(model, tokenizer, name=directory.name, source="transformers")
+        return published(model, tokenizer, name=directory.name, source="transformers", weights=weights or "float32")
     from audio_render.melody.audiocraft_convert import load_audiocraft
 
     model, tokenizer = load_audiocraft(directory)
-    return published(model, tokenizer, name=directory.name, source="audiocraft-converted")
+    return published(model, tokenizer, name=directory.name, source="audiocraft-converted", weights=weights or "float32")
 
 
-def _embedded(directory: Path) -> MelodyModel:
+def _embedded(directory: Path, weights: str | None) -> MelodyModel:
     from audio_render.melody.embedded import load_embedded
 
     model, config, codec, tokenizer = load_embedded(directory)
@@ -90,10 +96,11 @@ def _embedded(directory: Path) -> MelodyModel:
         chroma_repeat=config.chroma_repeat,
         text_pad_to=config.text_max_tokens,
         defaults=SamplingParams(config.guidance_scale, config.temperature, config.top_k),
+        weights=weights or config.sampler_weights,
     )
 
 
-def published(model, tokenizer, name: str, source: str) -> MelodyModel:
+def published(model, tokenizer, name: str, source: str, weights: str = "float32") -> MelodyModel:
     """Wraps a MusicgenMelodyForConditionalGeneration whose tokens an EnCodec decodes."""
     model = model.eval()
     codec = model.audio_encoder
@@ -127,4 +134,5 @@ def published(model, tokenizer, name: str, source: str) -> MelodyModel:
             temperature=float(generation.temperature or 1.0),
             top_k=int(generation.top_k or 250),
         ),
+        weights=weights,
     )

@@ -83,6 +83,7 @@ class MelodyModel:
         chroma_repeat: int,
         text_pad_to: int | None,
         defaults: SamplingParams,
+        weights: str = "float32",
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -94,7 +95,7 @@ class MelodyModel:
         self.text_pad_to = text_pad_to
         self.defaults = defaults
         self.chroma_length = int(model.config.chroma_length)
-        self.sampler = FastSampler(model.decoder)
+        self.sampler = FastSampler(model.decoder, weights=weights)
         self.num_codebooks = self.sampler.num_codebooks
         self.samples_per_frame = round(info.sample_rate_hz / info.frame_rate_hz)
 
@@ -151,6 +152,13 @@ class MelodyModel:
         return torch.cat([audio_hidden, text_hidden], dim=1)
 
     # ------------------------------------------------------------------------------ generation
+    def token_frames(self, duration_s: float) -> int:
+        return max(1, round(duration_s * self.info.frame_rate_hz))
+
+    def output_samples(self, duration_s: float) -> int:
+        """Exactly how many samples `generate` yields for this duration."""
+        return self.token_frames(duration_s) * self.samples_per_frame
+
     def generate(
         self,
         melody_audio: np.ndarray,
@@ -169,38 +177,41 @@ class MelodyModel:
         chroma = melody_chroma(melody_audio, melody_rate_hz)
         params = self.sampling(request)
         guided = params.guidance_scale > 1
-        total = max(1, round(request.duration_s * self.info.frame_rate_hz))
+        total = self.token_frames(request.duration_s)
         plan = self._windows(total)
         tokens = torch.empty(self.num_codebooks, 0, dtype=torch.long)
         emitted_frames, tail = 0, None
         for number, (start, end) in enumerate(plan):
             cancel.check()
-            keep = tokens.shape[1] - start
-            prompt = tokens[None, :, start:] if keep > 0 else None
+            prompt = tokens[None, :, start:] if tokens.shape[1] > start else None
             prefix = self.prefix(request.text, self.window_chroma(chroma, start), guided)
             window_params = SamplingParams(params.guidance_scale, params.temperature, params.top_k,
                                            params.seed + number)
-
-            def report(_tokens: torch.Tensor, complete: int, number=number, start=start, end=end) -> None:
-                done = (start + complete) / total
-                progress(ProgressEvent("generate", min(done, 1.0) * 0.95,
-                                       f"window {number + 1} of {len(plan)}, frame {start + complete} of {total}"))
-
-            window_tokens = self.sampler.generate(
-                prefix, end - start, window_params, prompt=prompt, on_frames=report, cancel=cancel
-            )[0]
-            tokens = torch.cat([tokens[:, :start], window_tokens], dim=1)
-            cancel.check()
-            last = number == len(plan) - 1
-            piece, piece_start, emitted_frames, tail = self._decode(tokens, emitted_frames, tail, last)
-            stats.windows = number + 1
-            stats.frames = tokens.shape[1]
-            if piece.size:
-                if stats.first_chunk_s == 0.0:
-                    stats.first_chunk_s = time.perf_counter() - started
-                yield AudioPiece(piece, start_frame=piece_start, last=last, window=number)
-            stats.compute_s = time.perf_counter() - started
+            last_window = number == len(plan) - 1
+            for window_tokens, complete in self.sampler.stream(
+                prefix, end - start, window_params, prompt=prompt, cancel=cancel, every=self.FIRST_CHUNK_FRAMES
+            ):
+                done = complete == end - start
+                tokens = torch.cat([tokens[:, :start], window_tokens[0, :, :complete]], dim=1)
+                progress(ProgressEvent(
+                    "generate", 0.95 * (start + complete) / total,
+                    f"window {number + 1} of {len(plan)}, frame {start + complete} of {total}",
+                ))
+                last = last_window and done
+                # The first audio goes out after FIRST_CHUNK_FRAMES, later pieces every CHUNK_FRAMES.
+                wanted = self.FIRST_CHUNK_FRAMES if emitted_frames == 0 else self.CHUNK_FRAMES
+                if not last and tokens.shape[1] - emitted_frames < wanted + self._LOOKAHEAD_FRAMES:
+                    continue
+                piece, piece_start, emitted_frames, tail = self._decode(tokens, emitted_frames, tail, last)
+                stats.windows, stats.frames = number + 1, tokens.shape[1]
+                if piece.size:
+                    if stats.first_chunk_s == 0.0:
+                        stats.first_chunk_s = time.perf_counter() - started
+                    yield AudioPiece(piece, start_frame=piece_start, last=last, window=number)
+                stats.compute_s = time.perf_counter() - started
+                cancel.check()
         stats.tokens = [tokens]
+        stats.compute_s = time.perf_counter() - started
         progress(ProgressEvent("generate", 1.0, "done"))
 
     def _windows(self, total: int) -> list[tuple[int, int]]:
@@ -212,6 +223,8 @@ class MelodyModel:
 
     # Overlapping decodes are cross-faded: a window's audio is final except for its last few frames,
     # which depend on frames not generated yet (the decoder's receptive field).
+    FIRST_CHUNK_FRAMES = 16
+    CHUNK_FRAMES = 64
     _LOOKAHEAD_FRAMES = 4
     _CONTEXT_FRAMES = 8
     _FADE_SAMPLES = 256

@@ -12,15 +12,12 @@ token); guidance as `uncond + (cond - uncond) * scale`, then temperature and top
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
 from ostinato.runtime import CancelToken
-
-FramesReady = Callable[[torch.Tensor, int], None]
-
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -45,8 +42,20 @@ class _Layer:
 class FastSampler:
     """Generates codebook tokens from a prefix of conditioning hidden states."""
 
-    def __init__(self, causal_lm) -> None:
+    WEIGHT_FORMATS = ("float32", "bfloat16", "int8")
+
+    def __init__(self, causal_lm, weights: str = "float32") -> None:
+        """Args:
+            causal_lm: a transformers MusicgenMelodyForCausalLM.
+            weights: "float32" (exact: matches transformers' generate), "bfloat16" (half the memory
+                traffic) or "int8" (per-channel int8 weights, fbgemm dynamic quantisation).
+        """
         from transformers.activations import ACT2FN
+
+        if weights not in self.WEIGHT_FORMATS:
+            raise ValueError(f"weights must be one of {self.WEIGHT_FORMATS}, got {weights!r}")
+        self.weights = weights
+        self.dtype = torch.bfloat16 if weights == "bfloat16" else torch.float32
 
         config = causal_lm.config
         decoder = causal_lm.model.decoder
@@ -58,30 +67,51 @@ class FastSampler:
         self.head_dim = self.hidden // self.num_heads
         self.activation = ACT2FN[config.activation_function]
         self.audio_channels = getattr(config, "audio_channels", 1)
-        self.embed = [e.weight.detach() for e in decoder.embed_tokens]
+        self.embed = [e.weight.detach().to(self.dtype) for e in decoder.embed_tokens]
         self.positions_module = decoder.embed_positions
         self.layers = [
             _Layer(
-                ln1_w=l.self_attn_layer_norm.weight.detach(), ln1_b=l.self_attn_layer_norm.bias.detach(),
-                qkv=torch.cat([l.self_attn.q_proj.weight, l.self_attn.k_proj.weight, l.self_attn.v_proj.weight]).detach(),
-                out=l.self_attn.out_proj.weight.detach(),
-                ln2_w=l.final_layer_norm.weight.detach(), ln2_b=l.final_layer_norm.bias.detach(),
-                fc1=l.fc1.weight.detach(), fc2=l.fc2.weight.detach(),
+                ln1_w=self._vector(l.self_attn_layer_norm.weight), ln1_b=self._vector(l.self_attn_layer_norm.bias),
+                qkv=self._matrix(torch.cat([l.self_attn.q_proj.weight, l.self_attn.k_proj.weight, l.self_attn.v_proj.weight])),
+                out=self._matrix(l.self_attn.out_proj.weight),
+                ln2_w=self._vector(l.final_layer_norm.weight), ln2_b=self._vector(l.final_layer_norm.bias),
+                fc1=self._matrix(l.fc1.weight), fc2=self._matrix(l.fc2.weight),
             )
             for l in decoder.layers
         ]
-        self.final_w = decoder.layer_norm.weight.detach()
-        self.final_b = decoder.layer_norm.bias.detach()
-        self.heads = torch.stack([h.weight.detach() for h in causal_lm.lm_heads])  # (K, V, D)
+        self.final_w = self._vector(decoder.layer_norm.weight)
+        self.final_b = self._vector(decoder.layer_norm.bias)
+        self.heads = self._matrix(torch.cat([h.weight for h in causal_lm.lm_heads]))  # (K * V, D)
         for layer in decoder.layers:
             if layer.self_attn.q_proj.bias is not None:
                 raise ValueError("this sampler expects bias-free attention projections (MusicGen's layout)")
+
+    def _vector(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight.detach().to(self.dtype)
+
+    def _matrix(self, weight: torch.Tensor):
+        weight = weight.detach()
+        if self.weights == "int8":
+            scales = weight.abs().amax(dim=1).clamp_min(1e-8) / 127.0
+            zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+            quantised = torch.quantize_per_channel(weight.float(), scales.double(), zero_points, 0, torch.qint8)
+            return torch.ops.quantized.linear_prepack(quantised, None)
+        return weight.to(self.dtype).contiguous()
+
+    def _linear(self, x: torch.Tensor, weight) -> torch.Tensor:
+        if isinstance(weight, torch.Tensor):
+            return F.linear(x, weight)
+        return torch.ops.quantized.linear_dynamic(x, weight, True)
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(B, D) -> float32 (B, K, V)."""
+        return self._linear(hidden, self.heads).float().view(hidden.shape[0], self.num_codebooks, self.vocab_size)
 
     def _positions(self, start: int, length: int) -> torch.Tensor:
         module = self.positions_module
         if start + length > module.weights.shape[0]:
             module.make_weights(start + length, module.embedding_dim)
-        return module.weights[start : start + length]
+        return module.weights[start : start + length].to(self.dtype)
 
     def _forward(self, x: torch.Tensor, start: int, cache_k: list, cache_v: list) -> torch.Tensor:
         """Runs x (B, S, D) at positions [start, start + S), filling the caches; returns final-normed hidden."""
@@ -90,16 +120,16 @@ class FastSampler:
         h = x + self._positions(start, length)
         for index, layer in enumerate(self.layers):
             y = F.layer_norm(h, (self.hidden,), layer.ln1_w, layer.ln1_b)
-            qkv = F.linear(y, layer.qkv).view(batch, length, 3, self.num_heads, self.head_dim)
+            qkv = self._linear(y, layer.qkv).view(batch, length, 3, self.num_heads, self.head_dim)
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
             cache_k[index][:, :, start:end] = k
             cache_v[index][:, :, start:end] = v
             attn = F.scaled_dot_product_attention(
                 q, cache_k[index][:, :, :end], cache_v[index][:, :, :end], is_causal=length > 1 and start == 0
             ) if (length == 1 or start == 0) else self._chunk_attention(q, cache_k[index][:, :, :end], cache_v[index][:, :, :end], start)
-            h = h + F.linear(attn.transpose(1, 2).reshape(batch, length, self.hidden), layer.out)
+            h = h + self._linear(attn.transpose(1, 2).reshape(batch, length, self.hidden), layer.out)
             y = F.layer_norm(h, (self.hidden,), layer.ln2_w, layer.ln2_b)
-            h = h + F.linear(self.activation(F.linear(y, layer.fc1)), layer.fc2)
+            h = h + self._linear(self.activation(self._linear(y, layer.fc1)), layer.fc2)
         return F.layer_norm(h, (self.hidden,), self.final_w, self.final_b)
 
     @staticmethod
@@ -119,17 +149,32 @@ class FastSampler:
         delay = codebook // 2 if self.audio_channels == 2 else codebook
         return 0 <= position - delay - 1 < frames
 
-    @torch.inference_mode()
     def generate(
         self,
         prefix: torch.Tensor,
         frames: int,
         params: SamplingParams,
         prompt: torch.Tensor | None = None,
-        on_frames: FramesReady | None = None,
         cancel: CancelToken | None = None,
     ) -> torch.Tensor:
-        """Samples `frames` frames of tokens.
+        """Samples `frames` frames of tokens; see `stream` for the arguments. Returns (B, K, frames)."""
+        tokens = None
+        for tokens, _ in self.stream(prefix, frames, params, prompt=prompt, cancel=cancel, every=frames):
+            pass
+        return tokens
+
+    def stream(
+        self,
+        prefix: torch.Tensor,
+        frames: int,
+        params: SamplingParams,
+        prompt: torch.Tensor | None = None,
+        cancel: CancelToken | None = None,
+        every: int = 16,
+    ) -> Iterator[tuple[torch.Tensor, int]]:
+        """Samples `frames` frames of tokens, yielding (tokens (B, K, frames), complete) each time `every`
+        more frames are complete (all codebooks sampled) and at the end; frames past `complete` are
+        not final yet.
 
         Args:
             prefix: conditioning hidden states (B, P, D), or (2B, P, D) with the unconditional half last
@@ -137,31 +182,30 @@ class FastSampler:
             frames: frames to produce, prompt included.
             params: guidance, temperature, top_k (<= 1 means greedy) and seed.
             prompt: (B, K, F0) tokens forced at the start (the overlap of a sliding window).
-            on_frames: called as on_frames(tokens (B, K, frames), complete) whenever frames complete.
             cancel: checked every few steps.
-
-        Returns:
-            (B, K, frames) int64 tokens.
+            every: how many newly completed frames trigger a yield.
         """
+        with torch.inference_mode():
+            yield from self._stream(prefix, frames, params, prompt, cancel, max(1, every))
+
+    def _stream(self, prefix, frames, params, prompt, cancel, every):
         guided = params.guidance_scale is not None and params.guidance_scale > 1
         rows, prefix_length, _ = prefix.shape
         batch = rows // 2 if guided else rows
         codebooks, pad = self.num_codebooks, self.pad_id
-        max_delay = (codebooks // 2 if self.audio_channels == 2 else codebooks)
+        max_delay = codebooks // 2 if self.audio_channels == 2 else codebooks
         length = frames + max_delay  # positions 0 .. length-1 (transformers' max_length)
-        sequence = torch.full((batch, codebooks, length), -1, dtype=torch.long)
-        for k in range(codebooks):
-            for position in range(length):
-                if not self._valid(k, position, frames):
-                    sequence[:, k, position] = pad
+        sequence = torch.full((batch, codebooks, length), pad, dtype=torch.long)
         prompt_frames = 0 if prompt is None else prompt.shape[-1]
         for k in range(codebooks):
             delay = k // 2 if self.audio_channels == 2 else k
+            sequence[:, k, delay + 1 : delay + 1 + frames] = -1
             if prompt_frames:
                 sequence[:, k, delay + 1 : delay + 1 + prompt_frames] = prompt[:, k]
 
+        prefix = prefix.to(self.dtype)
         total = prefix_length + length
-        cache_k = [torch.empty(rows, self.num_heads, total, self.head_dim, dtype=prefix.dtype) for _ in self.layers]
+        cache_k = [torch.empty(rows, self.num_heads, total, self.head_dim, dtype=self.dtype) for _ in self.layers]
         cache_v = [torch.empty_like(c) for c in cache_k]
         generator = torch.Generator().manual_seed(int(params.seed))
 
@@ -171,39 +215,46 @@ class FastSampler:
         tokens = torch.cat([first, first]) if guided else first
         x = torch.cat([prefix, self._embed(tokens)], dim=1)
         hidden = self._forward(x, 0, cache_k, cache_v)[:, -1]
-        position_offset = prefix_length
-        complete = max(prompt_frames, 0)
+        complete = reported = prompt_frames
         for position in range(known, length):
             if cancel is not None and position % 8 == 0:
                 cancel.check()
-            logits = torch.einsum("bd,kvd->bkv", hidden, self.heads).float()
+            logits = self._logits(hidden)
             if guided:
                 conditional, unconditional = logits[:batch], logits[batch:]
                 logits = unconditional + (conditional - unconditional) * params.guidance_scale
             step = sequence[:, :, position]
-            unknown = step < 0
-            if params.top_k is not None and params.top_k <= 1:
-                choice = logits.argmax(-1)
-            else:
-                logits = logits / max(params.temperature, 1e-5)
-                if params.top_k and params.top_k < logits.shape[-1]:
-                    threshold = torch.topk(logits, params.top_k, dim=-1).values[..., -1:]
-                    logits = logits.masked_fill(logits < threshold, float("-inf"))
-                probs = torch.softmax(logits, dim=-1).reshape(batch * codebooks, -1)
-                choice = torch.multinomial(probs, 1, generator=generator).view(batch, codebooks)
-            step = torch.where(unknown, choice, step)
+            choice = self._sample(logits, params, generator)
+            step = torch.where(step < 0, choice, step)
             sequence[:, :, position] = step
-            done = position - max_delay  # frames [0, done) are complete once the last codebook has them
-            if on_frames is not None and done > complete:
-                complete = done
-                on_frames(self._undelay(sequence, frames), complete)
+            complete = max(complete, position - max_delay)  # frames [0, complete) have every codebook
             if position == length - 1:
                 break
+            if complete - reported >= every:
+                reported = complete
+                yield self._undelay(sequence, frames), complete
             fed = step[:, :, None]
             if guided:
                 fed = torch.cat([fed, fed])
-            hidden = self._forward(self._embed(fed), position_offset + position, cache_k, cache_v)[:, -1]
-        return self._undelay(sequence, frames)
+            hidden = self._forward(self._embed(fed), prefix_length + position, cache_k, cache_v)[:, -1]
+        yield self._undelay(sequence, frames), frames
+
+    @staticmethod
+    def _sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> torch.Tensor:
+        """(B, K, V) guided logits -> (B, K) tokens: greedy for top_k <= 1, else top-k sampling at the
+        temperature (the same distribution as transformers' temperature -> top-k -> softmax chain, drawn
+        over the k survivors only, which is cheaper)."""
+        if params.top_k is not None and params.top_k <= 1:
+            return logits.argmax(-1)
+        batch, codebooks, vocab = logits.shape
+        temperature = max(params.temperature, 1e-5)
+        if params.top_k and params.top_k < vocab:
+            values, indices = torch.topk(logits, params.top_k, dim=-1)
+            probs = torch.softmax(values.reshape(batch * codebooks, -1) / temperature, dim=-1)
+            pick = torch.multinomial(probs, 1, generator=generator)
+            return indices.reshape(batch * codebooks, -1).gather(1, pick).view(batch, codebooks)
+        probs = torch.softmax(logits.reshape(batch * codebooks, vocab) / temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).view(batch, codebooks)
 
     def _undelay(self, sequence: torch.Tensor, frames: int) -> torch.Tensor:
         out = torch.empty(sequence.shape[0], self.num_codebooks, frames, dtype=torch.long)

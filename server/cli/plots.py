@@ -29,10 +29,9 @@ def piano_roll_png(sequence: "music_pb2.NoteSequence", path: Path, title: str = 
     for index, (instrument, program, is_drum) in enumerate(tracks):
         notes = [n for n in sequence.notes if (n.instrument, n.program, n.is_drum) == (instrument, program, is_drum)]
         label = "drums" if is_drum else f"program {program}"
-        axes.broken_barh([(n.start_time, n.end_time - n.start_time) for n in notes], (0, 0), label=label)
-        for note in notes:
+        for number, note in enumerate(notes):
             axes.add_patch(plt.Rectangle((note.start_time, note.pitch - 0.4), note.end_time - note.start_time, 0.8,
-                                         color=colours(index % 10), alpha=0.85))
+                                         color=colours(index % 10), alpha=0.85, label=label if number == 0 else None))
     if sequence.notes:
         pitches = [n.pitch for n in sequence.notes]
         axes.set_ylim(min(pitches) - 2, max(pitches) + 2)

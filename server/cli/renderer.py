@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import wave
 from pathlib import Path
@@ -63,10 +64,25 @@ def _effects(args: argparse.Namespace) -> Effects:
     )
 
 
+def _allow_local_soundfont(args: argparse.Namespace) -> None:
+    """Without --server the server runs in this process for this user alone: let it read the
+    SoundFont file they named, wherever it is (a remote server only reads its own folders)."""
+    if args.server or not args.soundfont:
+        return
+    path = Path(args.soundfont).expanduser()
+    if path.suffix.lower() in (".sf2", ".sf3") and path.is_file():
+        from server.settings import DEFAULT_SOUNDFONT_DIRS
+
+        dirs = os.environ.get("OSTINATO_SOUNDFONT_DIRS") or os.pathsep.join(map(str, DEFAULT_SOUNDFONT_DIRS))
+        os.environ["OSTINATO_SOUNDFONT_DIRS"] = os.pathsep.join([dirs, str(path.resolve().parent)])
+        args.soundfont = str(path.resolve())
+
+
 def render(args: argparse.Namespace) -> int:
     if not args.midi.is_file():
         print(f"ostinato: no such MIDI file: {args.midi}", file=sys.stderr)
         return 2
+    _allow_local_soundfont(args)
     output = args.output or args.midi.with_suffix(".wav")
     if args.stems:
         args.stems.mkdir(parents=True, exist_ok=True)

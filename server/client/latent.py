@@ -1,9 +1,79 @@
-"""latent calls of the Python client (filled by the helper working on its issue)."""
+"""Latent-space calls of the Python client: Composer.Vary and Composer.Interpolate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable, Mapping
+
+from protos.ostinato.v1 import common_pb2, composer_pb2, composer_pb2_grpc
 from server.client.base import ClientBase
+
+ProgressCallback = Callable[[common_pb2.Progress], None]
+
+
+def _midi_bytes(midi: bytes | str | Path) -> bytes:
+    return midi if isinstance(midi, bytes) else Path(midi).read_bytes()
+
+
+def _sampling(seed: int, temperature: float, top_k: int) -> composer_pb2.Sampling:
+    return composer_pb2.Sampling(seed=seed, temperature=temperature, top_k=top_k)
 
 
 class LatentCalls(ClientBase):
-    pass
+    def _clips(self, method, request, on_progress: ProgressCallback | None,  # type: ignore[no-untyped-def]
+               timeout_s: float | None) -> list[composer_pb2.Clip]:
+        clips = []
+        for response in self._stream(method, request, timeout_s):
+            if response.HasField("progress"):
+                if on_progress is not None:
+                    on_progress(response.progress)
+            elif response.HasField("clip"):
+                clips.append(response.clip)
+        return clips
+
+    def vary(
+        self,
+        midi: bytes | str | Path,
+        num_variations: int = 4,
+        *,
+        similarity_distance: float = 0.3,
+        shifts: Mapping[str, float] | None = None,
+        seed: int = 0,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        on_progress: ProgressCallback | None = None,
+        timeout_s: float | None = None,
+    ) -> list[composer_pb2.Clip]:
+        """Variations of a 2-4 bar clip (MIDI bytes or a .mid path) sampled near it in the latent space.
+
+        Args:
+            similarity_distance: 0 gives the clip's reconstruction, 1 an unrelated sample.
+            shifts: attribute -> signed amount in standard deviations, e.g. {"notes_per_bar": 1.0}
+                for "more dense"; known: notes_per_bar, rhythm_intensity, pitch_range_octaves, mean_pitch.
+            temperature: 0 decodes greedily (same request, same clips); 0.1-2.0 samples each step.
+        """
+        request = composer_pb2.VaryRequest(
+            midi=_midi_bytes(midi), num_variations=num_variations, similarity_distance=similarity_distance,
+            shifts=[composer_pb2.AttributeShift(attribute=k, amount=v) for k, v in (shifts or {}).items()],
+            sampling=_sampling(seed, temperature, top_k))
+        return self._clips(self._stub(composer_pb2_grpc.ComposerStub).Vary, request, on_progress, timeout_s)
+
+    def interpolate(
+        self,
+        start_midi: bytes | str | Path,
+        end_midi: bytes | str | Path,
+        steps: int = 8,
+        *,
+        seed: int = 0,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        on_progress: ProgressCallback | None = None,
+        timeout_s: float | None = None,
+    ) -> list[composer_pb2.Clip]:
+        """`steps` clips (1-16) from start to end, endpoints included: the first and last are the
+        model's reconstructions of the two inputs. Each clip keeps the meter of the nearer input and
+        the tempo moves linearly between the two."""
+        request = composer_pb2.InterpolateRequest(
+            start_midi=_midi_bytes(start_midi), end_midi=_midi_bytes(end_midi), steps=steps,
+            sampling=_sampling(seed, temperature, top_k))
+        return self._clips(self._stub(composer_pb2_grpc.ComposerStub).Interpolate, request, on_progress, timeout_s)

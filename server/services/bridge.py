@@ -97,6 +97,8 @@ class ClipFactory:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._lock = threading.Lock()
+        self._loaded_composer = None
 
     def __call__(self, request: ClipRequest, progress: ProgressFn, cancel: CancelToken) -> MadeClip:
         work = request.work
@@ -122,7 +124,9 @@ class ClipFactory:
         cancel: CancelToken,
     ) -> bytes:
         inner = getattr(work, kind)
-        # A continuation or variation without a clip of its own uses what the user played into the session.
+        # A continuation, variation or infill without a clip of its own uses what the user played into
+        # the session; a continuation of it is only the new bars (the user has already played the rest).
+        from_capture = False
         for field in ("primer_midi", "midi"):
             if field in inner.DESCRIPTOR.fields_by_name and not getattr(inner, field):
                 if request.primer_midi is None:
@@ -132,12 +136,73 @@ class ClipFactory:
                 inner = type(inner)()
                 inner.CopyFrom(getattr(work, kind))
                 setattr(inner, field, request.primer_midi)
-        composer = _composer_domain()
-        if composer is None:
-            raise NotImplementedYet(
-                "this server has no composer model yet: send a `render` request with your own clip instead"
-            )
-        return composer(kind, inner, self._settings, progress, cancel)
+                from_capture = True
+        limits = self._settings.limits
+        for field in ("primer_midi", "midi"):
+            if field in inner.DESCRIPTOR.fields_by_name:
+                check_size(f"{kind}.{field}", getattr(inner, field), limits.max_midi_bytes)
+        # The same domain calls, with the same conversions, as the Composer service.
+        from server.services.composer import attributes_from_proto, merge_attributes, sampling_from_proto
+
+        if kind == "vary":
+            return self._vary(inner, progress, cancel)
+        composer = self._composer()
+        sampling = sampling_from_proto(inner.sampling)
+        if kind == "generate":
+            attributes = attributes_from_proto(inner.attributes)
+            if inner.text:
+                from symbolic.text import parse_text
+
+                parsed = parse_text(inner.text, max_bars=limits.max_bars)
+                attributes = merge_attributes(attributes, parsed.attributes)
+            if attributes.time_signature is None:
+                attributes.time_signature = (request.time_signature.numerator, request.time_signature.denominator)
+            if attributes.tempo_bpm is None:
+                attributes.tempo_bpm = request.tempo_bpm
+            return composer.generate(attributes, sampling, progress=progress, cancel=cancel).midi
+        if kind == "continue_clip":
+            return composer.continue_clip(
+                inner.primer_midi, int(inner.bars), sampling,
+                continuation_only=inner.continuation_only or from_capture, progress=progress, cancel=cancel,
+            ).midi
+        return composer.infill(
+            inner.midi, list(inner.bars), list(inner.tracks), sampling, progress=progress, cancel=cancel
+        ).midi
+
+    def _composer(self):  # type: ignore[no-untyped-def]
+        """The symbolic generator, loaded on first use (MissingAsset -> a notice to the session)."""
+        with self._lock:
+            if self._loaded_composer is None:
+                import torch
+
+                from symbolic.composer import Composer, Limits
+
+                torch.set_num_threads(self._settings.torch_threads)
+                limits = self._settings.limits
+                self._loaded_composer = Composer.from_pretrained(
+                    self._settings.composer_model_dir,
+                    Limits(max_bars=limits.max_bars, max_primer_bars=limits.max_bars),
+                )
+            return self._loaded_composer
+
+    def _vary(self, request: composer_pb2.VaryRequest, progress: ProgressFn, cancel: CancelToken) -> bytes:
+        """One variation (a session launches one clip per request) through the latent space."""
+        from server.services.latent import load_space
+        from symbolic.latent.representation import clip_to_midi, midi_to_clip
+        from symbolic.latent.space import Decoding
+
+        if not 0.0 <= request.similarity_distance <= 1.0:
+            raise InvalidInput(f"similarity_distance {request.similarity_distance:g} is out of range: use 0-1")
+        shifts: dict[str, float] = {}
+        for shift in request.shifts:
+            shifts[shift.attribute] = shifts.get(shift.attribute, 0.0) + float(shift.amount)
+        decoding = Decoding(temperature=float(request.sampling.temperature), top_k=int(request.sampling.top_k),
+                            seed=int(request.sampling.seed) % (2**63))
+        clips = load_space(self._settings).vary(
+            midi_to_clip(request.midi), 1, float(request.similarity_distance), shifts, decoding,
+            max_variations=self._settings.limits.max_variations, progress=progress, cancel=cancel,
+        )
+        return clip_to_midi(clips[0])
 
     def _render(self, work: bridge_pb2.SessionGenerate, midi_bytes: bytes, progress: ProgressFn, cancel: CancelToken) -> bytes:
         settings = self._settings
@@ -157,14 +222,6 @@ class ClipFactory:
         )
         audio = render_midi(midi_bytes, options, progress=progress, cancel=cancel)
         return encode_wav(audio.samples, audio.sample_rate_hz)
-
-
-def _composer_domain():  # type: ignore[no-untyped-def]
-    """The Composer service's domain entry point, when this build has one:
-    `make_clip(kind, request_message, settings, progress, cancel) -> MIDI bytes`."""
-    from server.services import composer
-
-    return getattr(composer, "make_clip", None)
 
 
 # -- the servicer ---------------------------------------------------------------------------------------

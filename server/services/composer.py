@@ -8,7 +8,7 @@ from typing import Callable
 
 import grpc
 
-from ostinato.errors import InvalidInput, NotImplementedYet
+from ostinato.errors import InvalidInput
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import composer_pb2, composer_pb2_grpc
 from server.rpc import check_size, handle_errors, progress_message, stream_work
@@ -133,8 +133,11 @@ class ComposerServicer(composer_pb2_grpc.ComposerServicer):
         """The generator, loaded on first use (MissingAsset -> FAILED_PRECONDITION if absent)."""
         with self._lock:
             if self._composer is None:
+                import torch
+
                 from symbolic.composer import Composer, Limits
 
+                torch.set_num_threads(self._settings.torch_threads)
                 limits = self._settings.limits
                 self._composer = Composer.from_pretrained(
                     self._settings.composer_model_dir,
@@ -207,12 +210,16 @@ class ComposerServicer(composer_pb2_grpc.ComposerServicer):
             composer_pb2.InfillResponse)
 
     @handle_errors
-    def Vary(self, request, context):  # type: ignore[no-untyped-def]
-        raise NotImplementedYet("Composer.Vary is not implemented yet")
+    def Vary(self, request: composer_pb2.VaryRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+        from server.services import latent  # the latent space is served by its own module
+
+        yield from latent.vary(request, context, self._settings)
 
     @handle_errors
-    def Interpolate(self, request, context):  # type: ignore[no-untyped-def]
-        raise NotImplementedYet("Composer.Interpolate is not implemented yet")
+    def Interpolate(self, request: composer_pb2.InterpolateRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+        from server.services import latent
+
+        yield from latent.interpolate(request, context, self._settings)
 
     @handle_errors
     def DescribeMidi(

@@ -1,28 +1,167 @@
-"""MelodyGenerator servicer (stub: the helper working on its issue replaces these methods)."""
+"""MelodyGenerator servicer: GenerateFromMelody (streamed) and DescribeMelodyModel.
+
+Converts protobuf <-> audio_render.melody's domain types here and nowhere else. The model is loaded
+once, on first use (or at start-up with preload_models), from settings.melody_model_dir: the embedded
+model by default, or a published checkpoint in the transformers or audiocraft layout.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from typing import Any, Callable
+
 import grpc
 
-from ostinato.errors import NotImplementedYet
-from protos.ostinato.v1 import melody_pb2, melody_pb2_grpc
-from server.rpc import handle_errors
+from audio_render.audio_io import to_pcm_s16le
+from audio_render.melody.model import AudioPiece, MelodyModel, MelodyRequest
+from audio_render.melody.pipeline import Melody, Notice, Summary, generate, melody_from_audio, melody_from_render, resolve_duration
+from ostinato.errors import InvalidInput, LimitExceeded
+from ostinato.runtime import CancelToken, ProgressEvent
+from protos.ostinato.v1 import common_pb2, melody_pb2, melody_pb2_grpc
+from server.rpc import call_token, check_size, handle_errors, progress_message, stream_work
 from server.settings import Settings
 
 SERVICE_NAME = melody_pb2.DESCRIPTOR.services_by_name["MelodyGenerator"].full_name
+log = logging.getLogger("ostinato.melody")
+
+MIN_CHUNK_FRAMES = 256
+MAX_CHUNK_FRAMES = 1 << 20
+MAX_GUIDANCE_SCALE = 20.0
+MAX_TEMPERATURE = 5.0
+PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
+# The melody is rendered at the chroma's own rate, mono, with FluidSynth's effects off (cleaner pitch).
+MELODY_RENDER_RATE_HZ = 32_000
 
 
 class MelodyGeneratorServicer(melody_pb2_grpc.MelodyGeneratorServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._model: MelodyModel | None = None
+        self._lock = threading.Lock()
+        if settings.preload_models:
+            self.model()
+
+    def model(self) -> MelodyModel:
+        with self._lock:
+            if self._model is None:
+                from audio_render.melody.loading import load_melody_model
+
+                started = time.monotonic()
+                self._model = load_melody_model(self._settings.melody_model_dir, threads=self._settings.torch_threads)
+                log.info("melody model %s loaded in %.1f s", self._model.info.name, time.monotonic() - started)
+            return self._model
+
+    # ------------------------------------------------------------------------------ validation
+    def _request(self, request: melody_pb2.GenerateFromMelodyRequest) -> MelodyRequest:
+        limits = self._settings.limits
+        if len(request.text) > limits.max_text_chars:
+            raise LimitExceeded("text", len(request.text), limits.max_text_chars, "characters")
+        if not 0 <= request.guidance_scale <= MAX_GUIDANCE_SCALE:
+            raise InvalidInput(f"guidance_scale must be 0 (default) to {MAX_GUIDANCE_SCALE:g}, got {request.guidance_scale:g}")
+        if not 0 <= request.temperature <= MAX_TEMPERATURE:
+            raise InvalidInput(f"temperature must be 0 (default) to {MAX_TEMPERATURE:g}, got {request.temperature:g}")
+        if request.chunk_frames and not MIN_CHUNK_FRAMES <= request.chunk_frames <= MAX_CHUNK_FRAMES:
+            raise InvalidInput(f"chunk_frames must be 0 (one chunk per window) or {MIN_CHUNK_FRAMES}-{MAX_CHUNK_FRAMES}")
+        if request.duration_s > limits.max_generated_audio_s:
+            raise LimitExceeded("duration_s", request.duration_s, limits.max_generated_audio_s, "s")
+        return MelodyRequest(
+            text=request.text,
+            duration_s=request.duration_s,
+            seed=int(request.seed),
+            guidance_scale=request.guidance_scale or None,
+            temperature=request.temperature or None,
+            top_k=int(request.top_k) or None,
+        )
+
+    def _melody(self, request: melody_pb2.GenerateFromMelodyRequest, emit: Callable[[Any], None], cancel: CancelToken) -> Melody:
+        limits = self._settings.limits
+        kind = request.WhichOneof("melody")
+        if kind == "audio":
+            check_size("audio", request.audio, limits.max_audio_bytes)
+            return melody_from_audio(request.audio, limits.max_input_audio_s)
+        if kind == "midi":
+            check_size("midi", request.midi, limits.max_midi_bytes)
+            from audio_render.render import RenderOptions, render_midi
+            from audio_render.soundfonts import resolve_soundfont
+
+            settings = self._settings
+            soundfont = resolve_soundfont(
+                request.render.soundfont, settings.soundfont_dirs, settings.default_soundfont, restrict=True
+            )
+            options = RenderOptions(
+                soundfont=soundfont, sample_rate_hz=MELODY_RENDER_RATE_HZ, channels=1,
+                gain=request.render.gain or 0.5, tail_s=0.5, reverb=None, chorus=None,
+                max_duration_s=limits.max_input_audio_s, soundfont_dirs=settings.soundfont_dirs,
+            )
+            rendered = render_midi(request.midi, options, progress=lambda e: emit(ProgressEvent("render", e.fraction * 0.1, e.message)), cancel=cancel)
+            return melody_from_render(rendered.samples, rendered.sample_rate_hz)
+        raise InvalidInput("send the melody as audio (WAV/FLAC bytes) or as midi (Standard MIDI File bytes)")
+
+    # ------------------------------------------------------------------------------ RPCs
+    @handle_errors
+    def GenerateFromMelody(self, request: melody_pb2.GenerateFromMelodyRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+        started = time.monotonic()
+        domain_request = self._request(request)
+        if request.WhichOneof("melody") is None:
+            raise InvalidInput("send the melody as audio (WAV/FLAC bytes) or as midi (Standard MIDI File bytes)")
+        token = call_token(context)
+        chunk_frames = int(request.chunk_frames)
+
+        def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
+            emit(ProgressEvent("load", 0.0, "loading the melody model"))
+            model = self.model()
+            melody = self._melody(request, emit, cancel)
+            duration_s = resolve_duration(request.duration_s, melody, self._settings.limits.max_generated_audio_s)
+            chosen = MelodyRequest(**{**domain_request.__dict__, "duration_s": duration_s})
+            emit(melody_pb2.GenerateFromMelodyResponse(format=common_pb2.AudioFormat(
+                sample_rate_hz=model.info.sample_rate_hz, channels=1, encoding=PCM,
+                total_frames=model.output_samples(duration_s),
+            )))
+            for item in generate(
+                model, melody, chosen, remove_drums_and_bass=request.remove_drums_and_bass,
+                on_notice=emit, progress=emit, cancel=cancel,
+            ):
+                if isinstance(item, AudioPiece):
+                    for message in _chunks(item, chunk_frames):
+                        emit(message)
+                else:
+                    emit(item)
+
+        def to_response(item: Any) -> melody_pb2.GenerateFromMelodyResponse | None:
+            if isinstance(item, ProgressEvent):
+                return melody_pb2.GenerateFromMelodyResponse(progress=progress_message(item, started))
+            if isinstance(item, Notice):
+                return melody_pb2.GenerateFromMelodyResponse(notice=common_pb2.Notice(code=item.code, message=item.message))
+            if isinstance(item, Summary):
+                return melody_pb2.GenerateFromMelodyResponse(summary=melody_pb2.GenerationSummary(
+                    duration_s=item.duration_s, compute_s=item.compute_s, first_chunk_s=item.first_chunk_s,
+                    chroma_cosine=item.chroma_cosine, seed=item.seed, model=item.model,
+                ))
+            return item
+
+        yield from stream_work(context, work, to_response, token)
 
     @handle_errors
-    def GenerateFromMelody(self, request, context):  # type: ignore[no-untyped-def]
-        raise NotImplementedYet("MelodyGenerator.GenerateFromMelody is not implemented yet")
+    def DescribeMelodyModel(self, request: melody_pb2.DescribeMelodyModelRequest, context: grpc.ServicerContext) -> melody_pb2.DescribeMelodyModelResponse:
+        info = self.model().info
+        return melody_pb2.DescribeMelodyModelResponse(
+            name=info.name, sample_rate_hz=info.sample_rate_hz, frame_rate_hz=info.frame_rate_hz,
+            window_s=info.window_s, parameters=info.parameters, source=info.source,
+        )
 
-    @handle_errors
-    def DescribeMelodyModel(self, request, context):  # type: ignore[no-untyped-def]
-        raise NotImplementedYet("MelodyGenerator.DescribeMelodyModel is not implemented yet")
+
+def _chunks(piece: AudioPiece, chunk_frames: int):
+    """AudioChunk messages for a decoded window: one, or pieces of chunk_frames samples."""
+    samples = piece.samples
+    size = chunk_frames or max(1, samples.shape[0])
+    for begin in range(0, samples.shape[0], size):
+        part = samples[begin : begin + size]
+        last = piece.last and begin + size >= samples.shape[0]
+        yield melody_pb2.GenerateFromMelodyResponse(chunk=common_pb2.AudioChunk(
+            data=to_pcm_s16le(part[:, None]), start_frame=piece.start_frame + begin, last=last,
+        ))
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> str:

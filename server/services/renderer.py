@@ -36,6 +36,7 @@ MAX_CHUNK_FRAMES = 262_144
 DEFAULT_GAIN = 0.5
 DEFAULT_TAIL_S = 2.0
 PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
+MAX_CHUNKS_AHEAD = 64
 
 
 def _nonzero(value: float) -> float | None:
@@ -120,13 +121,23 @@ class RendererServicer(renderer_pb2_grpc.RendererServicer):
             progress=progress_message(ProgressEvent("render", 0.0, "reading the MIDI file"), started)
         )
         token = call_token(context)
+        # Backpressure: the render may run ahead of a slow client by MAX_CHUNKS_AHEAD chunks, not by
+        # the whole file (a 10-minute render with stems would otherwise queue up gigabytes).
+        in_flight = threading.BoundedSemaphore(MAX_CHUNKS_AHEAD)
+
+        def emit_chunk(emit: Callable[[Any], None], cancel: CancelToken, message: Any) -> None:
+            while not in_flight.acquire(timeout=0.25):
+                cancel.check()
+            emit(message)
 
         def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
-            _render_into(request, options, emit, cancel, started)
+            _render_into(request, options, emit, lambda m: emit_chunk(emit, cancel, m), cancel, started)
 
         def to_response(item: Any) -> renderer_pb2.RenderMidiResponse:
             if isinstance(item, ProgressEvent):
                 return renderer_pb2.RenderMidiResponse(progress=progress_message(item, started))
+            if item.HasField("chunk"):
+                in_flight.release()
             return item
 
         yield from stream_work(context, work, to_response, token)
@@ -150,10 +161,12 @@ def _render_into(
     request: renderer_pb2.RenderMidiRequest,
     options: RenderOptions,
     emit: Callable[[Any], None],
+    emit_chunk: Callable[[Any], None],
     cancel: CancelToken,
     started: float,
 ) -> None:
-    """Runs one render, emitting ProgressEvents and ready RenderMidiResponse messages."""
+    """Runs one render, emitting ProgressEvents and ready RenderMidiResponse messages (audio chunks
+    through `emit_chunk`, which may wait for the client)."""
     Response = renderer_pb2.RenderMidiResponse
     stream = iter_render(request.midi, options, progress=emit, cancel=cancel)
     if request.stems and not stream.stem_names:
@@ -173,10 +186,10 @@ def _render_into(
     peak = 0.0
     for block in stream:
         peak = max(peak, float(np.max(np.abs(block.mix))) if block.mix.size else 0.0)
-        emit(Response(chunk=common_pb2.AudioChunk(
+        emit_chunk(Response(chunk=common_pb2.AudioChunk(
             data=to_pcm_s16le(block.mix), start_frame=block.start_frame, last=block.last)))
         for name, audio in (block.stems or {}).items():
-            emit(Response(chunk=common_pb2.AudioChunk(
+            emit_chunk(Response(chunk=common_pb2.AudioChunk(
                 data=to_pcm_s16le(audio), start_frame=block.start_frame, stem=name, last=block.last)))
     emit(
         Response(

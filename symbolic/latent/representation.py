@@ -38,6 +38,7 @@ MAX_BARS = 4
 METRIC_FEATURES = 8
 
 DEFAULT_TEMPO_BPM = 120.0
+END_MARKER = "end"
 DEFAULT_PROGRAM = 73  # flute: folk melodies are what the model learned
 
 
@@ -178,7 +179,7 @@ def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_BARS) -> MelodyClip:
     else:
         time_signature = TimeSignature(4, 4)
     _, tempi = midi.get_tempo_changes()
-    tempo_bpm = float(tempi[0]) if len(tempi) else DEFAULT_TEMPO_BPM
+    tempo_bpm = round(float(tempi[0]), 3) if len(tempi) else DEFAULT_TEMPO_BPM
 
     ticks_per_step = midi.resolution / STEPS_PER_QUARTER
     notes = []
@@ -186,21 +187,24 @@ def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_BARS) -> MelodyClip:
         start = int(round(midi.time_to_tick(note.start) / ticks_per_step))
         end = int(round(midi.time_to_tick(note.end) / ticks_per_step))
         notes.append((note.pitch, start, max(end, start + 1)))
-    last_step = max(end for _, _, end in notes)
-    last_onset = max(start for _, start, _ in notes)
     steps_per_bar = time_signature.steps_per_bar
-    num_bars = max(MIN_BARS, math.ceil((last_onset + 1) / steps_per_bar))
+    last_onset = max(start for _, start, _ in notes)
+    # Bars: those with onsets, those a held note reaches (within max_bars), and an "end" text event
+    # (written by clip_to_midi so trailing rests survive a round trip).
+    num_bars = max(MIN_BARS, math.ceil((last_onset + 1) / steps_per_bar),
+                   min(max_bars, MAX_STEPS // steps_per_bar,
+                       math.ceil(max(end for _, _, end in notes) / steps_per_bar)))
+    for text in midi.text_events:
+        if text.text == END_MARKER:
+            end_step = midi.time_to_tick(text.time) / ticks_per_step
+            num_bars = max(num_bars, int(round(end_step / steps_per_bar)))
     if num_bars > max_bars:
         raise InvalidInput(f"the clip has notes in {num_bars} bars of {time_signature}; "
                            f"the latent model reads clips of {MIN_BARS}-{max_bars} bars: trim it")
     num_steps = num_bars * steps_per_bar
     if num_steps > MAX_STEPS:
-        num_bars = MAX_STEPS // steps_per_bar
-        if num_bars < MIN_BARS or last_onset >= num_bars * steps_per_bar:
-            raise InvalidInput(f"{num_bars} bars of {time_signature} is longer than the model's "
-                               f"{MAX_STEPS} sixteenth notes: give fewer bars")
-        num_steps = num_bars * steps_per_bar
-    del last_step
+        raise InvalidInput(f"{num_bars} bars of {time_signature} is longer than the model's "
+                           f"{MAX_STEPS} sixteenth notes: give fewer bars")
     tokens = notes_to_grid(notes, num_steps)
     return MelodyClip(tokens, time_signature, tempo_bpm, instrument.program)
 
@@ -219,6 +223,7 @@ def clip_to_midi(clip: MelodyClip, velocity: int = 90) -> bytes:
                                                  start=start * seconds_per_step,
                                                  end=end * seconds_per_step))
     midi.instruments.append(instrument)
+    midi.text_events.append(pretty_midi.Text(END_MARKER, clip.num_steps * seconds_per_step))
     buffer = io.BytesIO()
     midi.write(buffer)
     return buffer.getvalue()

@@ -149,28 +149,38 @@ class LatentSpace:
             raise InvalidInput(f"similarity_distance {similarity_distance:g} is out of range: use 0-1")
         check_decoding(decoding)
         rng = np.random.default_rng(decoding.seed)
-        latent = self.shift(self.encode([clip])[0], shifts or {})
-        original = self.decode(self.encode([clip]), clip, decoding)[0].tokens if similarity_distance > 0 else None
-        results: list[MelodyClip] = []
-        for index in range(num_variations):
+        encoded = self.encode([clip])[0]
+        latent = self.shift(encoded, shifts or {})
+        if similarity_distance == 0:
+            points = np.repeat(latent[None, :], num_variations, axis=0)
+            progress(ProgressEvent("vary", 0.5, f"decoding {num_variations} variations"))
+            return self.decode(points, clip, decoding)
+        original = self.decode(encoded[None, :], clip, decoding)[0].tokens
+        results: list[MelodyClip | None] = [None] * num_variations
+        pending = list(range(num_variations))
+        for attempt in range(5):
             if cancel is not None:
                 cancel.check()
-            for attempt in range(5):
-                noise = rng.standard_normal(latent.shape[0]).astype(np.float32)
-                point = slerp(latent, noise, similarity_distance) if similarity_distance > 0 else latent
-                step_decoding = replace(decoding, seed=decoding.seed + 1000 * index + attempt)
-                candidate = self.decode(point[None, :], clip, step_decoding)[0]
-                if original is None or not np.array_equal(candidate.tokens, original):
-                    break
-            results.append(candidate)
-            progress(ProgressEvent("vary", (index + 1) / num_variations, f"variation {index + 1} of {num_variations}"))
-        return results
+            noise = rng.standard_normal((len(pending), latent.shape[0])).astype(np.float32)
+            points = np.stack([slerp(latent, row, similarity_distance) for row in noise])
+            decoded = self.decode(points, clip, replace(decoding, seed=decoding.seed + attempt))
+            still_same = []
+            for index, candidate in zip(pending, decoded):
+                results[index] = candidate
+                if np.array_equal(candidate.tokens, original):
+                    still_same.append(index)
+            done = num_variations - len(still_same)
+            progress(ProgressEvent("vary", done / num_variations, f"{done} of {num_variations} variations"))
+            if not still_same:
+                break
+            pending = still_same
+        return [clip for clip in results if clip is not None]
 
     def interpolate(self, start: MelodyClip, end: MelodyClip, steps: int, decoding: Decoding = Decoding(),
                     max_steps: int = MAX_STEPS, progress: ProgressFn = no_progress,
                     cancel: CancelToken | None = None) -> list[MelodyClip]:
         """`steps` clips from start to end, endpoints included (the endpoints are the reconstructions of
-        start and end). steps == 1 gives the single midpoint blend.
+        start and end). steps == 1 gives the single midpoint blend (in the meter of start).
 
         Each clip takes the meter, bar count and program of the nearer endpoint; tempo moves linearly.
         """
@@ -181,13 +191,17 @@ class LatentSpace:
         check_decoding(decoding)
         latents = self.encode([start, end])
         fractions = [0.5] if steps == 1 else [i / (steps - 1) for i in range(steps)]
-        results = []
-        for index, fraction in enumerate(fractions):
+        results: list[MelodyClip] = []
+        # Points take the meter of the nearer endpoint; each half is decoded as one batch.
+        halves = [[i for i, f in enumerate(fractions) if f <= 0.5], [i for i, f in enumerate(fractions) if f > 0.5]]
+        for half, like in zip(halves, (start, end)):
+            if not half:
+                continue
             if cancel is not None:
                 cancel.check()
-            like = start if fraction < 0.5 or (fraction == 0.5 and steps > 1) else end
-            like = replace(like, tempo_bpm=(1 - fraction) * start.tempo_bpm + fraction * end.tempo_bpm)
-            point = slerp(latents[0], latents[1], fraction)
-            results.append(self.decode(point[None, :], like, replace(decoding, seed=decoding.seed + index))[0])
-            progress(ProgressEvent("interpolate", (index + 1) / steps, f"clip {index + 1} of {steps}"))
+            points = np.stack([slerp(latents[0], latents[1], fractions[i]) for i in half])
+            for index, clip in zip(half, self.decode(points, like, replace(decoding, seed=decoding.seed + half[0]))):
+                fraction = fractions[index]
+                results.append(replace(clip, tempo_bpm=(1 - fraction) * start.tempo_bpm + fraction * end.tempo_bpm))
+            progress(ProgressEvent("interpolate", len(results) / steps, f"{len(results)} of {steps} clips"))
         return results

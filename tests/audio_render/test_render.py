@@ -229,6 +229,23 @@ def test_time_signatures_and_tempo_map_are_parsed() -> None:
     assert timeline.tempo_changes == [(0.0, pytest.approx(150.0))]
 
 
+def test_simultaneous_events_play_in_a_musical_order() -> None:
+    from audio_render.midi_events import KIND_CONTROL, KIND_NOTE_OFF, KIND_NOTE_ON, KIND_PROGRAM
+
+    # As a sequencer writes them: note-on first, then the bank/program it needs, then the old note's off.
+    midi = _smf([[
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_on", note=62, velocity=90, time=TPB),
+        mido.Message("program_change", program=5, time=TPB),
+        mido.Message("control_change", control=0, value=8, time=TPB),
+        mido.Message("note_off", note=60, time=TPB),
+        mido.Message("note_off", note=62, time=TPB * 2),
+    ]])
+    timeline = parse_midi(midi)
+    at_one_beat = timeline.kind[np.isclose(timeline.time_s, 0.5)].tolist()
+    assert at_one_beat == [KIND_CONTROL, KIND_PROGRAM, KIND_NOTE_OFF, KIND_NOTE_ON]
+
+
 # --- options: channels, effects ---------------------------------------------------------------------
 
 def test_mono_is_the_average_of_stereo() -> None:

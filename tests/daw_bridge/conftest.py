@@ -50,5 +50,5 @@ def jack_server() -> Iterator[DummyJack]:
     """A private jackd (dummy backend, unique name), killed by pid at the end of the test session."""
     if not DummyJack.available():
         pytest.skip("jackd is not installed (apt-get install jackd2): real-port tests need a JACK server")
-    with DummyJack(f"ostinato-test-{os.getpid()}") as jack:
+    with DummyJack(f"ostest{os.getpid()}") as jack:
         yield jack

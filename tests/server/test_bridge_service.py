@@ -128,7 +128,7 @@ def test_errors_are_reported_to_the_sender(client: Client) -> None:
 def jack() -> Iterator[DummyJack]:
     if not DummyJack.available():
         pytest.skip("jackd is not installed (apt-get install jackd2): the bridge acceptance test needs JACK")
-    with DummyJack(f"ostinato-accept-{os.getpid()}") as server:
+    with DummyJack(f"osaccept{os.getpid()}") as server:
         yield server
 
 
@@ -184,7 +184,9 @@ def test_ostinato_bridge_plays_8_bars_in_time_with_the_daw_clock(jack: DummyJack
         errors.sort()
         assert abs(errors[len(errors) // 2]) < 0.004, errors
         print("ACCEPT errors ms p50 %.2f p90 %.2f p99 %.2f max %.2f min %.2f" % tuple(1000 * x for x in (errors[len(errors) // 2], errors[int(len(errors) * 0.9)], errors[int(len(errors) * 0.99)], errors[-1], errors[0])))
-        assert errors[-1] < 0.03 and errors[0] > -0.03, errors
+        # Loose bounds for a loaded CI machine; benchmarks/bridge.py measures the distribution.
+        assert errors[int(len(errors) * 0.9)] < 0.010, errors
+        assert errors[-1] < 0.05 and errors[0] > -0.05, errors
         assert balanced([d for _, d in arrived])
         watched_notes = [e.midi.data for _, e in watched if e.WhichOneof("event") == "midi"]
         assert len(watched_notes) == len(clip.messages) and balanced(watched_notes)
@@ -225,19 +227,45 @@ def test_killing_the_bridge_mid_clip_sends_all_notes_off(jack: DummyJack, server
         daw.close()
 
 
-def test_generate_uses_the_composer_when_it_exists(client: Client) -> None:
+def test_generation_and_continuing_what_was_played_use_the_composer(client: Client) -> None:
     with client.open_bridge_session(tempo_bpm=200.0) as session:
         session.transport("start")
         attributes = composer_pb2.Attributes(bars=2, tempo_bpm=200.0)
         session.generate(generate=composer_pb2.GenerateRequest(attributes=attributes), request_id="gen")
-        first = None
+        # The user plays a phrase into the session; a continuation without a primer continues it.
+        for i, pitch in enumerate((60, 62, 64, 65, 67, 65, 64, 62)):
+            session.play(midi.note_on(0, pitch, 90), beat=8.0 + i * 0.5)
+            session.play(midi.note_off(0, pitch), beat=8.0 + i * 0.5 + 0.45)
+        session.generate(continue_clip=composer_pb2.ContinueRequest(bars=1), request_id="cont")
+        answers: dict[str, bridge_pb2.SessionEvent] = {}
+        notes: dict[str, int] = {"gen": 0, "cont": 0}
         for event in session.events():
-            if event.request_id == "gen" and event.WhichOneof("event") in ("clip", "notice"):
-                first = event
+            kind = event.WhichOneof("event")
+            if kind in ("clip", "notice") and event.request_id in notes:
+                answers.setdefault(event.request_id, event)
+            if kind == "midi" and event.request_id in notes and midi.is_note_on(event.midi.data):
+                notes[event.request_id] += 1
+            if len(answers) == 2 and all(a.WhichOneof("event") == "notice" for a in answers.values()):
                 break
-    assert first is not None
-    if first.WhichOneof("event") == "notice":
-        assert "composer" in first.notice.message
-        pytest.skip(f"the server has no composer yet: {first.notice.message}")
-    bars = clip_from_midi(first.clip.midi).length_beats / 4
-    assert bars == 2
+            if len(answers) == 2 and notes["gen"] and notes["cont"]:
+                break
+    if answers["gen"].WhichOneof("event") == "notice":
+        pytest.skip(f"the server cannot generate here: {answers['gen'].notice.message}")
+    generated = clip_from_midi(answers["gen"].clip.midi)
+    assert generated.length_beats == 8.0 and generated.note_count > 0
+    assert answers["cont"].WhichOneof("event") == "clip", answers["cont"]
+    continued = clip_from_midi(answers["cont"].clip.midi)
+    assert continued.length_beats == 4.0  # only the new bar: the user already played the primer
+
+
+def test_render_audio_comes_with_the_clip(client: Client) -> None:
+    clip_bytes = scale_clip_midi(bars=1)
+    with client.open_bridge_session() as session:
+        session.generate(render_midi=clip_bytes, render_audio=True, request_id="audio")
+        ready = next(e for e in session.events() if e.WhichOneof("event") in ("clip", "notice"))
+    assert ready.WhichOneof("event") == "clip", ready
+    assert ready.clip.midi == clip_bytes
+    wav = ready.clip.wav
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
+    # 44.1 kHz stereo 16-bit: one 4/4 bar at 120 BPM is 2 s, plus the release tail.
+    assert len(wav) > 2 * 44_100 * 2 * 2

@@ -1,0 +1,93 @@
+"""Composer.Vary and Composer.Interpolate through a real server on loopback, and their CLI commands."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+
+from server.cli import main as cli_main
+from server.client import Client, ServerError
+from symbolic.latent.representation import midi_to_clip
+from symbolic.latent.space import LatentSpace
+from tests.symbolic.latent.clips import jig, melody_midi, scale_run
+
+SCALE = melody_midi(scale_run((4, 4)), tempo_bpm=100.0)
+JIG = melody_midi(jig(), time_signature=(6, 8), tempo_bpm=140.0, program=40)
+
+
+@pytest.fixture(scope="module")
+def space() -> LatentSpace:
+    torch.set_num_threads(1)
+    return LatentSpace.from_pretrained()
+
+
+def test_interpolate_streams_progress_and_keeps_the_endpoints(client: Client, space: LatentSpace) -> None:
+    progress = []
+    clips = client.interpolate(SCALE, JIG, 5, on_progress=progress.append)
+    assert len(clips) == 5
+    assert progress and progress[-1].fraction == pytest.approx(1.0)
+    first, last = midi_to_clip(clips[0].midi), midi_to_clip(clips[-1].midi)
+    assert np.array_equal(first.tokens, space.reconstruct(midi_to_clip(SCALE)).tokens)
+    assert np.array_equal(last.tokens, space.reconstruct(midi_to_clip(JIG)).tokens)
+    assert (first.time_signature.numerator, first.time_signature.denominator) == (4, 4)
+    assert (last.time_signature.numerator, last.time_signature.denominator) == (6, 8)
+    assert first.tempo_bpm == pytest.approx(100.0, abs=0.01) and last.tempo_bpm == pytest.approx(140.0, abs=0.01)
+    for clip in clips:
+        assert clip.requested.bars == 2 and clip.measured.bars == 2
+        assert clip.note_sequence.time_signatures[0].numerator in (4, 6)
+        assert len(clip.note_sequence.notes) == len(pretty_midi.PrettyMIDI(io.BytesIO(clip.midi)).instruments[0].notes)
+
+
+def test_vary_returns_distinct_clips_in_the_input_meter(client: Client, space: LatentSpace) -> None:
+    waltz = melody_midi(scale_run((3, 4), step_q=1.0), time_signature=(3, 4), tempo_bpm=90.0)
+    clips = client.vary(waltz, 3, similarity_distance=0.4, seed=11)
+    original = space.reconstruct(midi_to_clip(waltz)).tokens
+    assert len(clips) == 3 and all(clip.seed == 11 for clip in clips)
+    for clip in clips:
+        decoded = midi_to_clip(clip.midi)
+        assert (decoded.time_signature.numerator, decoded.time_signature.denominator) == (3, 4)
+        assert decoded.tempo_bpm == pytest.approx(90.0, abs=0.01)
+        assert not np.array_equal(decoded.tokens, original)
+        assert clip.measured.time_signature.numerator == 3
+    assert client.vary(waltz, 3, similarity_distance=0.4, seed=11)[0].midi == clips[0].midi
+
+
+@pytest.mark.parametrize("call,code", [
+    (lambda c: c.interpolate(SCALE, JIG, 0), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.interpolate(SCALE, JIG, 17), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (lambda c: c.interpolate(b"garbage, not MIDI", JIG, 4), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.interpolate(SCALE, b"", 4), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.interpolate(SCALE, melody_midi([]), 4), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.interpolate(SCALE, melody_midi(scale_run(bars=6)), 4), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.vary(SCALE, 0), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.vary(SCALE, 17), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (lambda c: c.vary(SCALE, 2, similarity_distance=2.0), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.vary(SCALE, 2, temperature=9.0), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.vary(SCALE, 2, shifts={"loudness": 1.0}), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.vary(b"MThd\x00\x00\x00\x06\x00\x01", 2), grpc.StatusCode.INVALID_ARGUMENT),
+])
+def test_bad_requests_get_status_codes(client: Client, call, code: grpc.StatusCode) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ServerError) as error:
+        call(client)
+    assert error.value.code == code
+    assert error.value.details
+
+
+def test_cli_interpolate_and_vary_write_midi_files(server_address: str, tmp_path: Path) -> None:
+    start, end = tmp_path / "a.mid", tmp_path / "b.mid"
+    start.write_bytes(SCALE)
+    end.write_bytes(JIG)
+    assert cli_main(["interpolate", str(start), str(end), "--steps", "3", "-o", str(tmp_path / "blend"),
+                     "--server", server_address]) == 0
+    written = sorted((tmp_path / "blend").glob("*.mid"))
+    assert len(written) == 3
+    assert midi_to_clip(written[-1].read_bytes()).time_signature.numerator == 6
+    assert cli_main(["vary", str(start), "-n", "2", "--distance", "0.5", "--shift", "notes_per_bar=1",
+                     "-o", str(tmp_path / "vars"), "--server", server_address]) == 0
+    assert len(list((tmp_path / "vars").glob("*.mid"))) == 2

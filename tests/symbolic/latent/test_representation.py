@@ -1,0 +1,97 @@
+"""The melody grid: MIDI in and out, meters, melody-track choice and bad input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from ostinato.errors import InvalidInput
+from symbolic.latent.representation import (NO_EVENT, NOTE_OFF, MelodyClip, TimeSignature, clip_to_midi,
+                                            grid_to_notes, metric_features, midi_to_clip, notes_to_grid)
+from tests.symbolic.latent.clips import jig, melody_midi, scale_run
+
+
+def test_steps_per_bar_follow_the_meter() -> None:
+    assert TimeSignature(4, 4).steps_per_bar == 16
+    assert TimeSignature(3, 4).steps_per_bar == 12
+    assert TimeSignature(6, 8).steps_per_bar == 12
+    assert TimeSignature(2, 4).steps_per_bar == 8
+    assert TimeSignature(6, 8).steps_per_beat == 6 and TimeSignature(3, 4).steps_per_beat == 4
+
+
+def test_three_four_and_six_eight_get_different_metric_features() -> None:
+    waltz = metric_features(TimeSignature(3, 4), 24)
+    jig_features = metric_features(TimeSignature(6, 8), 24)
+    assert waltz.shape == jig_features.shape == (24, 8)
+    assert np.flatnonzero(waltz[:12, 1]).tolist() == [0, 4, 8]  # beats of 3/4
+    assert np.flatnonzero(jig_features[:12, 1]).tolist() == [0, 6]  # dotted-quarter beats of 6/8
+
+
+def test_grid_holds_notes_rests_and_note_offs() -> None:
+    notes = [(60, 0, 4), (62, 6, 8), (64, 8, 16)]
+    tokens = notes_to_grid(notes, 16)
+    assert tokens[0] == 60 and tokens[4] == NOTE_OFF and tokens[6] == 62 and tokens[8] == 64
+    assert (tokens[[1, 2, 3, 5, 7]] == NO_EVENT).all()
+    assert grid_to_notes(tokens) == notes
+
+
+def test_simultaneous_onsets_keep_the_highest_pitch() -> None:
+    tokens = notes_to_grid([(60, 0, 4), (67, 0, 4), (64, 0, 4)], 8)
+    assert grid_to_notes(tokens) == [(67, 0, 4)]
+
+
+@pytest.mark.parametrize("time_signature,tempo_bpm", [((4, 4), 120.0), ((3, 4), 96.0), ((6, 8), 132.0)])
+def test_midi_round_trip_keeps_notes_meter_and_tempo(time_signature: tuple[int, int], tempo_bpm: float) -> None:
+    notes = jig() if time_signature == (6, 8) else scale_run(time_signature)
+    clip = midi_to_clip(melody_midi(notes, time_signature=time_signature, tempo_bpm=tempo_bpm, program=40))
+    assert clip.num_bars == 2
+    assert (clip.time_signature.numerator, clip.time_signature.denominator) == time_signature
+    assert clip.tempo_bpm == pytest.approx(tempo_bpm, abs=0.01)
+    assert clip.program == 40
+    assert [(p, s / 4, e / 4) for p, s, e in clip.notes()] == [(p, s, e) for p, s, e in notes]
+    again = midi_to_clip(clip_to_midi(clip))
+    assert np.array_equal(again.tokens, clip.tokens)
+    assert again.time_signature == clip.time_signature and again.tempo_bpm == pytest.approx(tempo_bpm, abs=0.01)
+    written = pretty_midi.PrettyMIDI(io.BytesIO(clip_to_midi(clip)))
+    assert written.time_signature_changes[0].numerator == time_signature[0]
+
+
+def test_trailing_rest_bars_survive_a_round_trip() -> None:
+    tokens = notes_to_grid([(60, 0, 4), (62, 4, 8)], 64)  # four bars, the last three silent
+    clip = MelodyClip(tokens, TimeSignature(4, 4), 100.0)
+    assert midi_to_clip(clip_to_midi(clip)).num_bars == 4
+
+
+def test_melody_is_the_highest_non_drum_track() -> None:
+    bass = [(36 + (i % 3), i * 1.0, i * 1.0 + 0.9) for i in range(8)]
+    drums = [(42, i * 0.5, i * 0.5 + 0.1) for i in range(16)]
+    midi = melody_midi(scale_run(), program=73, extra_tracks=[(33, False, bass), (0, True, drums)])
+    clip = midi_to_clip(midi)
+    assert clip.program == 73
+    assert min(p for p, _, _ in clip.notes()) >= 62
+
+
+def test_one_bar_clips_are_padded_to_two_bars() -> None:
+    clip = midi_to_clip(melody_midi([(60, 0.0, 1.0), (64, 1.0, 2.0)]))
+    assert clip.num_bars == 2 and clip.num_steps == 32
+
+
+@pytest.mark.parametrize("data", [b"", b"not a midi file at all", b"MThd\x00\x00\x00\x06\x00\x01\x00"])
+def test_corrupt_midi_is_invalid_input(data: bytes) -> None:
+    with pytest.raises(InvalidInput):
+        midi_to_clip(data)
+
+
+def test_a_clip_without_notes_or_with_only_drums_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="no pitched notes"):
+        midi_to_clip(melody_midi([]))
+    with pytest.raises(InvalidInput, match="no pitched notes"):
+        midi_to_clip(melody_midi([], extra_tracks=[(0, True, [(36, 0.0, 0.5)])]))
+
+
+def test_clips_longer_than_four_bars_are_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="bars"):
+        midi_to_clip(melody_midi(scale_run(bars=5)))

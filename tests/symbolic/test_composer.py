@@ -1,0 +1,105 @@
+"""The generator with the shipped checkpoint: hard attributes hold exactly, key is steered, continue
+and infill keep what they must, and bad requests fail with errors a musician can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ostinato.errors import InvalidInput, LimitExceeded
+from symbolic.attributes import DRUM_PROGRAM, Attributes, Key, bar_quarters, key_membership
+from symbolic.composer import Composer
+from symbolic.decoding import Sampling
+from symbolic.midi_io import midi_to_clip, table_to_midi
+from tests.symbolic.helpers import scale_tune
+
+SHIPPED = Path(__file__).resolve().parents[2] / "symbolic" / "pretrained" / "default"
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    return Composer.from_pretrained(SHIPPED)
+
+
+def _bars_in_file(midi: bytes) -> tuple[int, tuple[int, int], float, list[int]]:
+    clip = midi_to_clip(midi)
+    programs = sorted({int(p) for p in clip.table.program}, key=lambda p: (p == DRUM_PROGRAM, p))
+    return clip.bars, clip.time_signature, clip.tempo_bpm, programs
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_hard_attributes_hold_in_the_midi_file(composer: Composer, seed: int) -> None:
+    request = Attributes(instruments=[40, 32, DRUM_PROGRAM], key=Key(2, "major"), time_signature=(6, 8),
+                         tempo_bpm=168.0, bars=8)
+    result = composer.generate(request, Sampling(seed=seed))
+    bars, time_signature, tempo_bpm, programs = _bars_in_file(result.midi)
+    assert bars == 8
+    assert time_signature == (6, 8)
+    assert tempo_bpm == pytest.approx(168.0)
+    assert programs == [32, 40, DRUM_PROGRAM]
+    table = result.clip.table
+    assert table.onset_q.max() < 8 * bar_quarters((6, 8))
+    pitched = table.pitch[table.program != DRUM_PROGRAM]
+    assert key_membership(pitched, Key(2, "major")) >= 0.9
+    assert result.measured.instruments == [32, 40, DRUM_PROGRAM]
+
+
+def test_other_meters_and_sampled_attributes(composer: Composer) -> None:
+    for time_signature, bars in (((3, 4), 4), ((4, 4), 12), ((2, 4), 3)):
+        result = composer.generate(Attributes(time_signature=time_signature, bars=bars, instruments=[0]),
+                                   Sampling(seed=bars))
+        assert _bars_in_file(result.midi)[:2] == (bars, time_signature)
+    sampled = composer.generate(Attributes(), Sampling(seed=5))
+    assert sampled.requested.bars in (4, 8, 16)
+    assert sampled.requested.instruments and sampled.measured.instruments == sampled.requested.instruments
+    assert sampled.measured.time_signature == sampled.requested.time_signature
+
+
+def test_pitch_range_is_a_hard_limit(composer: Composer) -> None:
+    result = composer.generate(Attributes(instruments=[73], bars=4, pitch_low=67, pitch_high=79), Sampling(seed=3))
+    assert result.clip.table.pitch.min() >= 67 and result.clip.table.pitch.max() <= 79
+
+
+def test_continue_keeps_the_primer_and_adds_bars(composer: Composer) -> None:
+    primer_table = scale_tune(62, bars=4, program=73)
+    primer = table_to_midi(primer_table, (4, 4), 100.0)
+    result = composer.continue_clip(primer, 4, Sampling(seed=4))
+    bars, time_signature, tempo_bpm, programs = _bars_in_file(result.midi)
+    assert (bars, time_signature, tempo_bpm, programs) == (8, (4, 4), 100.0, [73])
+    table = result.clip.table
+    first = table.select(table.onset_q < 16)
+    assert np.array_equal(first.pitch, primer_table.pitch) and np.allclose(first.onset_q, primer_table.onset_q)
+    only_new = composer.continue_clip(primer, 2, Sampling(seed=4), continuation_only=True)
+    assert _bars_in_file(only_new.midi)[0] == 2
+
+
+def test_infill_changes_only_the_chosen_bars(composer: Composer) -> None:
+    original = scale_tune(60, bars=6, program=0, seed=9)
+    midi = table_to_midi(original, (4, 4), 110.0, bars=6)
+    result = composer.infill(midi, [2, 3], sampling=Sampling(seed=6))
+    table = result.clip.table
+    outside = (table.onset_q < 8) | (table.onset_q >= 16)
+    kept = table.select(outside)
+    original_outside = original.select((original.onset_q < 8) | (original.onset_q >= 16))
+    assert np.array_equal(kept.pitch, original_outside.pitch)
+    assert np.allclose(kept.onset_q, original_outside.onset_q)
+    assert _bars_in_file(result.midi)[:2] == (6, (4, 4))
+
+
+def test_bad_requests(composer: Composer) -> None:
+    with pytest.raises(InvalidInput):
+        composer.generate(Attributes(bars=0))
+    with pytest.raises(LimitExceeded):
+        composer.generate(Attributes(bars=10_000))
+    with pytest.raises(InvalidInput):
+        composer.generate(Attributes(time_signature=(7, 16)))
+    with pytest.raises(InvalidInput):
+        composer.generate(Attributes(instruments=[300]))
+    with pytest.raises(InvalidInput):
+        composer.continue_clip(b"MThd\x00\x00\x00\x06garbage", 4)
+    with pytest.raises(InvalidInput):
+        composer.continue_clip(b"not midi at all", 4)
+    with pytest.raises(InvalidInput):
+        composer.infill(table_to_midi(scale_tune(60, bars=2), (4, 4), 100.0), [5])
