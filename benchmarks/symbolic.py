@@ -44,10 +44,10 @@ def cached_tokens_per_s(model, prefix: list[int], tokens: int, generator: torch.
     cache = model.new_cache(batch)
     started = time.perf_counter()
     with torch.inference_mode():
-        logits = model(torch.tensor([prefix] * batch), cache)[:, -1]
+        logits = model.decode_step(torch.tensor([prefix] * batch), cache)
         for _ in range(tokens - 1):
             chosen = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
-            logits = model(chosen, cache)[:, -1]
+            logits = model.decode_step(chosen, cache)
     return batch * tokens / (time.perf_counter() - started)
 
 

@@ -61,6 +61,9 @@ class BodyConstraints:
     triad_pitch_classes: frozenset[int] | None = None
     tonic_bias: float = 0.3
     final_tonic_bias: float = 1.5
+    # Logit penalty for ending a bar whose notes stop before its last beat: training bars are full
+    # (rests aside), and a small model ends bars early more often than the data does.
+    early_bar_end_penalty: float = 2.0
     max_tokens_per_bar: int = 240
 
 
@@ -84,8 +87,7 @@ class Decoder:
         if not ids:
             return
         tensor = torch.tensor([ids], dtype=torch.long)
-        logits = self.model(tensor, self.cache)
-        self.logits = logits[0, -1]
+        self.logits = self.model.decode_step(tensor, self.cache)[0]
         self.ids.extend(ids)
         self.steps += 1
 
@@ -128,6 +130,10 @@ class MaskBook:
         size = vocab.size
         self.size = size
         self.max_position = positions_per_bar(constraints.time_signature)
+        self.ticks_per_beat = 4  # REMI positions per beat of the time signature's denominator
+        ticks_per_quarter = constraints.time_signature[1]
+        self.duration_ticks = {index: quarters * ticks_per_quarter
+                               for index, quarters in vocab.duration_quarters(constraints.time_signature[1]).items()}
         self._cache: dict = {}
         self._single: dict = {}
         self.position_ids = sorted((p, i) for p, i in vocab.position.items() if p < self.max_position)
@@ -169,9 +175,12 @@ class MaskBook:
         return bias
 
     def after_position_or_note(self, position: int, last_bar: bool, missing: tuple[int, ...],
-                               after_duration: bool) -> torch.Tensor:
-        """After a Position (only Programs) or a Duration (Program, later Position, Bar/end)."""
-        key = ("pn", position, last_bar, missing, after_duration)
+                               after_duration: bool, early: bool = False) -> torch.Tensor:
+        """After a Position (only Programs) or a Duration (Program, later Position, Bar/end).
+
+        `early`: the notes so far stop before the bar's last beat, so ending the bar is penalised.
+        """
+        key = ("pn", position, last_bar, missing, after_duration, early)
         if key in self._cache:
             return self._cache[key]
         bias = self._empty()
@@ -183,9 +192,10 @@ class MaskBook:
                 if value > position:
                     bias[index] = 0.0
             if not (last_bar and missing):
-                bias[self.vocab.bar] = 0.0
+                end_bias = -self.c.early_bar_end_penalty if early else 0.0
+                bias[self.vocab.bar] = end_bias
                 if last_bar:
-                    bias[self.vocab.eos] = 0.0
+                    bias[self.vocab.eos] = end_bias
         self._cache[key] = bias
         return bias
 
@@ -214,12 +224,20 @@ class MaskBook:
             self._single[key] = cached
         return cached[1]
 
-    def durations(self) -> torch.Tensor:
-        if "dur" not in self._cache:
+    def durations(self, program: int | None = None) -> torch.Tensor:
+        """Duration tokens; a drum hit always gets the sixteenth the training grooves use (one less
+        sampling step per hit: the token is forced)."""
+        key = ("dur", program == DRUM_PROGRAM)
+        if key not in self._cache:
             bias = self._empty()
-            bias[self.duration_ids] = 0.0
-            self._cache["dur"] = bias
-        return self._cache["dur"]
+            if program == DRUM_PROGRAM:
+                lengths = self.vocab.duration_quarters(self.c.time_signature[1])
+                nearest = min(lengths, key=lambda index: abs(lengths[index] - 0.25))
+                bias[nearest] = 0.0
+            else:
+                bias[self.duration_ids] = 0.0
+            self._cache[key] = bias
+        return self._cache[key]
 
 
 @dataclass
@@ -269,6 +287,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
             decoder.reset(_window(prefix, all_bars, [], capacity))
         decoder.feed(bar)
         position = -1
+        filled_ticks = 0.0  # where the latest-ending note of this bar stops
         state = "bar_start"
         current_program = None
         pending: list[int] = []  # chosen tokens not yet fed (a forced token rides along with its predecessor)
@@ -281,11 +300,12 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
             elif state == "after_position":
                 bias = book.after_position_or_note(position, last_bar, missing, after_duration=False)
             elif state == "after_duration":
-                bias = book.after_position_or_note(position, last_bar, missing, after_duration=True)
+                bias = book.after_position_or_note(position, last_bar, missing, after_duration=True,
+                                                   early=filled_ticks < book.max_position - book.ticks_per_beat)
             elif state == "after_program":
                 bias = (book.program_bias_last_bar if last_bar else book.program_bias)[current_program]
             else:  # after a pitch
-                bias = book.durations()
+                bias = book.durations(current_program)
             if state in ("after_duration", "after_position") and position >= book.max_position - 1 and missing:
                 # no later position is left: let a missing instrument play at this one
                 bias = bias.clone()
@@ -315,6 +335,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                 sounding.add(current_program)
                 state = "after_pitch"
             else:
+                filled_ticks = max(filled_ticks, position + book.duration_ticks.get(token, 0.0))
                 state = "after_duration"
         if pending and not last_bar:  # the bar's last tokens go into the cache before the next Bar
             if decoder.room() < len(pending) + 8:

@@ -120,6 +120,40 @@ class MusicTransformer(nn.Module):
             cache.length = start + length
         return F.linear(self.norm(x), self.embed.weight)
 
+    def decode_step(self, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Inference-only forward of new tokens against the cache; logits of the last position (batch, vocab).
+
+        Same arithmetic as forward(), written with plain functional calls: a decoding step is dominated
+        by per-operation overhead, not by arithmetic, at this model size.
+        """
+        start = cache.length
+        batch, length = ids.shape
+        if start + length > self.config.max_seq_len:
+            raise ValueError(f"sequence of {start + length} tokens exceeds the model's {self.config.max_seq_len}")
+        heads, head_dim, width = self.config.n_heads, self.config.head_dim, self.config.d_model
+        x = F.embedding(ids, self.embed.weight) + self.position.weight[start:start + length]
+        end = start + length
+        for layer, block in enumerate(self.blocks):
+            h = F.layer_norm(x, (width,), block.norm1.weight, block.norm1.bias, block.norm1.eps)
+            q, k, v = F.linear(h, block.qkv.weight, block.qkv.bias).view(batch, length, 3, heads, head_dim).permute(
+                2, 0, 3, 1, 4)
+            cache.keys[layer, :, :, start:end] = k
+            cache.values[layer, :, :, start:end] = v
+            keys = cache.keys[layer, :, :, :end]
+            values = cache.values[layer, :, :, :end]
+            if length == 1:
+                attended = F.scaled_dot_product_attention(q, keys, values)
+            elif start == 0:
+                attended = F.scaled_dot_product_attention(q, keys, values, is_causal=True)
+            else:
+                attended = _attend_with_offset(q, keys, values, start)
+            x = x + F.linear(attended.transpose(1, 2).reshape(batch, length, width), block.out.weight, block.out.bias)
+            h = F.layer_norm(x, (width,), block.norm2.weight, block.norm2.bias, block.norm2.eps)
+            x = x + F.linear(F.gelu(F.linear(h, block.ff1.weight, block.ff1.bias)), block.ff2.weight, block.ff2.bias)
+        cache.length = end
+        last = F.layer_norm(x[:, -1], (width,), self.norm.weight, self.norm.bias, self.norm.eps)
+        return F.linear(last, self.embed.weight)
+
     def new_cache(self, batch: int = 1) -> KVCache:
         return KVCache(self.config, batch, self.config.max_seq_len)
 

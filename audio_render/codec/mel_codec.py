@@ -151,7 +151,7 @@ class MelCodec(nn.Module):
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor, seed: int = 0) -> np.ndarray:
-        """Tokens (K, frames) -> mono float32 audio at sample_rate_hz (frames * hop samples)."""
+        """Tokens (K, frames) -> mono float32 audio at sample_rate_hz, frames * hop samples."""
         return self.mel_to_audio(self.denormalise(self.dequantise(tokens)), seed=seed)
 
     # --------------------------------------------------------------------------------- mel -> audio
@@ -160,7 +160,7 @@ class MelCodec(nn.Module):
         """Natural-log mel (T, n_mels) -> audio by NNLS mel inversion then fast Griffin-Lim."""
         mel = torch.exp(log_mel).T  # (n_mels, T)
         magnitude = self._invert_mel(mel)
-        num_samples = (mel.shape[1] - 1) * self.config.hop_length
+        num_samples = mel.shape[1] * self.config.hop_length  # frame t is centred on sample t * hop
         return self._griffin_lim(magnitude, num_samples, seed).numpy()
 
     def _invert_mel(self, mel: torch.Tensor) -> torch.Tensor:
@@ -180,7 +180,7 @@ class MelCodec(nn.Module):
         momentum = config.griffin_lim_momentum / (1 + config.griffin_lim_momentum)
         for _ in range(config.griffin_lim_iters):
             wav = torch.istft(magnitude * angles, length=num_samples, **stft_args)
-            rebuilt = torch.stft(wav, pad_mode="reflect", return_complex=True, **stft_args)
+            rebuilt = torch.stft(wav, pad_mode="reflect", return_complex=True, **stft_args)[..., : magnitude.shape[-1]]
             angles = rebuilt - momentum * previous
             angles = angles / (angles.abs() + 1e-16)
             previous = rebuilt

@@ -25,6 +25,7 @@ never changes.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -97,7 +98,9 @@ def placeholder_audio_encoder(codec: MelCodecConfig):
     return EncodecModel(
         EncodecConfig(
             sampling_rate=codec.sample_rate_hz, hidden_size=8, num_filters=2, num_lstm_layers=1,
-            upsampling_ratios=ratios, codebook_size=codec.codebook_size, target_bandwidths=[1.0],
+            upsampling_ratios=ratios, codebook_size=codec.codebook_size,
+            # just above K codebooks worth of bits, so that the quantizer has exactly K layers
+            target_bandwidths=[(codec.num_codebooks + 0.5) * math.log2(codec.codebook_size) * math.ceil(codec.frame_rate_hz) / 1000],
             num_residual_layers=1,
         )
     ).eval()

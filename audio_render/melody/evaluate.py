@@ -35,10 +35,11 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=0.0)
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--weights", default=None, choices=["float32", "bfloat16", "int8"])
     parser.add_argument("--out", type=Path, default=None, help="also write the first clips' WAVs here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model = load_melody_model(args.model)
+    model = load_melody_model(args.model, weights=args.weights)
     rate = int(json.loads((args.data / "meta.json").read_text())["sample_rate_hz"])
     audio = np.load(args.data / "test_audio.npy").astype(np.float32) / 32767.0
     count = min(args.clips, len(audio))
@@ -73,6 +74,7 @@ def main() -> None:
         print(f"clip {index}: cosine {generated[-1]:.3f} (argmax {generated_argmax[-1]:.3f}), chance {chance[-1]:.3f}", flush=True)
     report = {
         "model": model.info.name,
+        "sampler_weights": model.sampler.weights,
         "clips": count,
         "seconds": args.seconds,
         "chroma_cosine": float(np.mean(generated)),

@@ -152,12 +152,13 @@ class MelodyModel:
         return torch.cat([audio_hidden, text_hidden], dim=1)
 
     # ------------------------------------------------------------------------------ generation
-    def token_frames(self, duration_s: float) -> int:
-        return max(1, round(duration_s * self.info.frame_rate_hz))
-
     def output_samples(self, duration_s: float) -> int:
         """Exactly how many samples `generate` yields for this duration."""
-        return self.token_frames(duration_s) * self.samples_per_frame
+        return max(1, round(duration_s * self.info.sample_rate_hz))
+
+    def token_frames(self, duration_s: float) -> int:
+        """Codec frames generated for this duration (the last one is trimmed to the exact length)."""
+        return -(-self.output_samples(duration_s) // self.samples_per_frame)
 
     def generate(
         self,
@@ -178,6 +179,7 @@ class MelodyModel:
         params = self.sampling(request)
         guided = params.guidance_scale > 1
         total = self.token_frames(request.duration_s)
+        wanted_samples = self.output_samples(request.duration_s)
         plan = self._windows(total)
         tokens = torch.empty(self.num_codebooks, 0, dtype=torch.long)
         emitted_frames, tail = 0, None
@@ -203,6 +205,7 @@ class MelodyModel:
                 if not last and tokens.shape[1] - emitted_frames < wanted + self._LOOKAHEAD_FRAMES:
                     continue
                 piece, piece_start, emitted_frames, tail = self._decode(tokens, emitted_frames, tail, last)
+                piece = piece[: max(0, wanted_samples - piece_start)]
                 stats.windows, stats.frames = number + 1, tokens.shape[1]
                 if piece.size:
                     if stats.first_chunk_s == 0.0:

@@ -1,12 +1,16 @@
 """Our sampler for MusicGen-melody decoders: a preallocated KV cache, classifier-free guidance batched
-into one forward pass, and a step loop with no per-step allocation beyond the new token's tensors.
+into one forward pass (conditional and unconditional rows share every weight read), fused q/k/v, and a
+step loop that calls a handful of kernels per layer and nothing else.
 
-It reads the weights of a transformers `MusicgenMelodyForCausalLM` (shared, not copied) and reproduces
-its arithmetic: sinusoidal positions over [chroma prefix, text prefix, tokens], pre-LayerNorm blocks
-with bias-free q/k/v/out and fc1/fc2, a final LayerNorm and one head per codebook; the delay pattern of
+It reads the weights of a transformers `MusicgenMelodyForCausalLM` and reproduces its arithmetic:
+sinusoidal positions over [chroma prefix, text prefix, tokens], pre-LayerNorm blocks with bias-free
+q/k/v/out and fc1/fc2, a final LayerNorm and one head per codebook; the delay pattern of
 `build_delay_pattern_mask` (codebook k's frame t sits at position t + k + 1, position 0 is the start
-token); guidance as `uncond + (cond - uncond) * scale`, then temperature and top-k, as transformers'
-`generate` orders its logits processors. With top_k = 1 it is greedy and matches `generate(do_sample=False)`.
+token); guidance as `uncond + (cond - uncond) * scale`, then temperature and top-k, in the order of
+transformers' logits processors. With top_k = 1 it is greedy and, with float32 weights, gives exactly
+the tokens of `generate(do_sample=False)` (tested). Sampling draws among the top-k survivors only (the
+same distribution as transformers', a different use of the random stream). Optional bfloat16 or int8
+weights trade exactness for speed on this memory-bound workload.
 """
 
 from __future__ import annotations
@@ -124,19 +128,18 @@ class FastSampler:
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
             cache_k[index][:, :, start:end] = k
             cache_v[index][:, :, start:end] = v
-            attn = F.scaled_dot_product_attention(
-                q, cache_k[index][:, :, :end], cache_v[index][:, :, :end], is_causal=length > 1 and start == 0
-            ) if (length == 1 or start == 0) else self._chunk_attention(q, cache_k[index][:, :, :end], cache_v[index][:, :, :end], start)
+            keys, values = cache_k[index][:, :, :end], cache_v[index][:, :, :end]
+            if length == 1:  # one new position sees everything before it
+                attn = F.scaled_dot_product_attention(q, keys, values)
+            elif start == 0:
+                attn = F.scaled_dot_product_attention(q, keys, values, is_causal=True)
+            else:
+                mask = torch.ones(length, end, dtype=torch.bool).tril(diagonal=start)
+                attn = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
             h = h + self._linear(attn.transpose(1, 2).reshape(batch, length, self.hidden), layer.out)
             y = F.layer_norm(h, (self.hidden,), layer.ln2_w, layer.ln2_b)
             h = h + self._linear(self.activation(self._linear(y, layer.fc1)), layer.fc2)
         return F.layer_norm(h, (self.hidden,), self.final_w, self.final_b)
-
-    @staticmethod
-    def _chunk_attention(q, k, v, start):
-        length, total = q.shape[2], k.shape[2]
-        mask = torch.ones(length, total, dtype=torch.bool).tril(diagonal=start)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, K, S) token ids -> (B, S, D): the sum of the codebook embeddings."""

@@ -69,6 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--polyphony", type=float, help="average notes sounding together")
     parser.add_argument("--duration", type=float, dest="duration_s", help="seconds (sets bars from the tempo)")
     _add_sampling(parser)
+    parser.add_argument("--candidates", type=int, default=0,
+                        help="best-of-N: sample N clips and keep the best match of key/range/density (1-8)")
     _add_output(parser, "generated.mid")
     add_connection_arguments(parser)
     parser.set_defaults(handler=generate)
@@ -155,7 +157,7 @@ def generate(args: argparse.Namespace) -> int:
     with connect(args) as client:
         clip = _run_with_progress("generate", lambda on_progress: client.generate(
             attributes, text=args.text, seed=args.seed, temperature=args.temperature, top_k=args.top_k,
-            on_progress=on_progress))
+            candidates=args.candidates, on_progress=on_progress))
     return _write(args, clip)
 
 

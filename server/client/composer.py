@@ -105,13 +105,15 @@ class ComposerCalls(ClientBase):
         seed: int = 0,
         temperature: float = 0.0,
         top_k: int = 0,
+        candidates: int = 0,
         on_progress: ProgressCallback | None = None,
     ) -> composer_pb2.Clip:
-        """Generates a clip from attributes (see make_attributes) and/or free text."""
+        """Generates a clip from attributes (see make_attributes) and/or free text; `candidates` > 1
+        samples that many and returns the best match of the steered attributes."""
         stub = self._stub(composer_pb2_grpc.ComposerStub)
         request = composer_pb2.GenerateRequest(
             attributes=attributes or composer_pb2.Attributes(), text=text,
-            sampling=composer_pb2.Sampling(seed=seed, temperature=temperature, top_k=top_k))
+            sampling=composer_pb2.Sampling(seed=seed, temperature=temperature, top_k=top_k, candidates=candidates))
         return self._clip_stream(stub.Generate, request, on_progress)
 
     def parse_text(self, text: str) -> composer_pb2.ParseTextResponse:

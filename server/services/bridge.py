@@ -17,21 +17,8 @@ import grpc
 from audio_render.audio_io import encode_wav
 from audio_render.render import RenderOptions, render_midi
 from audio_render.soundfonts import resolve_soundfont
-from daw_bridge.session import (
-    ClipReady,
-    ClipRequest,
-    MadeClip,
-    MidiOut,
-    Notice,
-    Opened,
-    ProgressUpdate,
-    Session,
-    SessionEvent,
-    SessionLimits,
-    SessionRegistry,
-    TransportChanged,
-    Watcher,
-)
+from daw_bridge.events import ClipReady, MidiOut, Notice, Opened, ProgressUpdate, SessionEvent, TransportChanged, Watcher
+from daw_bridge.session import ClipRequest, MadeClip, Session, SessionLimits, SessionRegistry
 from daw_bridge.timeline import TimeSignature
 from ostinato.errors import InvalidInput, NotImplementedYet
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn

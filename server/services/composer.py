@@ -18,6 +18,7 @@ from symbolic.decoding import Sampling
 from symbolic.instruments import program_for_name, program_name, role_of
 from symbolic.midi_io import clip_to_note_sequence, midi_to_clip, midi_to_note_sequence
 
+MAX_CANDIDATES = 8
 SERVICE_NAME = composer_pb2.DESCRIPTOR.services_by_name["Composer"].full_name
 
 _MODE_TO_PROTO = {mode: composer_pb2.Mode.Value(f"MODE_{mode.upper()}") for mode in MODES}
@@ -167,10 +168,16 @@ class ComposerServicer(composer_pb2_grpc.ComposerServicer):
             parsed = parse_text(request.text, max_bars=self._settings.limits.max_bars)
             attributes = merge_attributes(attributes, parsed.attributes)
         sampling = sampling_from_proto(request.sampling)
+        if request.sampling.candidates > MAX_CANDIDATES:
+            from ostinato.errors import LimitExceeded
+
+            raise LimitExceeded("candidates", request.sampling.candidates, MAX_CANDIDATES)
+        candidates = max(1, int(request.sampling.candidates))
         composer = self._model()
         yield from self._stream(
             context,
-            lambda emit, token: composer.generate(attributes, sampling, progress=emit, cancel=token),
+            lambda emit, token: composer.generate(attributes, sampling, candidates=candidates, progress=emit,
+                                                  cancel=token),
             composer_pb2.GenerateResponse)
 
     @handle_errors

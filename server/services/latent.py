@@ -58,7 +58,7 @@ def _read_clip(what: str, data: bytes, settings: Settings):  # type: ignore[no-u
 
     check_size(what, data, settings.limits.max_midi_bytes)
     try:
-        return midi_to_clip(data)
+        return midi_to_clip(data, max_bars=settings.limits.max_bars)
     except InvalidInput as error:
         raise InvalidInput(f"{what}: {error}") from error
 

@@ -7,6 +7,8 @@ licence is non-commercial. Tunes are split into train and held-out sets by a has
 window of a held-out tune is ever seen in training. Transposition (augmentation) happens when batches
 are drawn, not here.
 
+`--midi-dir DIR` prepares the melody tracks of your own MIDI files instead (same windows, same split).
+
 This module is for training and evaluation only; the server never imports it.
 """
 
@@ -58,7 +60,7 @@ def corpus_files() -> list[Path]:
     return files
 
 
-def _tune_windows(score, tune_key: str) -> list[tuple[str, int, np.ndarray]]:
+def _tune_windows(score) -> list[tuple[str, int, np.ndarray]]:
     """(meter, bars, tokens) windows of one music21 score."""
     from music21 import chord, note, stream
 
@@ -112,28 +114,46 @@ def _tune_windows(score, tune_key: str) -> list[tuple[str, int, np.ndarray]]:
                     notes[-1] = (pitch, notes[-1][1], max(end, start + 1))
                 else:
                     notes.append((pitch, start, max(end, start + 1)))
-        grid = notes_to_grid(notes, len(run) * steps_per_bar)
-        for num_bars in WINDOW_BARS:
-            length = num_bars * steps_per_bar
-            if length > MAX_STEPS:
-                continue
-            hop = steps_per_bar if num_bars == 2 else 2 * steps_per_bar
-            for start in range(0, grid.shape[0] - length + 1, hop):
-                window = grid[start:start + length].copy()
-                # A note sounding across the window start is heard as a rest (MusicVAE does the same).
-                onsets = window < NUM_PITCHES
-                if onsets.sum() < 2 * num_bars:
-                    continue
-                bars_with_onsets = onsets.reshape(num_bars, steps_per_bar).any(axis=1)
-                if not bars_with_onsets.all():
-                    continue
-                # A leading note-off belongs to the previous window.
-                first = int(np.argmax(window != NO_EVENT))
-                if window[first] == NOTE_OFF:
-                    window[first] = NO_EVENT
-                windows.append((str(meter), num_bars, window.astype(np.int16)))
-    del tune_key
+        windows.extend(grid_windows(notes_to_grid(notes, len(run) * steps_per_bar), meter))
     return windows
+
+
+def grid_windows(grid: np.ndarray, meter: TimeSignature) -> list[tuple[str, int, np.ndarray]]:
+    """2- and 4-bar windows of a gridded melody (hop one bar and two bars) with a note in every bar."""
+    steps_per_bar = meter.steps_per_bar
+    windows = []
+    for num_bars in WINDOW_BARS:
+        length = num_bars * steps_per_bar
+        if length > MAX_STEPS:
+            continue
+        hop = steps_per_bar if num_bars == 2 else 2 * steps_per_bar
+        for start in range(0, grid.shape[0] - length + 1, hop):
+            window = grid[start:start + length].copy()
+            # A note sounding across the window start is heard as a rest (MusicVAE does the same).
+            onsets = window < NUM_PITCHES
+            if onsets.sum() < 2 * num_bars:
+                continue
+            if not onsets.reshape(num_bars, steps_per_bar).any(axis=1).all():
+                continue
+            # A leading note-off belongs to the previous window.
+            first = int(np.argmax(window != NO_EVENT))
+            if window[first] == NOTE_OFF:
+                window[first] = NO_EVENT
+            windows.append((str(meter), num_bars, window.astype(np.int16)))
+    return windows
+
+
+def _prepare_midi_file(path: str) -> list[tuple[str, str, int, np.ndarray]]:
+    """Windows of the melody track of one MIDI file (see representation.midi_to_clip)."""
+    from ostinato.errors import OstinatoError
+    from symbolic.latent.representation import midi_to_clip
+
+    try:
+        clip = midi_to_clip(Path(path).read_bytes(), max_bars=100_000)
+    except OstinatoError as error:
+        log.warning("skipping %s: %s", path, error)
+        return []
+    return [(path, meter, bars, tokens) for meter, bars, tokens in grid_windows(clip.tokens, clip.time_signature)]
 
 
 def _prepare_file(path: str) -> list[tuple[str, str, int, np.ndarray]]:
@@ -149,7 +169,7 @@ def _prepare_file(path: str) -> list[tuple[str, str, int, np.ndarray]]:
     for index, score in enumerate(scores):
         tune_key = f"{Path(path).parent.name}/{Path(path).name}#{index}"
         try:
-            for meter, bars, tokens in _tune_windows(score, tune_key):
+            for meter, bars, tokens in _tune_windows(score):
                 result.append((tune_key, meter, bars, tokens))
         except Exception as error:  # a malformed tune: skip it, keep the rest of the file
             log.warning("skipping %s: %s", tune_key, error)
@@ -161,18 +181,31 @@ def is_held_out(tune_key: str) -> bool:
     return digest[0] * 100 // 256 < HELD_OUT_PERCENT
 
 
-def prepare(cache_dir: Path | None = None, workers: int = 2, limit_files: int | None = None) -> Path:
-    """Parses the corpus and writes the windows to an .npz; returns its path (reused when present)."""
+def prepare(cache_dir: Path | None = None, workers: int = 2, limit_files: int | None = None,
+            midi_dir: Path | None = None) -> Path:
+    """Parses the corpus (or every .mid/.midi file under midi_dir) and writes the windows to an .npz;
+    returns its path (reused when present)."""
     cache_dir = cache_dir or default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"melody_windows_v{CACHE_VERSION}{'' if limit_files is None else f'_{limit_files}'}.npz"
+    name = f"melody_windows_v{CACHE_VERSION}{'' if limit_files is None else f'_{limit_files}'}"
+    if midi_dir is not None:
+        midi_dir = Path(midi_dir).resolve()
+        name += "_" + hashlib.sha1(str(midi_dir).encode()).hexdigest()[:10]
+    path = cache_dir / f"{name}.npz"
     if path.exists():
         return path
-    files = [str(p) for p in corpus_files()][:limit_files]
+    if midi_dir is not None:
+        files = sorted(str(p) for p in midi_dir.rglob("*") if p.suffix.lower() in (".mid", ".midi"))[:limit_files]
+        work = _prepare_midi_file
+    else:
+        files = [str(p) for p in corpus_files()][:limit_files]
+        work = _prepare_file
+    if not files:
+        raise FileNotFoundError(f"no MIDI files under {midi_dir}")
     started = time.monotonic()
     rows: list[tuple[str, str, int, np.ndarray]] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for done, file_rows in enumerate(pool.map(_prepare_file, files, chunksize=4), start=1):
+        for done, file_rows in enumerate(pool.map(work, files, chunksize=4), start=1):
             rows.extend(file_rows)
             if done % 50 == 0 or done == len(files):
                 log.info("prepared %d/%d files, %d windows, %.0f s", done, len(files), len(rows),
@@ -236,9 +269,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Prepare the latent model's melody windows.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit-files", type=int, default=None)
+    parser.add_argument("--midi-dir", type=Path, default=None, help="your own MIDI files instead of the corpus")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    path = prepare(workers=args.workers, limit_files=args.limit_files)
+    path = prepare(workers=args.workers, limit_files=args.limit_files, midi_dir=args.midi_dir)
     for held_out in (False, True):
         sets = load(path, held_out)
         print("held-out" if held_out else "train", {f"{s.time_signature}x{s.num_bars}": len(s.tokens) for s in sets})

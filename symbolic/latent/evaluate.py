@@ -110,26 +110,51 @@ def attribute_vectors(model: MelodyVAE, sets: list[latent_data.WindowSet]) -> di
 
 
 def shift_effects(space: LatentSpace, sets: list[latent_data.WindowSet], amount: float = 1.0) -> dict:
-    """Mean change of each measured attribute when its vector is added (+amount) or subtracted."""
+    """Mean change of each measured attribute when its vector is added (+amount) or subtracted,
+    relative to the plain greedy reconstruction of the same held-out windows."""
     from symbolic.latent.representation import MelodyClip
 
-    effects = {}
-    clips = [MelodyClip(row, group.time_signature) for group in sets for row in group.tokens]
-    latents = space.encode(clips)
-    for name in space.attribute_vectors:
-        changes = {"+": [], "-": []}
-        for clip, latent in zip(clips, latents):
-            base = measure(space.decode(latent[None], clip)[0].tokens, clip.time_signature.steps_per_bar)[name]
+    changes: dict[str, dict[str, list[float]]] = {name: {"+": [], "-": []} for name in space.attribute_vectors}
+    for group in sets:
+        clips = [MelodyClip(row, group.time_signature) for row in group.tokens]
+        latents = space.encode(clips)
+        steps_per_bar = group.time_signature.steps_per_bar
+        base = [measure(c.tokens, steps_per_bar) for c in space.decode(latents, clips[0])]
+        for name in space.attribute_vectors:
             for sign, factor in (("+", 1.0), ("-", -1.0)):
-                shifted = space.decode(space.shift(latent, {name: factor * amount})[None], clip)[0]
-                changes[sign].append(measure(shifted.tokens, clip.time_signature.steps_per_bar)[name] - base)
+                shifted = np.stack([space.shift(z, {name: factor * amount}) for z in latents])
+                for before, clip in zip(base, space.decode(shifted, clips[0])):
+                    changes[name][sign].append(measure(clip.tokens, steps_per_bar)[name] - before[name])
+    effects = {}
+    for name, by_sign in changes.items():
         std = space.attribute_vectors[name].attribute_std
-        effects[name] = {
-            f"mean_change_{sign}{amount:g}sd": round(float(np.mean(v)), 3) for sign, v in changes.items()}
-        effects[name].update({f"in_sd_{sign}": round(float(np.mean(v)) / std, 3) for sign, v in changes.items()})
-        effects[name]["moved_right_way_+"] = round(float(np.mean(np.array(changes["+"]) > 0)), 3)
-        effects[name]["moved_right_way_-"] = round(float(np.mean(np.array(changes["-"]) < 0)), 3)
+        effects[name] = {"attribute_std": round(std, 3)}
+        for sign, values in by_sign.items():
+            values_array = np.array(values)
+            effects[name][f"mean_change_{sign}{amount:g}sd"] = round(float(values_array.mean()), 3)
+            effects[name][f"mean_change_in_sd_{sign}"] = round(float(values_array.mean()) / std, 3)
+            moved = values_array > 0 if sign == "+" else values_array < 0
+            effects[name][f"share_moved_the_right_way_{sign}"] = round(float(moved.mean()), 3)
     return effects
+
+
+def interpolation_profile(space: LatentSpace, sets: list[latent_data.WindowSet], pairs: int = 40,
+                          steps: int = 11, seed: int = 0) -> dict:
+    """MusicVAE's interpolation check on held-out pairs of one length: the share of steps that differ
+    from the start's reconstruction along the path (it should rise smoothly from 0 to the distance
+    between the two reconstructions)."""
+    from symbolic.latent.representation import MelodyClip
+
+    rng = np.random.default_rng(seed)
+    group = max(sets, key=lambda s: len(s.tokens))
+    rows = rng.choice(len(group.tokens), size=(pairs, 2), replace=False)
+    profile = np.zeros(steps)
+    for a, b in rows:
+        start, end = (MelodyClip(group.tokens[i], group.time_signature) for i in (a, b))
+        clips = space.interpolate(start, end, steps)
+        profile += [np.mean(clip.tokens != clips[0].tokens) for clip in clips]
+    return {"group": f"{group.time_signature} x{group.num_bars} bars", "pairs": pairs,
+            "share_of_steps_differing_from_start": [round(v, 3) for v in profile / pairs]}
 
 
 def main() -> None:
@@ -155,6 +180,7 @@ def main() -> None:
         vectors = attribute_vectors(model, train)
         (args.model_dir / ATTRIBUTE_VECTORS_NAME).write_text(json.dumps(vectors) + "\n")
     space = LatentSpace.from_pretrained(args.model_dir)
+    report["interpolation"] = interpolation_profile(space, held, seed=args.seed)
     if space.attribute_vectors:
         report["attribute_shifts"] = shift_effects(space, _subsample(held, 200, args.seed))
     report["seconds"] = round(time.monotonic() - started, 1)

@@ -25,16 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ostinato.errors import InvalidInput
+from ostinato.errors import InvalidInput, LimitExceeded
 
 NUM_PITCHES = 128
 NOTE_OFF = 128
 NO_EVENT = 129
 NUM_CLASSES = 130
 STEPS_PER_QUARTER = 4
-MAX_STEPS = 64  # four bars of 4/4, the longest clip the model was trained on
-MIN_BARS = 2
-MAX_BARS = 4
+MAX_STEPS = 64  # four bars of 4/4, the longest window the model was trained on
+MAX_CLIP_BARS = 64  # longer clips are processed in pieces (see space.py)
 METRIC_FEATURES = 8
 
 DEFAULT_TEMPO_BPM = 120.0
@@ -64,10 +63,11 @@ class TimeSignature:
 
 def check_time_signature(numerator: int, denominator: int) -> TimeSignature:
     """Validates a meter the grid can represent (whole sixteenth-note bars)."""
-    if denominator not in (2, 4, 8, 16) or numerator < 1 or numerator > 32:
-        raise InvalidInput(f"time signature {numerator}/{denominator} is not supported; "
-                           "use a denominator of 2, 4, 8 or 16 and a numerator of 1-32")
-    return TimeSignature(numerator, denominator)
+    meter = TimeSignature(numerator, denominator)
+    if denominator not in (2, 4, 8, 16) or numerator < 1 or not 4 <= meter.steps_per_bar <= MAX_STEPS // 2:
+        raise InvalidInput(f"time signature {numerator}/{denominator} is not supported: a bar must hold "
+                           f"4-{MAX_STEPS // 2} sixteenth notes, with a denominator of 2, 4, 8 or 16")
+    return meter
 
 
 @dataclass(frozen=True)
@@ -156,12 +156,12 @@ def _melody_instrument(midi: "pretty_midi.PrettyMIDI") -> "pretty_midi.Instrumen
     return max(candidates, key=lambda inst: float(np.mean([n.pitch for n in inst.notes])))
 
 
-def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_BARS) -> MelodyClip:
+def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS) -> MelodyClip:
     """Reads the melody of a Standard MIDI File onto the grid (see the module docstring).
 
-    The clip starts at the file's first bar line; its length is rounded up to whole bars, at least
-    MIN_BARS. Raises InvalidInput for unreadable, empty or unsupported files, and for clips longer than
-    max_bars.
+    The clip starts at the file's first bar line and lasts whole bars: those with onsets, those a held
+    note reaches, and up to an "end" text event (written by clip_to_midi so trailing rests survive).
+    Raises InvalidInput for unreadable, empty or unsupported files and LimitExceeded above max_bars.
     """
     import pretty_midi
 
@@ -189,22 +189,15 @@ def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_BARS) -> MelodyClip:
         notes.append((note.pitch, start, max(end, start + 1)))
     steps_per_bar = time_signature.steps_per_bar
     last_onset = max(start for _, start, _ in notes)
-    # Bars: those with onsets, those a held note reaches (within max_bars), and an "end" text event
-    # (written by clip_to_midi so trailing rests survive a round trip).
-    num_bars = max(MIN_BARS, math.ceil((last_onset + 1) / steps_per_bar),
-                   min(max_bars, MAX_STEPS // steps_per_bar,
-                       math.ceil(max(end for _, _, end in notes) / steps_per_bar)))
+    num_bars = max(1, math.ceil((last_onset + 1) / steps_per_bar))
+    # a note ringing a step or two past a bar line does not add a bar
+    num_bars = max(num_bars, math.ceil((max(end for _, _, end in notes) - 2) / steps_per_bar))
     for text in midi.text_events:
         if text.text == END_MARKER:
-            end_step = midi.time_to_tick(text.time) / ticks_per_step
-            num_bars = max(num_bars, int(round(end_step / steps_per_bar)))
+            num_bars = max(num_bars, int(round(midi.time_to_tick(text.time) / ticks_per_step / steps_per_bar)))
     if num_bars > max_bars:
-        raise InvalidInput(f"the clip has notes in {num_bars} bars of {time_signature}; "
-                           f"the latent model reads clips of {MIN_BARS}-{max_bars} bars: trim it")
+        raise LimitExceeded("bars in the clip", num_bars, max_bars)
     num_steps = num_bars * steps_per_bar
-    if num_steps > MAX_STEPS:
-        raise InvalidInput(f"{num_bars} bars of {time_signature} is longer than the model's "
-                           f"{MAX_STEPS} sixteenth notes: give fewer bars")
     tokens = notes_to_grid(notes, num_steps)
     return MelodyClip(tokens, time_signature, tempo_bpm, instrument.program)
 

@@ -1,4 +1,4 @@
-"""Trains the latent model: `python -m symbolic.latent.train [--minutes 55] [--resume]`.
+"""Trains the latent model: `python -m symbolic.latent.train [--minutes 55] [--resume] [--midi-dir DIR]`.
 
 Loss as in MusicVAE: the summed per-step cross-entropy plus beta * max(KL - free_nats, 0), with beta
 annealed towards max_beta. Checkpoints (model, optimiser, step, RNG) go to <run-dir>/checkpoint.pt every
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -101,6 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Train the MusicVAE-style latent melody model.")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/latent"))
     parser.add_argument("--data", type=Path, default=None, help="prepared .npz (default: prepare/cached)")
+    parser.add_argument("--midi-dir", type=Path, default=None,
+                        help="train on the melodies of your own MIDI files (prepared and cached first)")
     parser.add_argument("--minutes", type=float, default=55.0, help="wall-clock budget of this run")
     parser.add_argument("--max-steps", type=int, default=10**9)
     parser.add_argument("--resume", action="store_true")
@@ -112,19 +115,21 @@ def main() -> None:
     parser.add_argument("--encoder-hidden", type=int, default=LatentConfig.encoder_hidden)
     parser.add_argument("--latent-dim", type=int, default=LatentConfig.latent_dim)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--max-beta", type=float, default=TrainConfig.max_beta)
+    parser.add_argument("--free-bits", type=float, default=TrainConfig.free_bits)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
                         handlers=[logging.FileHandler(args.run_dir / "train.log"), logging.StreamHandler()])
-    data_path = args.data or latent_data.prepare()
+    data_path = args.data or latent_data.prepare(midi_dir=args.midi_dir)
     train_sets = latent_data.load(data_path, held_out=False)
     held_sets = latent_data.load(data_path, held_out=True)
     log.info("data %s: %d train windows, %d held-out windows", data_path,
              sum(len(s.tokens) for s in train_sets), sum(len(s.tokens) for s in held_sets))
 
-    train_config = TrainConfig(batch_size=args.batch_size)
+    train_config = TrainConfig(batch_size=args.batch_size, max_beta=args.max_beta, free_bits=args.free_bits)
     checkpoint_path = args.run_dir / "checkpoint.pt"
     torch.manual_seed(args.seed)
     if args.resume and checkpoint_path.exists():
@@ -153,11 +158,13 @@ def main() -> None:
                     "torch_rng": torch.get_rng_state()}, tmp)
         tmp.replace(checkpoint_path)
 
+    stop_requested = []
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))  # stop after this step, saved
     free_nats = train_config.free_bits * math.log(2)
     started = last_checkpoint = time.monotonic()
     running: dict[str, float] = {}
     model.train()
-    while step < args.max_steps and time.monotonic() - started < args.minutes * 60:
+    while step < args.max_steps and time.monotonic() - started < args.minutes * 60 and not stop_requested:
         learning_rate = max(train_config.min_learning_rate, train_config.learning_rate * train_config.decay_rate ** step)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate

@@ -7,20 +7,8 @@ import threading
 import pytest
 
 from daw_bridge import midi
-from daw_bridge.session import (
-    ClipReady,
-    ClipRequest,
-    MadeClip,
-    MidiOut,
-    Notice,
-    Opened,
-    ProgressUpdate,
-    Session,
-    SessionLimits,
-    SessionRegistry,
-    TransportChanged,
-    Watcher,
-)
+from daw_bridge.events import ClipReady, MidiOut, Notice, Opened, ProgressUpdate, TransportChanged, Watcher
+from daw_bridge.session import ClipRequest, MadeClip, Session, SessionLimits, SessionRegistry
 from ostinato.errors import InvalidInput, LimitExceeded
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from tests.daw_bridge.conftest import FakeClock, scale_clip_midi

@@ -59,10 +59,10 @@ def balanced(messages: list[bytes]) -> bool:
 
 def test_a_session_streams_a_clip_to_its_client_and_a_watcher(client: Client) -> None:
     clip_bytes = scale_clip_midi(bars=1, tracks=2)
-    with client.open_bridge_session(tempo_bpm=300.0) as session:
+    with client.open_bridge_session(tempo_bpm=300.0, timeout_s=60) as session:
         assert session.session_id
         watched: list = []
-        collect(client.watch_bridge_session(session.session_id), watched)
+        collect(client.watch_bridge_session(session.session_id, timeout_s=60), watched)
         time.sleep(0.2)
         session.transport("start")
         request_id = session.generate(render_midi=clip_bytes, request_id="scale")
@@ -89,9 +89,9 @@ def test_a_session_streams_a_clip_to_its_client_and_a_watcher(client: Client) ->
 
 def test_the_asking_client_leaving_mid_clip_costs_the_watcher_nothing(client: Client, server_address: str) -> None:
     with Client(server_address) as other:
-        session = other.open_bridge_session(tempo_bpm=300.0)
+        session = other.open_bridge_session(tempo_bpm=300.0, timeout_s=60)
         watched: list = []
-        collect(client.watch_bridge_session(session.session_id), watched)
+        collect(client.watch_bridge_session(session.session_id, timeout_s=60), watched)
         time.sleep(0.2)
         session.transport("start")
         session.generate(render_midi=scale_clip_midi(bars=2), launch_immediately=True)
@@ -109,7 +109,7 @@ def test_errors_are_reported_to_the_sender(client: Client) -> None:
     with pytest.raises(ServerError) as error:
         list(client.watch_bridge_session("no-such-session"))
     assert error.value.code.name == "INVALID_ARGUMENT"
-    with client.open_bridge_session("named-one") as session:
+    with client.open_bridge_session("named-one", timeout_s=60) as session:
         assert session.session_id == "named-one"
         session.send(bridge_pb2.SessionRequest(generate=bridge_pb2.SessionGenerate(request_id="x")))
         session.generate(render_midi=b"garbage", request_id="bad-midi")
@@ -144,52 +144,75 @@ def start_bridge(server_address: str, port_name: str, session: str, *extra: str)
     return process
 
 
-def test_ostinato_bridge_plays_8_bars_in_time_with_the_daw_clock(jack: DummyJack, server_address: str) -> None:
+@pytest.mark.parametrize("work", ["render", "generate"])
+def test_ostinato_bridge_plays_8_bars_in_time_with_the_daw_clock(jack: DummyJack, server_address: str, work: str) -> None:
+    """A client asks for 8 bars (its own clip, or one the composer generates); the bridge plays them into
+    the DAW's port on the DAW's beats; the asking client leaves mid-clip and nothing is lost."""
     tempo = 240.0
-    bridge = start_bridge(server_address, "Accept", "acceptance")
-    daw = StandInDaw(MidiApi.JACK, "Accept out", "Accept in")
+    name = f"Accept{work[0]}"
+    bridge = start_bridge(server_address, name, f"acceptance-{work}")
+    daw = StandInDaw(MidiApi.JACK, f"{name} out", f"{name} in")
     try:
         with Client(server_address) as asker, Client(server_address) as watcher_client:
             time.sleep(0.2)
-            run = daw.run_clock(beats=44, tempo_bpm=tempo)
+            run = daw.run_clock(beats=160, tempo_bpm=tempo)
             time.sleep(0.6)  # the bridge has reported the DAW's position
             watched: list = []
-            collect(watcher_client.watch_bridge_session("acceptance"), watched)
-            session = asker.open_bridge_session("acceptance")
-            clip_bytes = scale_clip_midi(bars=8, tracks=2, channel=2)
-            session.generate(render_midi=clip_bytes, request_id="eight-bars")
-            launch = None
+            collect(watcher_client.watch_bridge_session(f"acceptance-{work}", timeout_s=90), watched)
+            session = asker.open_bridge_session(f"acceptance-{work}", timeout_s=90)
+            if work == "render":
+                session.generate(render_midi=scale_clip_midi(bars=8, tracks=2, channel=2), request_id="eight-bars")
+            else:
+                attributes = composer_pb2.Attributes(
+                    bars=8, tempo_bpm=tempo, time_signature=composer_pb2.TimeSignature(numerator=4, denominator=4))
+                session.generate(generate=composer_pb2.GenerateRequest(attributes=attributes), request_id="eight-bars")
+            ready = None
             for event in session.events():
-                if event.WhichOneof("event") == "clip":
-                    launch = event.clip.launch_beat
+                if event.request_id == "eight-bars" and event.WhichOneof("event") in ("clip", "notice"):
+                    ready = event
                     break
-            assert launch is not None and launch % 4 == 0
+            assert ready is not None
+            if ready.WhichOneof("event") == "notice":
+                pytest.skip(f"the server cannot generate here: {ready.notice.message}")
+            launch = ready.clip.launch_beat
+            assert launch % 4 == 0
+            clip = clip_from_midi(ready.clip.midi)
+            assert clip.length_beats == 32.0
             time.sleep(2.0)
             session.close()  # the asking client leaves mid-clip: the DAW and the watcher keep everything
-            assert run.done.wait(20)
-            time.sleep(0.2)
-        clip = clip_from_midi(clip_bytes)
+            end_s = run.start_s + 0.05 + (launch + clip.length_beats + 1) * 60 / tempo
+            time.sleep(max(0.0, end_s - time.monotonic()))
+        daw.stop_clock(send_stop=True)
+        time.sleep(0.2)
         arrived = daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
-        assert len(arrived) == len(clip.messages) == 2 * 2 * 64
-        assert {d[0] & 0x0F for _, d in arrived} == {2, 3}
-        for channel in (2, 3):
-            assert [d for _, d in arrived if d[0] & 0x0F == channel] == [m.data for m in clip.messages if m.data[0] & 0x0F == channel]
-        ons = [(t, d) for t, d in arrived if midi.is_note_on(d)]
-        expected = [m for m in clip.messages if midi.is_note_on(m.data)]
+        expected = [m for m in clip.messages if midi.is_note_on(m.data) or midi.is_note_off(m.data)]
+        assert len(arrived) == len(expected) > 0
+        channels = {d[0] & 0x0F for _, d in arrived}
+        assert channels == {m.data[0] & 0x0F for m in expected}
+        for channel in channels:
+            # A port keeps order: per channel, exactly the clip's messages in the clip's order (note-offs
+            # and note-ons at the same beat may swap between tracks that share a channel).
+            got = [d for _, d in arrived if d[0] & 0x0F == channel]
+            want = [m.data for m in expected if m.data[0] & 0x0F == channel]
+            assert sorted(got) == sorted(want)
+            assert [d for d in got if midi.is_note_on(d)] == [d for d in want if midi.is_note_on(d)]
         errors = []
-        for channel in (2, 3):
-            times = [t for t, d in ons if d[0] & 0x0F == channel]
-            beats = [m.beat + launch for m in expected if m.data[0] & 0x0F == channel]
+        for channel in channels:
+            times = [t for t, d in arrived if midi.is_note_on(d) and d[0] & 0x0F == channel]
+            beats = [m.beat + launch for m in expected if midi.is_note_on(m.data) and m.data[0] & 0x0F == channel]
             errors += [t - run.beat_time(b) for t, b in zip(times, beats)]
         errors.sort()
-        assert abs(errors[len(errors) // 2]) < 0.004, errors
-        print("ACCEPT errors ms p50 %.2f p90 %.2f p99 %.2f max %.2f min %.2f" % tuple(1000 * x for x in (errors[len(errors) // 2], errors[int(len(errors) * 0.9)], errors[int(len(errors) * 0.99)], errors[-1], errors[0])))
+        print(f"ACCEPT {work}: {len(errors)} note-ons, error ms p50 %.2f p90 %.2f p99 %.2f max %.2f min %.2f" % tuple(
+            1000 * x for x in (errors[len(errors) // 2], errors[int(len(errors) * 0.9)],
+                               errors[int(len(errors) * 0.99)], errors[-1], errors[0])))
         # Loose bounds for a loaded CI machine; benchmarks/bridge.py measures the distribution.
+        assert abs(errors[len(errors) // 2]) < 0.004, errors
         assert errors[int(len(errors) * 0.9)] < 0.010, errors
         assert errors[-1] < 0.05 and errors[0] > -0.05, errors
         assert balanced([d for _, d in arrived])
-        watched_notes = [e.midi.data for _, e in watched if e.WhichOneof("event") == "midi"]
-        assert len(watched_notes) == len(clip.messages) and balanced(watched_notes)
+        watched_notes = [e.midi.data for _, e in watched if e.WhichOneof("event") == "midi"
+                         and (midi.is_note_on(e.midi.data) or midi.is_note_off(e.midi.data))]
+        assert len(watched_notes) == len(expected) and balanced(watched_notes)
     finally:
         daw.stop_clock(send_stop=True)
         time.sleep(0.2)
@@ -209,9 +232,11 @@ def test_killing_the_bridge_mid_clip_sends_all_notes_off(jack: DummyJack, server
         with Client(server_address) as asker:
             daw.run_clock(beats=40, tempo_bpm=120.0)
             time.sleep(0.4)
-            session = asker.open_bridge_session("quitting")
+            session = asker.open_bridge_session("quitting", timeout_s=60)
             session.generate(render_midi=scale_clip_midi(bars=4, step_beats=2.0), launch_immediately=True)
-            time.sleep(1.5)
+            deadline = time.monotonic() + 10
+            while not daw.messages(midi.is_note_on) and time.monotonic() < deadline:
+                time.sleep(0.01)
             bridge.send_signal(signal.SIGTERM)  # the user quits the bridge while a note is held
             assert bridge.wait(10) == 0
             session.close()
@@ -228,7 +253,7 @@ def test_killing_the_bridge_mid_clip_sends_all_notes_off(jack: DummyJack, server
 
 
 def test_generation_and_continuing_what_was_played_use_the_composer(client: Client) -> None:
-    with client.open_bridge_session(tempo_bpm=200.0) as session:
+    with client.open_bridge_session(tempo_bpm=200.0, timeout_s=120) as session:
         session.transport("start")
         attributes = composer_pb2.Attributes(bars=2, tempo_bpm=200.0)
         session.generate(generate=composer_pb2.GenerateRequest(attributes=attributes), request_id="gen")
@@ -245,22 +270,25 @@ def test_generation_and_continuing_what_was_played_use_the_composer(client: Clie
                 answers.setdefault(event.request_id, event)
             if kind == "midi" and event.request_id in notes and midi.is_note_on(event.midi.data):
                 notes[event.request_id] += 1
-            if len(answers) == 2 and all(a.WhichOneof("event") == "notice" for a in answers.values()):
-                break
-            if len(answers) == 2 and notes["gen"] and notes["cont"]:
+            if len(answers) == 2 and all(
+                a.WhichOneof("event") == "notice" or notes[rid] == clip_from_midi(a.clip.midi).note_count
+                for rid, a in answers.items()
+            ):
                 break
     if answers["gen"].WhichOneof("event") == "notice":
         pytest.skip(f"the server cannot generate here: {answers['gen'].notice.message}")
     generated = clip_from_midi(answers["gen"].clip.midi)
     assert generated.length_beats == 8.0 and generated.note_count > 0
+    assert notes["gen"] == generated.note_count
     assert answers["cont"].WhichOneof("event") == "clip", answers["cont"]
     continued = clip_from_midi(answers["cont"].clip.midi)
     assert continued.length_beats == 4.0  # only the new bar: the user already played the primer
+    assert notes["cont"] == continued.note_count
 
 
 def test_render_audio_comes_with_the_clip(client: Client) -> None:
     clip_bytes = scale_clip_midi(bars=1)
-    with client.open_bridge_session() as session:
+    with client.open_bridge_session(timeout_s=60) as session:
         session.generate(render_midi=clip_bytes, render_audio=True, request_id="audio")
         ready = next(e for e in session.events() if e.WhichOneof("event") in ("clip", "notice"))
     assert ready.WhichOneof("event") == "clip", ready

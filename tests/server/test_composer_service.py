@@ -118,3 +118,12 @@ def test_bad_primers_and_text(client: Client) -> None:
     with pytest.raises(ServerError) as raised:
         client.parse_text("x" * 1001)
     assert raised.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_best_of_n_candidates(client: Client) -> None:
+    attributes = make_attributes(instruments=["flute"], key="E minor", time_signature="3/4", bars=4)
+    clip = client.generate(attributes, seed=8, candidates=2)
+    assert clip.measured.bars == 4 and [i.program for i in clip.measured.instruments] == [73]
+    with pytest.raises(ServerError) as raised:
+        client.generate(attributes, candidates=9)
+    assert raised.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED

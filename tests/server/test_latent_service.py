@@ -64,7 +64,7 @@ def test_vary_returns_distinct_clips_in_the_input_meter(client: Client, space: L
     (lambda c: c.interpolate(b"garbage, not MIDI", JIG, 4), grpc.StatusCode.INVALID_ARGUMENT),
     (lambda c: c.interpolate(SCALE, b"", 4), grpc.StatusCode.INVALID_ARGUMENT),
     (lambda c: c.interpolate(SCALE, melody_midi([]), 4), grpc.StatusCode.INVALID_ARGUMENT),
-    (lambda c: c.interpolate(SCALE, melody_midi(scale_run(bars=6)), 4), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.interpolate(SCALE, melody_midi(scale_run(bars=65)), 4), grpc.StatusCode.RESOURCE_EXHAUSTED),
     (lambda c: c.vary(SCALE, 0), grpc.StatusCode.INVALID_ARGUMENT),
     (lambda c: c.vary(SCALE, 17), grpc.StatusCode.RESOURCE_EXHAUSTED),
     (lambda c: c.vary(SCALE, 2, similarity_distance=2.0), grpc.StatusCode.INVALID_ARGUMENT),
@@ -77,6 +77,13 @@ def test_bad_requests_get_status_codes(client: Client, call, code: grpc.StatusCo
         call(client)
     assert error.value.code == code
     assert error.value.details
+
+
+def test_long_clips_are_varied_piece_by_piece(client: Client) -> None:
+    eight_bars = melody_midi(scale_run(bars=8), tempo_bpm=100.0)
+    clips = client.vary(eight_bars, 2, similarity_distance=0.3, seed=5)
+    assert [midi_to_clip(clip.midi).num_bars for clip in clips] == [8, 8]
+    assert [clip.measured.bars for clip in clips] == [8, 8]
 
 
 def test_cli_interpolate_and_vary_write_midi_files(server_address: str, tmp_path: Path) -> None:

@@ -106,14 +106,16 @@ class Attributes(_message.Message):
     def __init__(self, instruments: _Optional[_Iterable[_Union[Instrument, _Mapping]]] = ..., key: _Optional[_Union[Key, _Mapping]] = ..., time_signature: _Optional[_Union[TimeSignature, _Mapping]] = ..., tempo_bpm: _Optional[float] = ..., bars: _Optional[int] = ..., pitch_range: _Optional[_Union[PitchRange, _Mapping]] = ..., pitch_range_octaves: _Optional[float] = ..., notes_per_bar: _Optional[float] = ..., rhythm_intensity: _Optional[float] = ..., duration_s: _Optional[float] = ..., style: _Optional[str] = ..., polyphony: _Optional[float] = ...) -> None: ...
 
 class Sampling(_message.Message):
-    __slots__ = ("seed", "temperature", "top_k")
+    __slots__ = ("seed", "temperature", "top_k", "candidates")
     SEED_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     seed: int
     temperature: float
     top_k: int
-    def __init__(self, seed: _Optional[int] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ...) -> None: ...
+    candidates: int
+    def __init__(self, seed: _Optional[int] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., candidates: _Optional[int] = ...) -> None: ...
 
 class Clip(_message.Message):
     __slots__ = ("midi", "note_sequence", "requested", "measured", "seed")

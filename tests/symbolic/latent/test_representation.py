@@ -8,7 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from ostinato.errors import InvalidInput
+from ostinato.errors import InvalidInput, LimitExceeded
 from symbolic.latent.representation import (NO_EVENT, NOTE_OFF, MelodyClip, TimeSignature, clip_to_midi,
                                             grid_to_notes, metric_features, midi_to_clip, notes_to_grid)
 from tests.symbolic.latent.clips import jig, melody_midi, scale_run
@@ -74,9 +74,11 @@ def test_melody_is_the_highest_non_drum_track() -> None:
     assert min(p for p, _, _ in clip.notes()) >= 62
 
 
-def test_one_bar_clips_are_padded_to_two_bars() -> None:
+def test_clip_length_is_whole_bars() -> None:
     clip = midi_to_clip(melody_midi([(60, 0.0, 1.0), (64, 1.0, 2.0)]))
-    assert clip.num_bars == 2 and clip.num_steps == 32
+    assert clip.num_bars == 1 and clip.num_steps == 16
+    ringing = midi_to_clip(melody_midi([(60, 0.0, 1.0), (64, 1.0, 4.1)]))  # rings just past the bar line
+    assert ringing.num_bars == 1
 
 
 @pytest.mark.parametrize("data", [b"", b"not a midi file at all", b"MThd\x00\x00\x00\x06\x00\x01\x00"])
@@ -92,6 +94,12 @@ def test_a_clip_without_notes_or_with_only_drums_is_invalid_input() -> None:
         midi_to_clip(melody_midi([], extra_tracks=[(0, True, [(36, 0.0, 0.5)])]))
 
 
-def test_clips_longer_than_four_bars_are_invalid_input() -> None:
-    with pytest.raises(InvalidInput, match="bars"):
-        midi_to_clip(melody_midi(scale_run(bars=5)))
+def test_clips_over_the_bar_limit_exceed_it() -> None:
+    assert midi_to_clip(melody_midi(scale_run(bars=5))).num_bars == 5
+    with pytest.raises(LimitExceeded):
+        midi_to_clip(melody_midi(scale_run(bars=5)), max_bars=4)
+
+
+def test_unsupported_meters_are_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="time signature"):
+        midi_to_clip(melody_midi(scale_run(), time_signature=(5, 1)))

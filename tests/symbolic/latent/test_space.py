@@ -140,6 +140,18 @@ def test_more_dense_adds_notes(space: LatentSpace) -> None:
     assert np.mean(changes) > 1.0
 
 
+@pytest.mark.parametrize("bars", [1, 3, 5, 8])
+def test_clips_of_any_length_keep_their_length(space: LatentSpace, bars: int) -> None:
+    clip = midi_to_clip(melody_midi(scale_run(bars=bars)))
+    assert clip.num_bars == bars
+    assert space.reconstruct(clip).num_bars == bars
+    assert all(v.num_bars == bars for v in space.vary(clip, 2, 0.3))
+    two_bars = midi_to_clip(melody_midi(jig(), time_signature=(6, 8)))
+    blend = space.interpolate(clip, two_bars, 4)
+    assert [c.num_bars for c in blend] == [bars, bars, 2, 2]
+    assert np.array_equal(blend[0].tokens, space.reconstruct(clip).tokens)
+
+
 def test_slerp_endpoints() -> None:
     a, b = np.array([1.0, 0.0]), np.array([0.0, 2.0])
     assert np.allclose(slerp(a, b, 0.0), a) and np.allclose(slerp(a, b, 1.0), b)
