@@ -32,7 +32,7 @@ from benchmarks.common import percentile, print_header
 from daw_bridge import midi
 from daw_bridge.bridge import BridgeConfig, ClockMode, LocalBridge
 from daw_bridge.jack import DummyJack
-from daw_bridge.loopback import StandInDaw, wait_until
+from daw_bridge.loopback import StandInDaw, close_together
 from daw_bridge.midi import Clip, TimedMessage, midi_from_messages, note_off, note_on
 from daw_bridge.ports import MidiApi, PortConfig
 from daw_bridge.session import ClipRequest, MadeClip
@@ -96,8 +96,7 @@ def note_timing_master(jack: DummyJack, notes: int, tag: str) -> tuple[list[floa
         sends = [r.sent_s - r.target_s for r in bridge.player.records if midi.is_note_on(r.data)]
         return errors, sends, bridge.transit_latency_s, bridge.player.realtime
     finally:
-        daw.close()
-        bridge.close()
+        close_together([daw], [bridge])
 
 
 def note_timing_naive(jack: DummyJack, notes: int, tag: str) -> list[float]:
@@ -120,9 +119,10 @@ def note_timing_naive(jack: DummyJack, notes: int, tag: str) -> list[float]:
         pairs = match_arrivals(clip, 0.0, daw.messages())
         return [t - (start + beat * seconds_per_beat) for beat, t in pairs]
     finally:
-        daw.close()
+        daw.stop_listening()
         out.close_port()
         out.delete()
+        daw.close()
 
 
 def note_timing_follow(jack: DummyJack, notes: int, tag: str) -> list[float]:
@@ -140,8 +140,7 @@ def note_timing_follow(jack: DummyJack, notes: int, tag: str) -> list[float]:
         return [t - run.beat_time(beat) for beat, t in pairs]
     finally:
         daw.stop_clock()
-        daw.close()
-        bridge.close()
+        close_together([daw], [bridge])
 
 
 def tempo_following(jack: DummyJack, tag: str) -> None:
@@ -176,8 +175,7 @@ def tempo_following(jack: DummyJack, tag: str) -> None:
         time.sleep(0.1)
     finally:
         daw.stop_clock()
-        daw.close()
-        bridge.close()
+        close_together([daw], [bridge])
     ticks = [t for t, _ in samples]
     def error(k: int) -> float:
         true = tempo_at(k - 1)

@@ -13,7 +13,7 @@ from typing import Callable
 import rtmidi
 
 from daw_bridge import midi
-from daw_bridge.ports import MidiApi, _find_port, _make
+from daw_bridge.ports import MidiApi, find_port, new_client
 
 
 def wait_until(target_s: float) -> None:
@@ -45,19 +45,26 @@ class ClockRun:
 
 
 class StandInDaw:
-    """Connects to the bridge's ports by name and plays the DAW's part."""
+    """Connects to the bridge's ports by name and plays the DAW's part.
+
+    Closing, when the bridge lives in the same process: call `stop_listening()` on the stand-in, then
+    close the bridge, then the stand-in (or use `close_together`). python-rtmidi holds the GIL while it
+    closes a port, and a synchronous JACK server waits each cycle for every client's input callback,
+    which needs the GIL: closing an output while another input callback of the same process is live
+    stalls for seconds.
+    """
 
     def __init__(self, api: MidiApi, bridge_output: str, bridge_input: str | None, client_name: str = "Stand-in DAW") -> None:
         self.received: list[tuple[float, bytes]] = []
         self._lock = threading.Lock()
-        self._in = _make(rtmidi.MidiIn, api, client_name)
-        self._in.open_port(_find_port(self._in.get_ports(), bridge_output, "output"))
+        self._in = new_client(rtmidi.MidiIn, api, client_name)
+        self._in.open_port(find_port(self._in.get_ports(), bridge_output, "output"))
         self._in.ignore_types(sysex=True, timing=False, active_sense=True)
         self._in.set_callback(self._record)
         self._out = None
         if bridge_input is not None:
-            self._out = _make(rtmidi.MidiOut, api, client_name)
-            self._out.open_port(_find_port(self._out.get_ports(), bridge_input, "input"))
+            self._out = new_client(rtmidi.MidiOut, api, client_name)
+            self._out.open_port(find_port(self._out.get_ports(), bridge_input, "input"))
         self._clock_thread: threading.Thread | None = None
         self._stop_clock = threading.Event()
 
@@ -117,11 +124,25 @@ class StandInDaw:
         if send_stop:
             self.send(bytes((midi.STOP,)))
 
+    def stop_listening(self) -> None:
+        """Stops recording (cancels the input callback)."""
+        self._in.cancel_callback()
+
     def close(self) -> None:
         self._stop_clock.set()
+        if self._clock_thread is not None:
+            self._clock_thread.join(2.0)
         self._in.cancel_callback()
         self._in.close_port()
-        self._in.delete()
         if self._out is not None:
             self._out.close_port()
-            self._out.delete()
+
+
+def close_together(daws: list[StandInDaw], bridges: list) -> None:  # type: ignore[type-arg]
+    """Closes stand-in DAWs and bridges of one process without stalling JACK (see StandInDaw)."""
+    for daw in daws:
+        daw.stop_listening()
+    for bridge in bridges:
+        bridge.close()
+    for daw in daws:
+        daw.close()

@@ -92,7 +92,7 @@ def _check_api(api: MidiApi) -> None:
         )
 
 
-def _find_port(names: list[str], wanted: str, direction: str) -> int:
+def find_port(names: list[str], wanted: str, direction: str) -> int:
     matches = [i for i, name in enumerate(names) if wanted.lower() in name.lower()]
     if not matches:
         raise MissingAsset(
@@ -101,7 +101,7 @@ def _find_port(names: list[str], wanted: str, direction: str) -> int:
     return matches[0]
 
 
-def _make(kind: type, api: MidiApi, client_name: str):  # type: ignore[no-untyped-def]
+def new_client(kind: type, api: MidiApi, client_name: str):  # type: ignore[no-untyped-def]
     try:
         return kind(api.rtmidi_api, name=client_name)
     except (SystemError, rtmidi.RtMidiError, RuntimeError) as error:
@@ -110,7 +110,7 @@ def _make(kind: type, api: MidiApi, client_name: str):  # type: ignore[no-untype
             hint = " Is a JACK server running (jackd, or JACK_DEFAULT_SERVER set to its name)?"
         elif api is MidiApi.ALSA:
             hint = " ALSA needs /dev/snd/seq (the snd-seq kernel module)."
-        raise MissingAsset(f"cannot open the {api.value} MIDI API: {error}.{hint}") from error
+        raise MissingAsset(f"cannot open the {api.value} MIDI API ({error}).{hint}") from error
 
 
 class PortSet:
@@ -133,10 +133,10 @@ class PortSet:
 
     def _open(self, config: PortConfig) -> None:
         for index in range(config.output_ports):
-            out = _make(rtmidi.MidiOut, config.api, config.client_name)
+            out = new_client(rtmidi.MidiOut, config.api, config.client_name)
             if config.connect_output is not None:
                 wanted = config.connect_output if config.output_ports == 1 else f"{config.connect_output} {index + 1}"
-                out.open_port(_find_port(out.get_ports(), wanted, "output"))
+                out.open_port(find_port(out.get_ports(), wanted, "output"))
                 self.output_names.append(wanted)
             else:
                 name = f"{config.port_name} out" if config.output_ports == 1 else f"{config.port_name} out {index + 1}"
@@ -145,9 +145,9 @@ class PortSet:
             self._outputs.append(out)
         if not config.open_input:
             return
-        inp = _make(rtmidi.MidiIn, config.api, config.client_name)
+        inp = new_client(rtmidi.MidiIn, config.api, config.client_name)
         if config.connect_input is not None:
-            inp.open_port(_find_port(inp.get_ports(), config.connect_input, "input"))
+            inp.open_port(find_port(inp.get_ports(), config.connect_input, "input"))
             self.input_name = config.connect_input
         else:
             self.input_name = f"{config.port_name} in"
@@ -179,11 +179,9 @@ class PortSet:
         if self._input is not None:
             self._input.cancel_callback()
             self._input.close_port()
-            self._input.delete()
             self._input = None
         for out in self._outputs:
             out.close_port()
-            out.delete()
         self._outputs = []
 
 
@@ -195,14 +193,14 @@ def measure_transit_latency(api: MidiApi, messages: int = 32, client_name: str =
     _check_api(api)
     if not api.has_virtual_ports:
         raise MissingAsset("the Windows MultiMedia API cannot create the private ports this measurement needs")
-    out = _make(rtmidi.MidiOut, api, client_name)
-    inp = _make(rtmidi.MidiIn, api, client_name)
+    out = new_client(rtmidi.MidiOut, api, client_name)
+    inp = new_client(rtmidi.MidiIn, api, client_name)
     arrived: dict[int, float] = {}
     connected = threading.Event()
     try:
         port = f"probe {id(out):x}"
         out.open_virtual_port(port)
-        inp.open_port(_find_port(inp.get_ports(), port, "output"))
+        inp.open_port(find_port(inp.get_ports(), port, "output"))
         inp.ignore_types(sysex=True, timing=False, active_sense=False)
 
         def received(event: tuple[list[int], float], _: object) -> None:
@@ -234,5 +232,3 @@ def measure_transit_latency(api: MidiApi, messages: int = 32, client_name: str =
         inp.cancel_callback()
         inp.close_port()
         out.close_port()
-        inp.delete()
-        out.delete()

@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("audio_render/pretrained/melody"))
     parser.add_argument("--data", type=Path, default=Path(".cache/melody/data"))
     parser.add_argument("--clips", type=int, default=24)
+    parser.add_argument("--first", type=int, default=0,
+                        help="first held-out clip (settings were tuned on clips 30+, figures reported on 0-23)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--guidance", type=float, default=0.0)
     parser.add_argument("--top-k", type=int, default=0)
@@ -42,6 +44,7 @@ def main() -> None:
     model = load_melody_model(args.model, weights=args.weights)
     rate = int(json.loads((args.data / "meta.json").read_text())["sample_rate_hz"])
     audio = np.load(args.data / "test_audio.npy").astype(np.float32) / 32767.0
+    audio = audio[args.first :]
     count = min(args.clips, len(audio))
     generated, chance, ceiling, generated_argmax = [], [], [], []
     compute, produced = 0.0, 0.0
@@ -76,6 +79,8 @@ def main() -> None:
         "model": model.info.name,
         "sampler_weights": model.sampler.weights,
         "clips": count,
+        "first_clip": args.first,
+        "guidance_scale": model.sampling(MelodyRequest()).guidance_scale if not args.guidance else args.guidance,
         "seconds": args.seconds,
         "chroma_cosine": float(np.mean(generated)),
         "chroma_cosine_argmax": float(np.mean(generated_argmax)),

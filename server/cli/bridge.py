@@ -85,6 +85,8 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
 def run_bridge(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
+        if args.no_input and config.clock_mode is ClockMode.FOLLOW:
+            raise ValueError("--no-input leaves no clock to follow: add --clock master")
     except (OstinatoError, ValueError) as error:
         print(f"ostinato bridge: {error}", file=sys.stderr)
         return 2
@@ -121,7 +123,10 @@ def run_bridge(args: argparse.Namespace) -> int:
             print(f"session {session.session_id}", flush=True)
             ports = bridge.ports
             say(f"ports: out={', '.join(ports.output_names) if ports else '-'} in={ports.input_name if ports else '-'}")
-            say(f"output latency: {bridge.output_latency_s * 1000:.2f} ms (report it to your DAW's track delay)")
+            if config.compensate_latency and bridge.transit_latency_s:
+                say(f"MIDI transit {bridge.transit_latency_s * 1000:.2f} ms: measured, and compensated "
+                    "(clock ticks dated earlier, notes sent earlier)")
+            say(f"output latency: {bridge.output_latency_s * 1000:.2f} ms (set it as your DAW's track delay)")
             on_position(bridge.position())
             if config.clock_mode is ClockMode.MASTER:
                 bridge.start()

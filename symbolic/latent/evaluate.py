@@ -147,6 +147,7 @@ def interpolation_profile(space: LatentSpace, sets: list[latent_data.WindowSet],
 
     rng = np.random.default_rng(seed)
     group = max(sets, key=lambda s: len(s.tokens))
+    pairs = min(pairs, len(group.tokens) // 2)
     rows = rng.choice(len(group.tokens), size=(pairs, 2), replace=False)
     profile = np.zeros(steps)
     for a, b in rows:

@@ -161,6 +161,8 @@ def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS) -> MelodyClip
 
     The clip starts at the file's first bar line and lasts whole bars: those with onsets, those a held
     note reaches, and up to an "end" text event (written by clip_to_midi so trailing rests survive).
+    The first time signature and tempo stand for the whole clip; positions are read in ticks, so tempo
+    changes do not move notes off the grid.
     Raises InvalidInput for unreadable, empty or unsupported files and LimitExceeded above max_bars.
     """
     import pretty_midi

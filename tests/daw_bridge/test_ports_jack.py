@@ -13,7 +13,7 @@ import pytest
 from daw_bridge import midi
 from daw_bridge.bridge import BridgeConfig, ClockMode, LocalBridge
 from daw_bridge.jack import DummyJack
-from daw_bridge.loopback import StandInDaw
+from daw_bridge.loopback import StandInDaw, close_together
 from daw_bridge.midi import clip_from_midi, midi_from_messages, TimedMessage
 from daw_bridge.ports import MidiApi, PortConfig, measure_transit_latency
 from tests.daw_bridge.conftest import scale_clip_midi
@@ -27,7 +27,8 @@ MAX_TOLERANCE_S = 0.025
 
 @pytest.fixture()
 def rig(jack_server: DummyJack) -> Iterator:
-    opened: list = []
+    daws: list[StandInDaw] = []
+    bridges: list[LocalBridge] = []
 
     def make(clock_mode: ClockMode = ClockMode.FOLLOW, output_ports: int = 1, **config: object):
         name = f"T{next(_names)}"
@@ -35,13 +36,13 @@ def rig(jack_server: DummyJack) -> Iterator:
                                           clock_mode, **config))
         output = f"{name} out" if output_ports == 1 else f"{name} out 1"
         daw = StandInDaw(MidiApi.JACK, output, f"{name} in")
-        opened.extend([daw, bridge])
+        daws.append(daw)
+        bridges.append(bridge)
         time.sleep(0.05)  # JACK connects asynchronously
         return bridge, daw, name
 
     yield make
-    for item in opened:
-        item.close()
+    close_together(daws, bridges)
 
 
 def note_events(daw: StandInDaw) -> list[tuple[float, bytes]]:
@@ -151,6 +152,8 @@ def test_one_port_per_track(rig, jack_server) -> None:
         assert {d[0] & 0x0F for _, d in note_events(daw_second)} == {1}
         assert len(note_events(daw_second)) == 8
     finally:
+        daw_second.stop_listening()
+        bridge.close()
         daw_second.close()
 
 

@@ -297,3 +297,36 @@ def test_render_audio_comes_with_the_clip(client: Client) -> None:
     assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
     # 44.1 kHz stereo 16-bit: one 4/4 bar at 120 BPM is 2 s, plus the release tail.
     assert len(wav) > 2 * 44_100 * 2 * 2
+
+
+def test_ostinato_bridge_as_clock_master_obeys_the_sessions_transport(jack: DummyJack, server_address: str) -> None:
+    bridge = start_bridge(server_address, "Master", "mastered", "--clock", "master", "--tempo", "200", "--no-input")
+    daw = StandInDaw(MidiApi.JACK, "Master out", None)
+    try:
+        with Client(server_address) as remote:
+            session = remote.open_bridge_session("mastered", timeout_s=60)
+            time.sleep(1.0)
+            session.transport("stop")  # a remote client stops the bridge's clock...
+            time.sleep(0.5)
+            stopped_at = len(daw.received)
+            time.sleep(0.5)
+            assert len(daw.received) == stopped_at  # ...and it stays silent
+            session.generate(render_midi=scale_clip_midi(bars=1, step_beats=1.0), request_id="m")
+            session.transport("start")  # ...and starts it again from beat 0: the clip waits for it
+            time.sleep(0.3 + 4 * 0.3 + 0.3)
+            session.close()
+        realtime = [d[0] for _, d in daw.received if d[0] >= 0xF0]
+        ticks_before_stop = realtime[: realtime.index(midi.STOP)].count(midi.CLOCK)
+        assert 0.6 * 200 / 60 * 24 <= ticks_before_stop  # about a second of 200 BPM clock
+        assert midi.START in realtime[realtime.index(midi.STOP):]
+        ons = [d[1] for _, d in daw.messages(midi.is_note_on)]
+        assert ons == [60, 61, 62, 63]
+    finally:
+        daw.stop_listening()
+        bridge.send_signal(signal.SIGTERM)
+        try:
+            assert bridge.wait(10) == 0
+        finally:
+            if bridge.poll() is None:
+                bridge.kill()
+            daw.close()
