@@ -37,7 +37,7 @@ if ! .venv/bin/python -c "import server, torch, grpc" >/dev/null 2>&1 || [ pypro
 fi
 
 if [ ! -d tests/node/node_modules/@grpc/grpc-js ]; then
-  echo "setup: installing the Node test client (npm ci)"
-  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+  echo "setup: installing the Node test client (npm install, from package-lock.json)"
+  (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: ready (.venv/bin/ostinato)"

@@ -34,7 +34,7 @@ def test_generated_code_is_up_to_date(fresh_build: tuple[Path, Path]) -> None:
 
 def _buf(*args: str) -> subprocess.CompletedProcess[str]:
     if not BUF.exists():
-        pytest.fail("buf is missing: run `npm ci` in tests/node (.ci/run does)")
+        pytest.fail("buf is missing: run `npm install` in tests/node (.ci/run does)")
     return subprocess.run([str(BUF), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

@@ -22,7 +22,7 @@ def node_modules() -> Path:
         pytest.fail("node and npm are required for the cross-language test (.ci/run installs them)")
     modules = NODE_DIR / "node_modules"
     if not (modules / "@grpc" / "grpc-js").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=600)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=600)
     return modules
 
 
