@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -262,6 +262,34 @@ def session_latency(rounds: int, watchers: int = 4) -> None:
     print(f"  ratio: asking client p50 vs Health p50 {percentile(asker, 50) / percentile(health_s, 50):.2f}x")
 
 
+def run_configuration(mode: str, period: int, notes: int, with_tempo: bool) -> int:
+    """Note timing (and optionally tempo following) on one private JACK server."""
+    sys.setswitchinterval(0.0005)  # as `ostinato bridge` does
+    tag = f"{period}{mode[0]}"
+    realtime = mode == "rt"
+    with DummyJack(f"ob{os.getpid()}{tag}", period_frames=period, realtime=realtime) as jack:
+        print_header(f"Note-out timing through a real JACK port: period {period} frames "
+                     f"({jack.period_s * 1000:.2f} ms), jackd {'realtime' if realtime else '--no-realtime'}, "
+                     f"{notes} notes at 240 BPM")
+        errors, sends, transit, player_rt = note_timing_master(jack, notes, tag)
+        naive = note_timing_naive(jack, notes, tag)
+        follow = note_timing_follow(jack, notes, tag)
+        print(f"  bridge player thread SCHED_FIFO          : {player_rt}")
+        print(f"  measured transit (median, compensated)   : {transit * 1000:.3f} ms")
+        print(f"  bridge, master clock: arrival - schedule : {stats_ms(errors)}")
+        print(f"  bridge, send call - target (no port)     : {stats_ms(sends)}")
+        print(f"  baseline naive sleep-and-send            : {stats_ms(naive)}")
+        print(f"  bridge following the DAW's clock         : {stats_ms(follow)}")
+        p99 = percentile([abs(e) for e in errors], 99)
+        ratio = p99 / percentile([abs(e) for e in naive], 99)
+        print(f"  ratio: bridge |err| p99 vs naive {ratio:.3f}x; target |err| p99 <= 1 ms: "
+              f"{'met' if p99 <= 0.001 else 'NOT met'}")
+        if with_tempo:
+            print_header(f"Clock following through a real JACK port (period {period})")
+            tempo_following(jack, tag)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--notes", type=int, default=300)
@@ -270,7 +298,12 @@ def main() -> int:
     parser.add_argument("--jack", default="nort,rt",
                         help="jackd modes: nort (--no-realtime, as in CI), rt (realtime, as a studio machine)")
     parser.add_argument("--quick", action="store_true", help="fewer notes and rounds")
+    parser.add_argument("--one", metavar="MODE:PERIOD", help=argparse.SUPPRESS)
+    parser.add_argument("--with-tempo", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        mode, period = args.one.split(":")
+        return run_configuration(mode, int(period), args.notes, args.with_tempo)
     if args.quick:
         args.notes, args.rounds = 80, 10
     if not DummyJack.available():
@@ -281,29 +314,16 @@ def main() -> int:
     first = True
     for mode in args.jack.split(","):
         for period in (int(p) for p in args.periods.split(",")):
-            tag = f"{period}{mode[0]}"
-            realtime = mode == "rt"
-            with DummyJack(f"ob{os.getpid()}{tag}", period_frames=period, realtime=realtime) as jack:
-                print_header(f"Note-out timing through a real JACK port: period {period} frames "
-                             f"({jack.period_s * 1000:.2f} ms), jackd {'realtime' if realtime else '--no-realtime'}, "
-                             f"{args.notes} notes at 240 BPM")
-                errors, sends, transit, player_rt = note_timing_master(jack, args.notes, tag)
-                naive = note_timing_naive(jack, args.notes, tag)
-                follow = note_timing_follow(jack, args.notes, tag)
-                print(f"  bridge player thread SCHED_FIFO          : {player_rt}")
-                print(f"  measured transit (median, compensated)   : {transit * 1000:.3f} ms")
-                print(f"  bridge, master clock: arrival - schedule : {stats_ms(errors)}")
-                print(f"  bridge, send call - target (no port)     : {stats_ms(sends)}")
-                print(f"  baseline naive sleep-and-send            : {stats_ms(naive)}")
-                print(f"  bridge following the DAW's clock         : {stats_ms(follow)}")
-                p99 = percentile([abs(e) for e in errors], 99)
-                ratio = p99 / percentile([abs(e) for e in naive], 99)
-                print(f"  ratio: bridge |err| p99 vs naive {ratio:.3f}x; target |err| p99 <= 1 ms: "
-                      f"{'met' if p99 <= 0.001 else 'NOT met'}")
-                if first:
-                    print_header(f"Clock following through a real JACK port (period {period})")
-                    tempo_following(jack, tag)
-                    first = False
+            # One process per JACK server, as on a real machine: libjack keeps per-process state that
+            # does not survive its server being stopped and another started.
+            command = [sys.executable, "-u", "-m", "benchmarks.bridge", "--one", f"{mode}:{period}",
+                       "--notes", str(args.notes)] + (["--with-tempo"] if first else [])
+            result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            print(result.stdout, end="")
+            if result.returncode != 0:
+                print(f"  (configuration {mode}:{period} failed with code {result.returncode}: "
+                      f"{result.stderr.strip().splitlines()[-1:] or ''})")
+            first = False
     print_header("Session event latency over gRPC (loopback)")
     session_latency(args.rounds)
     return 0

@@ -7,13 +7,25 @@ hardware or ALSA (CI, headless servers). Used by the tests and benchmarks; handy
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 from ostinato.errors import InvalidInput, MissingAsset
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGTERM to jackd if the process that started it dies
+    (a test run killed by a timeout must not leave a JACK server behind). The signal follows the
+    thread that started jackd: start it from a thread that lives as long as the server should."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class DummyJack:
@@ -28,7 +40,8 @@ class DummyJack:
             never share one).
         sample_rate_hz / period_frames: the dummy backend's cycle; MIDI moves once a period, so
             the period bounds the port's delivery jitter (128 frames at 48 kHz: 2.7 ms).
-        log_path: where jackd's output goes (default: discarded).
+        log_path: where jackd's output goes (default: a file in the temporary directory, removed
+            on a clean stop; its last lines explain a failed start).
         realtime: run JACK's threads with realtime priority (needs CAP_SYS_NICE or an rtprio limit),
             as a configured studio machine does; off by default, as on CI.
     """
@@ -48,6 +61,7 @@ class DummyJack:
         self.sample_rate_hz = sample_rate_hz
         self.period_frames = period_frames
         self._log_path = log_path
+        self._own_log = False
         self.realtime = realtime
         self._process: subprocess.Popen[bytes] | None = None
         self._previous_env: dict[str, str | None] = {}
@@ -65,27 +79,47 @@ class DummyJack:
         if jackd is None:
             raise MissingAsset("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-        log = open(self._log_path, "wb") if self._log_path else subprocess.DEVNULL
+        self._own_log = self._log_path is None
+        if self._log_path is None:
+            self._log_path = Path(tempfile.gettempdir()) / f"ostinato-jackd-{self.name}.log"
+        log = open(self._log_path, "wb")
         self._process = subprocess.Popen(
             [jackd, "--realtime" if self.realtime else "--no-realtime", "--sync", "-n", self.name, "-d", "dummy",
              "-r", str(self.sample_rate_hz), "-p", str(self.period_frames)],
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
         )
-        self._previous_env = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-        os.environ["JACK_DEFAULT_SERVER"] = self.name
-        # Clients must never start a stray default server when ours is not up yet.
-        os.environ["JACK_NO_START_SERVER"] = "1"
+        log.close()  # the child has its own descriptor
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise MissingAsset(f"jackd exited at start-up with code {self._process.returncode}")
+                message = self._failure_message()
+                self._process = None
+                raise MissingAsset(message)
             if self._ready():
+                self._previous_env = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+                os.environ["JACK_DEFAULT_SERVER"] = self.name
+                # Clients must never start a stray default server (a JACK client's default).
+                os.environ["JACK_NO_START_SERVER"] = "1"
                 return self
             time.sleep(0.05)
         self.stop()
         raise MissingAsset(f"jackd did not come up within {timeout_s:g} s")
+
+    def _failure_message(self) -> str:
+        assert self._process is not None and self._log_path is not None
+        lines = [line for line in self._log_path.read_text(errors="replace").splitlines()
+                 if line and "XRun" not in line and "buffer overruns" not in line]
+        message = f"jackd exited at start-up with code {self._process.returncode}: {' / '.join(lines[-2:])}"
+        if any("Too many servers" in line for line in lines):
+            message += (
+                ". JACK's registry holds at most 8 servers and keeps the entries of servers that died "
+                "without unregistering (killed with SIGKILL): stop stray jackd processes, or, with no JACK "
+                "server running, delete /dev/shm/jack-shm-registry"
+            )
+        return message
 
     def _ready(self) -> bool:
         lsp = shutil.which("jack_lsp")
@@ -106,6 +140,8 @@ class DummyJack:
                 self._process.kill()
                 self._process.wait(5)
             self._process = None
+            if self._own_log and self._log_path is not None:
+                self._log_path.unlink(missing_ok=True)
         for key, value in self._previous_env.items():
             if value is None:
                 os.environ.pop(key, None)

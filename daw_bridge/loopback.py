@@ -13,7 +13,7 @@ from typing import Callable
 import rtmidi
 
 from daw_bridge import midi
-from daw_bridge.ports import MidiApi, find_port, new_client
+from daw_bridge.ports import SETTLE_S, MidiApi, find_port, new_client
 
 
 def wait_until(target_s: float) -> None:
@@ -57,7 +57,7 @@ class StandInDaw:
     def __init__(self, api: MidiApi, bridge_output: str, bridge_input: str | None, client_name: str = "Stand-in DAW") -> None:
         self.received: list[tuple[float, bytes]] = []
         self._lock = threading.Lock()
-        self._in = new_client(rtmidi.MidiIn, api, client_name)
+        self._in: rtmidi.MidiIn | None = new_client(rtmidi.MidiIn, api, client_name)
         self._in.open_port(find_port(self._in.get_ports(), bridge_output, "output"))
         self._in.ignore_types(sysex=True, timing=False, active_sense=True)
         self._in.set_callback(self._record)
@@ -67,6 +67,7 @@ class StandInDaw:
             self._out.open_port(find_port(self._out.get_ports(), bridge_input, "input"))
         self._clock_thread: threading.Thread | None = None
         self._stop_clock = threading.Event()
+        self._listening_stopped = False
 
     def _record(self, event: tuple[list[int], float], _: object) -> None:
         now = time.monotonic()
@@ -125,24 +126,35 @@ class StandInDaw:
             self.send(bytes((midi.STOP,)))
 
     def stop_listening(self) -> None:
-        """Stops recording (cancels the input callback)."""
-        self._in.cancel_callback()
+        """Stops recording: closes the input port, then cancels its callback (see PortSet.close)."""
+        if self._in is not None and not self._listening_stopped:
+            self._listening_stopped = True
+            self._in.close_port()
+            time.sleep(SETTLE_S)
+            self._in.cancel_callback()
 
     def close(self) -> None:
-        self._stop_clock.set()
-        if self._clock_thread is not None:
-            self._clock_thread.join(2.0)
-        self._in.cancel_callback()
-        self._in.close_port()
+        self.stop_clock(send_stop=False)
+        if self._in is None:
+            return
+        self.stop_listening()
         if self._out is not None:
             self._out.close_port()
+        # Dropping the last references frees the JACK clients now (see daw_bridge.ports.PortSet.close).
+        self._in = None
+        self._out = None
 
 
 def close_together(daws: list[StandInDaw], bridges: list) -> None:  # type: ignore[type-arg]
-    """Closes stand-in DAWs and bridges of one process without stalling JACK (see StandInDaw)."""
+    """Closes stand-in DAWs and bridges that live in one process, senders first: clocks stop, then
+    what is in flight arrives, then the bridges close (their last all-notes-off reaching the DAWs),
+    then the DAWs stop listening and close. Closing a port while messages still flow towards a
+    callback of the same process stalls a synchronous JACK server and races python-rtmidi."""
     for daw in daws:
-        daw.stop_listening()
+        daw.stop_clock(send_stop=False)
+    time.sleep(SETTLE_S)
     for bridge in bridges:
         bridge.close()
+    time.sleep(SETTLE_S)
     for daw in daws:
         daw.close()

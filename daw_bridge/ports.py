@@ -83,6 +83,9 @@ class PortConfig:
 
 InputCallback = Callable[[bytes, float], None]
 
+# Long enough for a few cycles of any usual MIDI system (JACK periods are 1-25 ms).
+SETTLE_S = 0.08
+
 
 def _check_api(api: MidiApi) -> None:
     if api.rtmidi_api not in rtmidi.get_compiled_api():
@@ -122,6 +125,7 @@ class PortSet:
         self._outputs: list[rtmidi.MidiOut] = []
         self._input: rtmidi.MidiIn | None = None
         self._on_input = on_input
+        self._closing = False
         self._clock = time.monotonic
         self.output_names: list[str] = []
         self.input_name: str | None = None
@@ -158,7 +162,7 @@ class PortSet:
         self._input = inp
 
     def _received(self, event: tuple[list[int], float], _: object) -> None:
-        if self._on_input is not None:
+        if self._on_input is not None and not self._closing:
             self._on_input(bytes(event[0]), self._clock())
 
     def set_input_callback(self, on_input: InputCallback | None) -> None:
@@ -176,9 +180,22 @@ class PortSet:
             out.send_message(data)
 
     def close(self) -> None:
+        """Closes the ports in an order that is safe with python-rtmidi and JACK.
+
+        python-rtmidi frees its callback when it is cancelled, while the MIDI system's thread may be
+        about to call it (a use-after-free that corrupted the interpreter under load); and it holds the
+        GIL while closing a port, which a synchronous JACK server answers only after every client's
+        callback has run. So: ignore further input, let what is in flight arrive, close the input port
+        (no more deliveries), wait for a cycle that may still be running, and only then cancel the
+        callback and close the outputs. The rtmidi objects are dropped rather than delete()d: the last
+        reference going frees each client exactly once.
+        """
+        self._closing = True
+        time.sleep(SETTLE_S)
         if self._input is not None:
-            self._input.cancel_callback()
             self._input.close_port()
+            time.sleep(SETTLE_S)
+            self._input.cancel_callback()
             self._input = None
         for out in self._outputs:
             out.close_port()
@@ -229,6 +246,7 @@ def measure_transit_latency(api: MidiApi, messages: int = 32, client_name: str =
             raise MissingAsset(f"only {len(transits)} of {messages} probe messages came back on {api.value}")
         return statistics.median(transits)
     finally:
-        inp.cancel_callback()
         inp.close_port()
+        time.sleep(SETTLE_S)  # see PortSet.close
+        inp.cancel_callback()
         out.close_port()

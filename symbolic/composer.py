@@ -353,7 +353,7 @@ class Composer:
             context = encode_bars(self.tokenizer, self.vocab, primer.table, primer.time_signature,
                                   primer.tempo_bpm, primer_bars)
         constraints = BodyConstraints(time_signature=primer.time_signature, programs=programs,
-                                      scale_pitch_classes=None)
+                                      **_gentle_key_steering(measured.key))
         with torch.inference_mode():
             new_bars = generate_bars(decoder, prefix, context, bars, constraints, progress)
         with self._tokenizer_lock:
@@ -414,7 +414,8 @@ class Composer:
             prefix = sample_prefix(decoder, plan, all_programs, sorted(self.vocab.program))
             with self._tokenizer_lock:
                 context = encode_bars(self.tokenizer, self.vocab, table, clip.time_signature, clip.tempo_bpm, total)[:start]
-            constraints = BodyConstraints(time_signature=clip.time_signature, programs=regenerate)
+            constraints = BodyConstraints(time_signature=clip.time_signature, programs=regenerate,
+                                          **_gentle_key_steering(measured.key, cadence=start + count == total))
             span = (run_index / len(runs), (run_index + 1) / len(runs))
             with torch.inference_mode():
                 new_bars = generate_bars(decoder, prefix, context, count, constraints, progress, span)
@@ -511,3 +512,13 @@ def _concat(tables: list[NoteTable]) -> NoteTable:
                       np.concatenate([t.pitch for t in tables]).astype(int),
                       np.concatenate([t.program for t in tables]).astype(int), velocity.astype(int))
     return table.select(np.lexsort((table.pitch, table.onset_q)))
+
+
+def _gentle_key_steering(key: Key | None, cadence: bool = True) -> dict:
+    """Continuations and infills stay in the clip's measured key, more loosely than a requested key."""
+    if key is None:
+        return {}
+    return {"scale_pitch_classes": key.scale_pitch_classes(), "key_bias": 1.5,
+            "tonic_pitch_class": key.tonic_pitch_class, "triad_pitch_classes": key.triad_pitch_classes(),
+            "tonic_bias": 0.3, "last_bar_tonic_bias": 0.6 if cadence else 0.3,
+            "final_tonic_bias": 2.0 if cadence else 0.3}

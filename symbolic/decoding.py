@@ -59,8 +59,9 @@ class BodyConstraints:
     # clip cadences on the tonic the way the training music does.
     tonic_pitch_class: int | None = None
     triad_pitch_classes: frozenset[int] | None = None
-    tonic_bias: float = 0.3
-    final_tonic_bias: float = 1.5
+    tonic_bias: float = 1.0
+    last_bar_tonic_bias: float = 2.0
+    final_tonic_bias: float = 5.0  # second half of the last bar: the cadence
     # Logit penalty for ending a bar whose notes stop before its last beat: training bars are full
     # (rests aside), and a small model ends bars early more often than the data does.
     early_bar_end_penalty: float = 2.0
@@ -141,9 +142,11 @@ class MaskBook:
         self.drum_pitch_ids = torch.tensor(sorted(vocab.pitch_drum.values()))
         self.program_bias = {}
         self.program_bias_last_bar = {}
+        self.program_bias_cadence = {}
         for program in constraints.programs:
             self.program_bias[program] = self._pitch_bias(program, constraints.tonic_bias)
-            self.program_bias_last_bar[program] = self._pitch_bias(program, constraints.final_tonic_bias)
+            self.program_bias_last_bar[program] = self._pitch_bias(program, constraints.last_bar_tonic_bias)
+            self.program_bias_cadence[program] = self._pitch_bias(program, constraints.final_tonic_bias)
 
     def _empty(self) -> torch.Tensor:
         return torch.full((self.size,), NEG)
@@ -303,7 +306,12 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                 bias = book.after_position_or_note(position, last_bar, missing, after_duration=True,
                                                    early=filled_ticks < book.max_position - book.ticks_per_beat)
             elif state == "after_program":
-                bias = (book.program_bias_last_bar if last_bar else book.program_bias)[current_program]
+                if not last_bar:
+                    bias = book.program_bias[current_program]
+                elif position * 2 >= book.max_position:
+                    bias = book.program_bias_cadence[current_program]
+                else:
+                    bias = book.program_bias_last_bar[current_program]
             else:  # after a pitch
                 bias = book.durations(current_program)
             if state in ("after_duration", "after_position") and position >= book.max_position - 1 and missing:

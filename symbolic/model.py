@@ -154,6 +154,28 @@ class MusicTransformer(nn.Module):
         last = F.layer_norm(x[:, -1], (width,), self.norm.weight, self.norm.bias, self.norm.eps)
         return F.linear(last, self.embed.weight)
 
+    @torch.inference_mode()
+    def generate(self, prefix: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Plain sampling with the KV cache: (batch, prefix) ids -> (batch, prefix + new) ids.
+
+        symbolic.decoding adds the grammar and attribute constraints on top of decode_step.
+        """
+        cache = self.new_cache(prefix.shape[0])
+        ids = prefix
+        logits = self.decode_step(prefix, cache)
+        for _ in range(min(max_new_tokens, self.config.max_seq_len - prefix.shape[1])):
+            logits = logits / max(temperature, 1e-4)
+            if top_k:
+                threshold = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+                logits = logits.masked_fill(logits < threshold, float("-inf"))
+            chosen = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+            ids = torch.cat([ids, chosen], dim=1)
+            if ids.shape[1] >= self.config.max_seq_len:
+                break
+            logits = self.decode_step(chosen, cache)
+        return ids
+
     def new_cache(self, batch: int = 1) -> KVCache:
         return KVCache(self.config, batch, self.config.max_seq_len)
 

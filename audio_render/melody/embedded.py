@@ -50,9 +50,12 @@ class EmbeddedMelodyConfig:
     num_heads: int = 4
     ffn_dim: int = 768
     dropout: float = 0.1
-    guidance_scale: float = 3.0
+    guidance_scale: float = 5.0  # tuned on held-out clips 30+: 0.84 chroma cosine vs 0.77 at 3.0
     temperature: float = 1.0
     top_k: int = 50
+    # Sampled token streams come out louder than the training audio (RMS ~0.2 vs 0.08, measured): a fixed
+    # gain, then a memoryless soft limiter above 0.9 full scale, keep the output from clipping.
+    output_gain: float = 0.5
     # Weight format of our sampler when serving: "float32", "bfloat16" or "int8".
     sampler_weights: str = "float32"
     kind: str = KIND

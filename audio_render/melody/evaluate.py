@@ -64,8 +64,8 @@ def main() -> None:
         generated_argmax.append(chroma_cosine_similarity(melody, output, out_rate, argmax=True, reference_sample_rate_hz=rate))
         other = audio[(index + count // 2 + 1) % len(audio)]
         chance.append(chroma_cosine_similarity(melody, other, rate))
-        if hasattr(model.decode_tokens, "__self__") and hasattr(model.decode_tokens.__self__, "encode"):
-            codec = model.decode_tokens.__self__
+        codec = getattr(model, "codec", None)
+        if codec is not None:
             ceiling.append(chroma_cosine_similarity(melody, codec.decode(codec.encode(melody, rate)), codec.sample_rate_hz,
                                                     reference_sample_rate_hz=rate))
         if args.out and index < 6:

@@ -13,11 +13,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from audio_render.melody.model import MelodyModel, ModelInfo
 from audio_render.melody.sampler import SamplingParams
 from ostinato.errors import MissingAsset
+
+def soft_limit(audio: np.ndarray, knee: float = 0.9) -> np.ndarray:
+    """Identity below `knee`, then a tanh curve that approaches 1.0: no clipping, no state (streamable)."""
+    magnitude = np.abs(audio)
+    over = magnitude > knee
+    if np.any(over):
+        audio = audio.copy()
+        headroom = 1.0 - knee
+        audio[over] = np.sign(audio[over]) * (knee + headroom * np.tanh((magnitude[over] - knee) / headroom))
+    return audio.astype(np.float32, copy=False)
+
 
 # musicgen's own extension stride: 30 s windows advanced by 18 s.
 PUBLISHED_STRIDE_FRACTION = 18.0 / 30.0
@@ -89,14 +101,20 @@ def _embedded(directory: Path, weights: str | None) -> MelodyModel:
         parameters=sum(p.numel() for p in model.decoder.parameters())
         + sum(p.numel() for name in ("enc_to_dec_proj", "audio_enc_to_dec_proj") for p in getattr(model, name).parameters()),
     )
+    gain = float(config.output_gain)
+
+    def decode(tokens: torch.Tensor) -> np.ndarray:
+        return soft_limit(codec.decode(tokens) * gain)
+
     return MelodyModel(
-        model, tokenizer, codec.decode, info,
+        model, tokenizer, decode, info,
         window_frames=config.window_frames,
         stride_frames=config.stride_frames,
         chroma_repeat=config.chroma_repeat,
         text_pad_to=config.text_max_tokens,
         defaults=SamplingParams(config.guidance_scale, config.temperature, config.top_k),
         weights=weights or config.sampler_weights,
+        codec=codec,
     )
 
 

@@ -84,10 +84,12 @@ class MelodyModel:
         text_pad_to: int | None,
         defaults: SamplingParams,
         weights: str = "float32",
+        codec=None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.decode_tokens = decode_tokens
+        self.codec = codec  # the embedded model's MelCodec (None for EnCodec-based checkpoints)
         self.info = info
         self.window_frames = window_frames
         self.stride_frames = stride_frames

@@ -28,7 +28,8 @@ def _parse_shift(text: str) -> tuple[str, float]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "vary", help="variations of a 2-4 bar melody clip (latent space)",
-        description="Encode the melody of a 2-4 bar clip into the latent space and decode points near it. "
+        description="Encode the melody of a 2-4 bar clip into the latent space and decode points near it "
+                    "(longer clips are varied two bars at a time). "
                     "Multi-track files: the non-drum track with the highest mean pitch is used. Outputs keep "
                     "the input's meter and tempo.")
     parser.add_argument("midi", type=Path, help="a .mid file")
@@ -45,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "interpolate", help="blend two clips through the latent space in N steps",
-        description="Interpolate between the melodies of two 2-4 bar clips, endpoints included "
+        description="Interpolate between the melodies of two 2-4 bar clips (longer ones go two bars at a time), "
+                    "endpoints included "
                     "(the first and last outputs are the model's reconstructions of the inputs).")
     parser.add_argument("start", type=Path, help="the first .mid file")
     parser.add_argument("end", type=Path, help="the second .mid file")

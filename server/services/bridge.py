@@ -18,7 +18,8 @@ from audio_render.audio_io import encode_wav
 from audio_render.render import RenderOptions, render_midi
 from audio_render.soundfonts import resolve_soundfont
 from daw_bridge.events import ClipReady, MidiOut, Notice, Opened, ProgressUpdate, SessionEvent, TransportChanged, Watcher
-from daw_bridge.session import ClipRequest, MadeClip, Session, SessionLimits, SessionRegistry
+from daw_bridge.session import ClipRequest, MadeClip, SessionLimits, SessionRegistry
+from daw_bridge.session import Session as DawSession  # the servicer has a method named Session
 from daw_bridge.timeline import TimeSignature
 from ostinato.errors import InvalidInput, NotImplementedYet
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
@@ -269,7 +270,7 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
         finally:
             session.unwatch(watcher)
 
-    def _follow(self, session: Session, watcher: Watcher, context: grpc.ServicerContext) -> Iterator[bridge_pb2.SessionEvent]:
+    def _follow(self, session: DawSession, watcher: Watcher, context: grpc.ServicerContext) -> Iterator[bridge_pb2.SessionEvent]:
         while True:
             event = watcher.next(_POLL_S)
             if event is None:
@@ -280,7 +281,7 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
                 continue
             yield event_to_proto(event)
 
-    def _read_requests(self, request_iterator, session: Session, watcher: Watcher) -> None:  # type: ignore[no-untyped-def]
+    def _read_requests(self, request_iterator, session: DawSession, watcher: Watcher) -> None:  # type: ignore[no-untyped-def]
         try:
             for request in request_iterator:
                 try:
@@ -294,7 +295,7 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
             log.exception("session %s: request reader failed", session.session_id)
             watcher.close()
 
-    def _handle(self, request: bridge_pb2.SessionRequest, session: Session) -> None:
+    def _handle(self, request: bridge_pb2.SessionRequest, session: DawSession) -> None:
         action = request.WhichOneof("action")
         if action == "generate":
             work = request.generate

@@ -64,8 +64,8 @@ def sample_sequence(example: Example, vocab: Vocabulary, shift_tables: dict[int,
                 body = example.tokens[example.bar_starts[start]:example.bar_starts[start + wanted]].astype(np.int64)
                 semitones = 0
         levels = segment_levels(example, start, wanted, semitones)
-        if not levels.programs:
-            continue
+        if not levels.programs or levels.key is None or levels.range is None:
+            continue  # e.g. a drums-only stretch: no key or range to condition on
         prefix = full_prefix(vocab, levels)
         return prefix + body.tolist() + [vocab.eos]
     return None

@@ -40,7 +40,7 @@ PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained" / "latent"
 ATTRIBUTE_VECTORS_NAME = "attribute_vectors.json"
 MAX_STEPS = 16
 MAX_VARIATIONS = 16
-ALIASES = {"density": "notes_per_bar", "note_density": "notes_per_bar", "range": "pitch_range_octaves",
+ALIASES = {"density": "rhythm_intensity", "note_density": "rhythm_intensity", "range": "pitch_range_octaves",
            "register": "mean_pitch", "pitch": "mean_pitch"}
 
 

@@ -14,7 +14,7 @@ from daw_bridge import midi
 from daw_bridge.bridge import BridgeConfig, ClockMode, LocalBridge
 from daw_bridge.jack import DummyJack
 from daw_bridge.loopback import StandInDaw, close_together
-from daw_bridge.midi import clip_from_midi, midi_from_messages, TimedMessage
+from daw_bridge.midi import TimedMessage, clip_from_midi
 from daw_bridge.ports import MidiApi, PortConfig, measure_transit_latency
 from tests.daw_bridge.conftest import scale_clip_midi
 

@@ -4,7 +4,6 @@ JACK ports, in time with the clock the test sends."""
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
 import subprocess
@@ -225,31 +224,49 @@ def test_ostinato_bridge_plays_8_bars_in_time_with_the_daw_clock(jack: DummyJack
             daw.close()
 
 
-def test_killing_the_bridge_mid_clip_sends_all_notes_off(jack: DummyJack, server_address: str) -> None:
-    bridge = start_bridge(server_address, "Quit", "quitting")
-    daw = StandInDaw(MidiApi.JACK, "Quit out", "Quit in")
+def test_a_daw_leaving_mid_clip_costs_the_other_daw_nothing_and_leaves_no_hanging_notes(
+    jack: DummyJack, server_address: str
+) -> None:
+    """Two DAWs follow one session through their own bridges; one bridge quits while a note is held."""
+    quitting = start_bridge(server_address, "Quit", "two-daws")
+    staying = start_bridge(server_address, "Stay", "two-daws")
+    quit_daw = StandInDaw(MidiApi.JACK, "Quit out", "Quit in")
+    stay_daw = StandInDaw(MidiApi.JACK, "Stay out", "Stay in")
+    clip_bytes = scale_clip_midi(bars=2, step_beats=1.0)
     try:
         with Client(server_address) as asker:
-            daw.run_clock(beats=40, tempo_bpm=120.0)
+            quit_daw.run_clock(beats=40, tempo_bpm=240.0)
+            stay_daw.run_clock(beats=40, tempo_bpm=240.0)
             time.sleep(0.4)
-            session = asker.open_bridge_session("quitting", timeout_s=60)
-            session.generate(render_midi=scale_clip_midi(bars=4, step_beats=2.0), launch_immediately=True)
+            session = asker.open_bridge_session("two-daws", timeout_s=60)
+            session.generate(render_midi=clip_bytes, launch_immediately=True)
             deadline = time.monotonic() + 10
-            while not daw.messages(midi.is_note_on) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            bridge.send_signal(signal.SIGTERM)  # the user quits the bridge while a note is held
-            assert bridge.wait(10) == 0
+            while not quit_daw.messages(midi.is_note_on) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            quitting.send_signal(signal.SIGTERM)  # one user quits the bridge while a note is held
+            assert quitting.wait(10) == 0
+            time.sleep(8 * 0.25 + 1.0)
             session.close()
-        arrived = daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
-        assert any(midi.is_note_on(d) for _, d in arrived)
-        assert balanced([d for _, d in arrived])
-        controllers = daw.messages(lambda d: d[0] & 0xF0 == midi.CONTROL_CHANGE and d[1] == midi.CC_ALL_NOTES_OFF)
-        assert len(controllers) == 16
+        left = quit_daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
+        assert any(midi.is_note_on(d) for _, d in left)
+        assert balanced([d for _, d in left])
+        all_notes_off = quit_daw.messages(lambda d: d[0] & 0xF0 == midi.CONTROL_CHANGE and d[1] == midi.CC_ALL_NOTES_OFF)
+        assert len(all_notes_off) == 16
+        stayed = stay_daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
+        assert [d for _, d in stayed] == [m.data for m in clip_from_midi(clip_bytes).messages]
     finally:
-        daw.stop_clock(send_stop=False)
-        if bridge.poll() is None:
-            bridge.kill()
-        daw.close()
+        for daw in (quit_daw, stay_daw):
+            daw.stop_clock(send_stop=False)
+            daw.stop_listening()
+        for bridge in (quitting, staying):
+            if bridge.poll() is None:
+                bridge.send_signal(signal.SIGTERM)
+                try:
+                    bridge.wait(10)
+                except subprocess.TimeoutExpired:
+                    bridge.kill()
+        quit_daw.close()
+        stay_daw.close()
 
 
 def test_generation_and_continuing_what_was_played_use_the_composer(client: Client) -> None:
