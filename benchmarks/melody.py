@@ -132,14 +132,15 @@ def main() -> None:
     print(f"one window of tokens ({frames} frames = {window_s:.2f} s, CFG {params.guidance_scale:g}, top-k {params.top_k}):")
     print(f"  transformers generate : {theirs_s:7.3f} s  = {theirs_s / window_s:6.3f} s per audio second"
           + (f"  (placeholder EnCodec decode {statistics.median(placeholder) * 1000:.0f} ms subtracted)" if info.source == "embedded" else ""))
-    print(f"  our FastSampler       : {ours_s:7.3f} s  = {ours_s / window_s:6.3f} s per audio second")
+    print(f"  ours, float32  weights: {ours_s:7.3f} s  = {ours_s / window_s:6.3f} s per audio second")
     print(f"  speed-up              : {theirs_s / ours_s:7.2f}x  (target >= 2x), same tokens as transformers' greedy path")
     for fmt, times in reduced.items():
         t = statistics.median(times)
         print(f"  ours, {fmt:<8} weights: {t:7.3f} s  = {t / window_s:6.3f} s per audio second, "
               f"{theirs_s / t:5.2f}x transformers")
     print(f"decode one window with our token decoder: {decode_s:.3f} s")
-    print(f"end to end, {audio_s:.1f} s of audio ({len(model._windows(model.token_frames(args.seconds)))} windows), our path:")
+    print(f"end to end, {audio_s:.1f} s of audio ({len(model._windows(model.token_frames(args.seconds)))} windows), "
+          f"our path with {model.sampler.weights} weights:")
     print(f"  compute               : {total_s:7.3f} s  = {total_s / audio_s:6.3f} s per audio second "
           f"({audio_s / total_s:.1f}x real time)")
     print(f"  first audio chunk     : {first_s:7.3f} s  (target <= 1 s; transformers' path: "

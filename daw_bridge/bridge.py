@@ -171,11 +171,11 @@ class LocalBridge:
     def _received(self, data: bytes, at_s: float) -> None:
         try:
             self.feed_input(data, at_s)
-        except Exception:  # noqa: BLE001 - never kill the MIDI system's callback thread
+        except Exception:  # noqa: BLE001 - never kill the thread that reads the input port
             log.exception("bad input message %s", data.hex())
 
     def feed_input(self, data: bytes, at_s: float) -> None:
-        """Handles one message from the DAW (called by the port callback; tests call it directly)."""
+        """Handles one message from the DAW (called by the input reader; tests call it directly)."""
         if not data:
             return
         if data[0] >= 0xF0:

@@ -29,11 +29,7 @@ def _die_with_parent() -> None:
 
 
 class DummyJack:
-    """Starts `jackd --no-realtime --sync -n NAME -d dummy` and stops it (by its pid) on close.
-
-    Synchronous mode makes the server wait for its clients each cycle: in the default asynchronous
-    mode, on a loaded machine, a Python client late for a cycle lost MIDI events (about one in a
-    few hundred here).
+    """Starts `jackd --no-realtime -n NAME -d dummy` and stops it (by its pid) on close.
 
     Args:
         name: the JACK server name, at most 20 characters (unique per test session, so parallel runs
@@ -84,7 +80,7 @@ class DummyJack:
             self._log_path = Path(tempfile.gettempdir()) / f"ostinato-jackd-{self.name}.log"
         log = open(self._log_path, "wb")
         self._process = subprocess.Popen(
-            [jackd, "--realtime" if self.realtime else "--no-realtime", "--sync", "-n", self.name, "-d", "dummy",
+            [jackd, "--realtime" if self.realtime else "--no-realtime", "-n", self.name, "-d", "dummy",
              "-r", str(self.sample_rate_hz), "-p", str(self.period_frames)],
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             stdout=log,

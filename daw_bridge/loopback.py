@@ -13,7 +13,7 @@ from typing import Callable
 import rtmidi
 
 from daw_bridge import midi
-from daw_bridge.ports import SETTLE_S, MidiApi, find_port, new_client
+from daw_bridge.ports import SETTLE_S, InputPoller, MidiApi, find_port, new_client
 
 
 def wait_until(target_s: float) -> None:
@@ -45,14 +45,8 @@ class ClockRun:
 
 
 class StandInDaw:
-    """Connects to the bridge's ports by name and plays the DAW's part.
-
-    Closing, when the bridge lives in the same process: call `stop_listening()` on the stand-in, then
-    close the bridge, then the stand-in (or use `close_together`). python-rtmidi holds the GIL while it
-    closes a port, and a synchronous JACK server waits each cycle for every client's input callback,
-    which needs the GIL: closing an output while another input callback of the same process is live
-    stalls for seconds.
-    """
+    """Connects to the bridge's ports by name and plays the DAW's part. When the bridge lives in the
+    same process, close both with `close_together` (senders first)."""
 
     def __init__(self, api: MidiApi, bridge_output: str, bridge_input: str | None, client_name: str = "Stand-in DAW") -> None:
         self.received: list[tuple[float, bytes]] = []
@@ -60,19 +54,17 @@ class StandInDaw:
         self._in: rtmidi.MidiIn | None = new_client(rtmidi.MidiIn, api, client_name)
         self._in.open_port(find_port(self._in.get_ports(), bridge_output, "output"))
         self._in.ignore_types(sysex=True, timing=False, active_sense=True)
-        self._in.set_callback(self._record)
+        self._poller: InputPoller | None = InputPoller(self._in, self._record, name="stand-in-daw-in")
         self._out = None
         if bridge_input is not None:
             self._out = new_client(rtmidi.MidiOut, api, client_name)
             self._out.open_port(find_port(self._out.get_ports(), bridge_input, "input"))
         self._clock_thread: threading.Thread | None = None
         self._stop_clock = threading.Event()
-        self._listening_stopped = False
 
-    def _record(self, event: tuple[list[int], float], _: object) -> None:
-        now = time.monotonic()
+    def _record(self, data: bytes, at_s: float) -> None:
         with self._lock:
-            self.received.append((now, bytes(event[0])))
+            self.received.append((at_s, data))
 
     def messages(self, keep: Callable[[bytes], bool] = lambda data: data[0] < 0xF0) -> list[tuple[float, bytes]]:
         with self._lock:
@@ -126,18 +118,17 @@ class StandInDaw:
             self.send(bytes((midi.STOP,)))
 
     def stop_listening(self) -> None:
-        """Stops recording: closes the input port, then cancels its callback (see PortSet.close)."""
-        if self._in is not None and not self._listening_stopped:
-            self._listening_stopped = True
-            self._in.close_port()
-            time.sleep(SETTLE_S)
-            self._in.cancel_callback()
+        """Stops recording (what was received stays readable)."""
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller = None
 
     def close(self) -> None:
         self.stop_clock(send_stop=False)
+        self.stop_listening()
         if self._in is None:
             return
-        self.stop_listening()
+        self._in.close_port()
         if self._out is not None:
             self._out.close_port()
         # Dropping the last references frees the JACK clients now (see daw_bridge.ports.PortSet.close).
@@ -146,10 +137,8 @@ class StandInDaw:
 
 
 def close_together(daws: list[StandInDaw], bridges: list) -> None:  # type: ignore[type-arg]
-    """Closes stand-in DAWs and bridges that live in one process, senders first: clocks stop, then
-    what is in flight arrives, then the bridges close (their last all-notes-off reaching the DAWs),
-    then the DAWs stop listening and close. Closing a port while messages still flow towards a
-    callback of the same process stalls a synchronous JACK server and races python-rtmidi."""
+    """Closes stand-in DAWs and bridges that live in one process, senders first: clocks stop, what is
+    in flight arrives, the bridges close (their last all-notes-off reaching the DAWs), then the DAWs."""
     for daw in daws:
         daw.stop_clock(send_stop=False)
     time.sleep(SETTLE_S)

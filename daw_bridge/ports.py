@@ -8,6 +8,7 @@ loopback driver (loopMIDI, loopBe1) provides, and the DAW uses the other end of 
 from __future__ import annotations
 
 import enum
+import logging
 import statistics
 import threading
 import time
@@ -87,6 +88,61 @@ InputCallback = Callable[[bytes, float], None]
 SETTLE_S = 0.08
 
 
+class InputPoller:
+    """Reads an rtmidi input from a Python thread instead of an rtmidi callback.
+
+    With a callback, the MIDI system's own thread must take the GIL for every message: python-rtmidi
+    frees a cancelled callback while that thread may be about to call it (a use-after-free that
+    corrupted the interpreter under load), and it holds the GIL while closing a port, which a
+    synchronous JACK server answers only after every client's callback has run (seconds of stall).
+    Polling keeps the MIDI system's thread out of Python entirely. Arrival times come from rtmidi's
+    own per-message time deltas, taken in the MIDI system's thread, anchored to the monotonic clock
+    at the earliest the poll could have seen them, so the poll interval adds no jitter.
+
+    Args:
+        midi_in: an open rtmidi.MidiIn (no callback set).
+        on_message: called with (bytes, monotonic arrival time) from the polling thread.
+        interval_s: sleep between polls when nothing is waiting.
+    """
+
+    def __init__(self, midi_in: "rtmidi.MidiIn", on_message: Callable[[bytes, float], None], interval_s: float = 0.0005,
+                 name: str = "ostinato-midi-in") -> None:
+        self._in = midi_in
+        self._on_message = on_message
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._stream_s = 0.0  # sum of rtmidi's deltas: the MIDI system's clock, from the first message
+        self._offset_s: float | None = None  # monotonic = stream + offset
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            message = self._in.get_message()
+            if message is None:
+                time.sleep(self._interval_s)
+                continue
+            data, delta_s = message
+            now = time.monotonic()
+            self._stream_s += delta_s
+            # A message cannot have arrived after we saw it: the smallest (poll time - stream time)
+            # is the best anchor. Let it creep up slowly so the two clocks may drift apart a little.
+            candidate = now - self._stream_s
+            if self._offset_s is None or candidate < self._offset_s:
+                self._offset_s = candidate
+            else:
+                self._offset_s += min(candidate - self._offset_s, 1e-5)
+            try:
+                self._on_message(bytes(data), min(now, self._stream_s + self._offset_s))
+            except Exception:  # noqa: BLE001 - one bad message must not stop the input
+                logging.getLogger("ostinato.daw_bridge").exception("input handler failed on %s", bytes(data).hex())
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+
+
 def _check_api(api: MidiApi) -> None:
     if api.rtmidi_api not in rtmidi.get_compiled_api():
         raise MissingAsset(
@@ -126,7 +182,7 @@ class PortSet:
         self._input: rtmidi.MidiIn | None = None
         self._on_input = on_input
         self._closing = False
-        self._clock = time.monotonic
+        self._poller: InputPoller | None = None
         self.output_names: list[str] = []
         self.input_name: str | None = None
         try:
@@ -158,12 +214,12 @@ class PortSet:
             inp.open_virtual_port(self.input_name)
         # Clock and transport are the point of the input port: do not filter them out.
         inp.ignore_types(sysex=True, timing=False, active_sense=True)
-        inp.set_callback(self._received)
         self._input = inp
+        self._poller = InputPoller(inp, self._received)
 
-    def _received(self, event: tuple[list[int], float], _: object) -> None:
+    def _received(self, data: bytes, at_s: float) -> None:
         if self._on_input is not None and not self._closing:
-            self._on_input(bytes(event[0]), self._clock())
+            self._on_input(data, at_s)
 
     def set_input_callback(self, on_input: InputCallback | None) -> None:
         self._on_input = on_input
@@ -180,22 +236,14 @@ class PortSet:
             out.send_message(data)
 
     def close(self) -> None:
-        """Closes the ports in an order that is safe with python-rtmidi and JACK.
-
-        python-rtmidi frees its callback when it is cancelled, while the MIDI system's thread may be
-        about to call it (a use-after-free that corrupted the interpreter under load); and it holds the
-        GIL while closing a port, which a synchronous JACK server answers only after every client's
-        callback has run. So: ignore further input, let what is in flight arrive, close the input port
-        (no more deliveries), wait for a cycle that may still be running, and only then cancel the
-        callback and close the outputs. The rtmidi objects are dropped rather than delete()d: the last
-        reference going frees each client exactly once.
-        """
+        """Stops reading, closes the ports and drops the rtmidi objects (the last reference going frees
+        each client exactly once; explicit delete() followed by garbage collection crashed now and then)."""
         self._closing = True
-        time.sleep(SETTLE_S)
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller = None
         if self._input is not None:
             self._input.close_port()
-            time.sleep(SETTLE_S)
-            self._input.cancel_callback()
             self._input = None
         for out in self._outputs:
             out.close_port()
@@ -214,19 +262,19 @@ def measure_transit_latency(api: MidiApi, messages: int = 32, client_name: str =
     inp = new_client(rtmidi.MidiIn, api, client_name)
     arrived: dict[int, float] = {}
     connected = threading.Event()
+    poller: InputPoller | None = None
     try:
         port = f"probe {id(out):x}"
         out.open_virtual_port(port)
         inp.open_port(find_port(inp.get_ports(), port, "output"))
         inp.ignore_types(sysex=True, timing=False, active_sense=False)
 
-        def received(event: tuple[list[int], float], _: object) -> None:
-            data = event[0]
+        def received(data: bytes, at_s: float) -> None:
             if data[1] == 0x66:
-                arrived[data[2]] = time.monotonic()
+                arrived[data[2]] = at_s
             connected.set()
 
-        inp.set_callback(received)
+        poller = InputPoller(inp, received, name="ostinato-latency-probe")
         # JACK connects asynchronously: knock until the connection carries a message.
         deadline = time.monotonic() + 2.0
         while not connected.is_set() and time.monotonic() < deadline:
@@ -246,7 +294,7 @@ def measure_transit_latency(api: MidiApi, messages: int = 32, client_name: str =
             raise MissingAsset(f"only {len(transits)} of {messages} probe messages came back on {api.value}")
         return statistics.median(transits)
     finally:
+        if poller is not None:
+            poller.stop()
         inp.close_port()
-        time.sleep(SETTLE_S)  # see PortSet.close
-        inp.cancel_callback()
         out.close_port()

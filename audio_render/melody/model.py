@@ -1,14 +1,16 @@
-"""The melody model behind a small interface of our own, and its sliding-window generation.
+"""The melody model behind a small interface of our own, and its sliding-window, streamed generation.
 
-`MelodyModel.generate(melody_audio, rate, request)` yields `AudioPiece`s as each window is decoded.
-One implementation covers every source (the embedded model, a transformers-layout checkpoint, a
-converted audiocraft one), since all are a transformers `MusicgenMelodyForConditionalGeneration`
-driven by our `FastSampler`; only the token decoder differs (mel codec or EnCodec).
+`MelodyModel.generate(melody_audio, rate, request)` yields `AudioPiece`s in playback order: the first
+after FIRST_CHUNK_FRAMES codec frames (~0.5 s of audio), then every CHUNK_FRAMES, so a client can play
+before a window is finished. One implementation covers every source (the embedded model, a
+transformers-layout checkpoint, a converted audiocraft one), since all are a transformers
+`MusicgenMelodyForConditionalGeneration` driven by our `FastSampler`; only the token decoder differs
+(the mel codec or EnCodec). Consecutive decodes overlap by a few frames and are cross-faded.
 
 Sliding windows follow musicgen's `generate` extension: each window after the first keeps the last
 (window - stride) frames of what came before as a forced prompt and generates `stride` new frames, with
 the melody's chroma taken from the window's own start time (looped when the melody is shorter than the
-requested duration, as musicgen tiles a short chroma).
+requested duration, as musicgen tiles a short chroma). Cancellation is checked every 8 sampler steps.
 """
 
 from __future__ import annotations

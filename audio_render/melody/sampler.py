@@ -15,6 +15,7 @@ weights trade exactness for speed on this memory-bound workload.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -98,8 +99,10 @@ class FastSampler:
         if self.weights == "int8":
             scales = weight.abs().amax(dim=1).clamp_min(1e-8) / 127.0
             zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
-            quantised = torch.quantize_per_channel(weight.float(), scales.double(), zero_points, 0, torch.qint8)
-            return torch.ops.quantized.linear_prepack(quantised, None)
+            with warnings.catch_warnings():  # torch 2.13 marks quantized tensors deprecated; pinned, works
+                warnings.simplefilter("ignore")
+                quantised = torch.quantize_per_channel(weight.float(), scales.double(), zero_points, 0, torch.qint8)
+                return torch.ops.quantized.linear_prepack(quantised, None)
         return weight.to(self.dtype).contiguous()
 
     def _linear(self, x: torch.Tensor, weight) -> torch.Tensor:

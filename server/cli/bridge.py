@@ -79,6 +79,8 @@ def _config(args: argparse.Namespace) -> BridgeConfig:
 
 
 def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    # The first SIGTERM stops cleanly (all notes off); a second one ends the process at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise KeyboardInterrupt
 
 

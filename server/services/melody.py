@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
 import grpc
@@ -119,15 +120,17 @@ class MelodyGeneratorServicer(melody_pb2_grpc.MelodyGeneratorServicer):
                 sample_rate_hz=model.info.sample_rate_hz, channels=1, encoding=PCM,
                 total_frames=model.output_samples(duration_s),
             )))
+            first_chunk_s = 0.0
             for item in generate(
                 model, melody, chosen, remove_drums_and_bass=request.remove_drums_and_bass,
                 on_notice=emit, progress=emit, cancel=cancel,
             ):
                 if isinstance(item, AudioPiece):
+                    first_chunk_s = first_chunk_s or time.monotonic() - started
                     for message in _chunks(item, chunk_frames):
                         emit(message)
-                else:
-                    emit(item)
+                else:  # the summary: times as the client sees them, from the start of the call
+                    emit(replace(item, first_chunk_s=first_chunk_s, compute_s=time.monotonic() - started))
 
         def to_response(item: Any) -> melody_pb2.GenerateFromMelodyResponse | None:
             if isinstance(item, ProgressEvent):

@@ -3,13 +3,10 @@ private JACK server with the dummy backend for real-port tests."""
 
 from __future__ import annotations
 
-import os
-from typing import Iterator
-
 import pytest
 
-from daw_bridge.jack import DummyJack
 from daw_bridge.midi import TimedMessage, midi_from_messages, note_off, note_on
+from tests.daw_bridge.jack_server import jack_server  # noqa: F401 - a fixture
 
 
 class FakeClock:
@@ -43,12 +40,3 @@ def scale_clip_midi(bars: int = 1, channel: int = 0, first_pitch: int = 60, step
             messages.append(TimedMessage.of(start, note_on(channel + track, pitch, 90), track))
             messages.append(TimedMessage.of(start + step_beats / 2, note_off(channel + track, pitch), track))
     return midi_from_messages(messages)
-
-
-@pytest.fixture(scope="session")
-def jack_server() -> Iterator[DummyJack]:
-    """A private jackd (dummy backend, unique name), killed by pid at the end of the test session."""
-    if not DummyJack.available():
-        pytest.skip("jackd is not installed (apt-get install jackd2): real-port tests need a JACK server")
-    with DummyJack(f"ostest{os.getpid()}") as jack:
-        yield jack

@@ -3,6 +3,7 @@ JACK ports, in time with the clock the test sends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from daw_bridge.ports import MidiApi
 from protos.ostinato.v1 import bridge_pb2, composer_pb2
 from server.client import Client, ServerError
 from tests.daw_bridge.conftest import scale_clip_midi
+from tests.daw_bridge.jack_server import jack_server  # noqa: F401 - a fixture
 
 OSTINATO = [sys.executable, "-m", "server.cli"]
 
@@ -123,12 +125,25 @@ def test_errors_are_reported_to_the_sender(client: Client) -> None:
 
 
 # -- acceptance: `ostinato bridge` against a running server, a stand-in DAW on real JACK ports --------------
-@pytest.fixture(scope="module")
-def jack() -> Iterator[DummyJack]:
-    if not DummyJack.available():
-        pytest.skip("jackd is not installed (apt-get install jackd2): the bridge acceptance test needs JACK")
-    with DummyJack(f"osaccept{os.getpid()}") as server:
-        yield server
+@pytest.fixture()
+def jack(jack_server: DummyJack) -> DummyJack:
+    return jack_server
+
+
+@contextlib.contextmanager
+def bridge_process(server_address: str, port_name: str, session: str, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """`ostinato bridge` in its own process; stopped with SIGTERM (and killed if that fails) on exit."""
+    process = start_bridge(server_address, port_name, session, *extra)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
 
 
 def start_bridge(server_address: str, port_name: str, session: str, *extra: str) -> subprocess.Popen[str]:
@@ -149,78 +164,72 @@ def test_ostinato_bridge_plays_8_bars_in_time_with_the_daw_clock(jack: DummyJack
     the DAW's port on the DAW's beats; the asking client leaves mid-clip and nothing is lost."""
     tempo = 240.0
     name = f"Accept{work[0]}"
-    bridge = start_bridge(server_address, name, f"acceptance-{work}")
-    daw = StandInDaw(MidiApi.JACK, f"{name} out", f"{name} in")
-    try:
-        with Client(server_address) as asker, Client(server_address) as watcher_client:
-            time.sleep(0.2)
-            run = daw.run_clock(beats=160, tempo_bpm=tempo)
-            time.sleep(0.6)  # the bridge has reported the DAW's position
-            watched: list = []
-            collect(watcher_client.watch_bridge_session(f"acceptance-{work}", timeout_s=90), watched)
-            session = asker.open_bridge_session(f"acceptance-{work}", timeout_s=90)
-            if work == "render":
-                session.generate(render_midi=scale_clip_midi(bars=8, tracks=2, channel=2), request_id="eight-bars")
-            else:
-                attributes = composer_pb2.Attributes(
-                    bars=8, tempo_bpm=tempo, time_signature=composer_pb2.TimeSignature(numerator=4, denominator=4))
-                session.generate(generate=composer_pb2.GenerateRequest(attributes=attributes), request_id="eight-bars")
-            ready = None
-            for event in session.events():
-                if event.request_id == "eight-bars" and event.WhichOneof("event") in ("clip", "notice"):
-                    ready = event
-                    break
-            assert ready is not None
-            if ready.WhichOneof("event") == "notice":
-                pytest.skip(f"the server cannot generate here: {ready.notice.message}")
-            launch = ready.clip.launch_beat
-            assert launch % 4 == 0
-            clip = clip_from_midi(ready.clip.midi)
-            assert clip.length_beats == 32.0
-            time.sleep(2.0)
-            session.close()  # the asking client leaves mid-clip: the DAW and the watcher keep everything
-            end_s = run.start_s + 0.05 + (launch + clip.length_beats + 1) * 60 / tempo
-            time.sleep(max(0.0, end_s - time.monotonic()))
-        daw.stop_clock(send_stop=True)
-        time.sleep(0.2)
-        arrived = daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
-        expected = [m for m in clip.messages if midi.is_note_on(m.data) or midi.is_note_off(m.data)]
-        assert len(arrived) == len(expected) > 0
-        channels = {d[0] & 0x0F for _, d in arrived}
-        assert channels == {m.data[0] & 0x0F for m in expected}
-        for channel in channels:
-            # A port keeps order: per channel, exactly the clip's messages in the clip's order (note-offs
-            # and note-ons at the same beat may swap between tracks that share a channel).
-            got = [d for _, d in arrived if d[0] & 0x0F == channel]
-            want = [m.data for m in expected if m.data[0] & 0x0F == channel]
-            assert sorted(got) == sorted(want)
-            assert [d for d in got if midi.is_note_on(d)] == [d for d in want if midi.is_note_on(d)]
-        errors = []
-        for channel in channels:
-            times = [t for t, d in arrived if midi.is_note_on(d) and d[0] & 0x0F == channel]
-            beats = [m.beat + launch for m in expected if midi.is_note_on(m.data) and m.data[0] & 0x0F == channel]
-            errors += [t - run.beat_time(b) for t, b in zip(times, beats)]
-        errors.sort()
-        print(f"ACCEPT {work}: {len(errors)} note-ons, error ms p50 %.2f p90 %.2f p99 %.2f max %.2f min %.2f" % tuple(
-            1000 * x for x in (errors[len(errors) // 2], errors[int(len(errors) * 0.9)],
-                               errors[int(len(errors) * 0.99)], errors[-1], errors[0])))
-        # Loose bounds for a loaded CI machine; benchmarks/bridge.py measures the distribution.
-        assert abs(errors[len(errors) // 2]) < 0.004, errors
-        assert errors[int(len(errors) * 0.9)] < 0.010, errors
-        assert errors[-1] < 0.05 and errors[0] > -0.05, errors
-        assert balanced([d for _, d in arrived])
-        watched_notes = [e.midi.data for _, e in watched if e.WhichOneof("event") == "midi"
-                         and (midi.is_note_on(e.midi.data) or midi.is_note_off(e.midi.data))]
-        assert len(watched_notes) == len(expected) and balanced(watched_notes)
-    finally:
-        daw.stop_clock(send_stop=True)
-        time.sleep(0.2)
-        bridge.send_signal(signal.SIGTERM)
+    with bridge_process(server_address, name, f"acceptance-{work}") as bridge:
+        daw = StandInDaw(MidiApi.JACK, f"{name} out", f"{name} in")
         try:
+            with Client(server_address) as asker, Client(server_address) as watcher_client:
+                time.sleep(0.2)
+                run = daw.run_clock(beats=160, tempo_bpm=tempo)
+                time.sleep(0.6)  # the bridge has reported the DAW's position
+                watched: list = []
+                collect(watcher_client.watch_bridge_session(f"acceptance-{work}", timeout_s=90), watched)
+                session = asker.open_bridge_session(f"acceptance-{work}", timeout_s=90)
+                if work == "render":
+                    session.generate(render_midi=scale_clip_midi(bars=8, tracks=2, channel=2), request_id="eight-bars")
+                else:
+                    attributes = composer_pb2.Attributes(
+                        bars=8, tempo_bpm=tempo, time_signature=composer_pb2.TimeSignature(numerator=4, denominator=4))
+                    session.generate(generate=composer_pb2.GenerateRequest(attributes=attributes), request_id="eight-bars")
+                ready = None
+                for event in session.events():
+                    if event.request_id == "eight-bars" and event.WhichOneof("event") in ("clip", "notice"):
+                        ready = event
+                        break
+                assert ready is not None
+                if ready.WhichOneof("event") == "notice":
+                    pytest.skip(f"the server cannot generate here: {ready.notice.message}")
+                launch = ready.clip.launch_beat
+                assert launch % 4 == 0
+                clip = clip_from_midi(ready.clip.midi)
+                assert clip.length_beats == 32.0
+                time.sleep(2.0)
+                session.close()  # the asking client leaves mid-clip: the DAW and the watcher keep everything
+                end_s = run.start_s + 0.05 + (launch + clip.length_beats + 1) * 60 / tempo
+                time.sleep(max(0.0, end_s - time.monotonic()))
+            daw.stop_clock(send_stop=True)
+            time.sleep(0.2)
+            arrived = daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
+            expected = [m for m in clip.messages if midi.is_note_on(m.data) or midi.is_note_off(m.data)]
+            assert len(arrived) == len(expected) > 0
+            channels = {d[0] & 0x0F for _, d in arrived}
+            assert channels == {m.data[0] & 0x0F for m in expected}
+            for channel in channels:
+                # A port keeps order: per channel, exactly the clip's messages in the clip's order (note-offs
+                # and note-ons at the same beat may swap between tracks that share a channel).
+                got = [d for _, d in arrived if d[0] & 0x0F == channel]
+                want = [m.data for m in expected if m.data[0] & 0x0F == channel]
+                assert sorted(got) == sorted(want)
+                assert [d for d in got if midi.is_note_on(d)] == [d for d in want if midi.is_note_on(d)]
+            errors = []
+            for channel in channels:
+                times = [t for t, d in arrived if midi.is_note_on(d) and d[0] & 0x0F == channel]
+                beats = [m.beat + launch for m in expected if midi.is_note_on(m.data) and m.data[0] & 0x0F == channel]
+                errors += [t - run.beat_time(b) for t, b in zip(times, beats)]
+            errors.sort()
+            print(f"ACCEPT {work}: {len(errors)} note-ons, error ms p50 %.2f p90 %.2f p99 %.2f max %.2f min %.2f" % tuple(
+                1000 * x for x in (errors[len(errors) // 2], errors[int(len(errors) * 0.9)],
+                                   errors[int(len(errors) * 0.99)], errors[-1], errors[0])))
+            # Loose bounds for a loaded CI machine; benchmarks/bridge.py measures the distribution.
+            assert abs(errors[len(errors) // 2]) < 0.004, errors
+            assert errors[int(len(errors) * 0.9)] < 0.010, errors
+            assert errors[-1] < 0.05 and errors[0] > -0.05, errors
+            assert balanced([d for _, d in arrived])
+            watched_notes = [e.midi.data for _, e in watched if e.WhichOneof("event") == "midi"
+                             and (midi.is_note_on(e.midi.data) or midi.is_note_off(e.midi.data))]
+            assert len(watched_notes) == len(expected) and balanced(watched_notes)
+            bridge.send_signal(signal.SIGTERM)  # the user stops the bridge: it exits cleanly
             assert bridge.wait(10) == 0
         finally:
-            if bridge.poll() is None:
-                bridge.kill()
             daw.close()
 
 
@@ -228,45 +237,35 @@ def test_a_daw_leaving_mid_clip_costs_the_other_daw_nothing_and_leaves_no_hangin
     jack: DummyJack, server_address: str
 ) -> None:
     """Two DAWs follow one session through their own bridges; one bridge quits while a note is held."""
-    quitting = start_bridge(server_address, "Quit", "two-daws")
-    staying = start_bridge(server_address, "Stay", "two-daws")
-    quit_daw = StandInDaw(MidiApi.JACK, "Quit out", "Quit in")
-    stay_daw = StandInDaw(MidiApi.JACK, "Stay out", "Stay in")
     clip_bytes = scale_clip_midi(bars=2, step_beats=1.0)
-    try:
-        with Client(server_address) as asker:
-            quit_daw.run_clock(beats=40, tempo_bpm=240.0)
-            stay_daw.run_clock(beats=40, tempo_bpm=240.0)
-            time.sleep(0.4)
-            session = asker.open_bridge_session("two-daws", timeout_s=60)
-            session.generate(render_midi=clip_bytes, launch_immediately=True)
-            deadline = time.monotonic() + 10
-            while not quit_daw.messages(midi.is_note_on) and time.monotonic() < deadline:
-                time.sleep(0.005)
-            quitting.send_signal(signal.SIGTERM)  # one user quits the bridge while a note is held
-            assert quitting.wait(10) == 0
-            time.sleep(8 * 0.25 + 1.0)
-            session.close()
-        left = quit_daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
-        assert any(midi.is_note_on(d) for _, d in left)
-        assert balanced([d for _, d in left])
-        all_notes_off = quit_daw.messages(lambda d: d[0] & 0xF0 == midi.CONTROL_CHANGE and d[1] == midi.CC_ALL_NOTES_OFF)
-        assert len(all_notes_off) == 16
-        stayed = stay_daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
-        assert [d for _, d in stayed] == [m.data for m in clip_from_midi(clip_bytes).messages]
-    finally:
-        for daw in (quit_daw, stay_daw):
-            daw.stop_clock(send_stop=False)
-            daw.stop_listening()
-        for bridge in (quitting, staying):
-            if bridge.poll() is None:
-                bridge.send_signal(signal.SIGTERM)
-                try:
-                    bridge.wait(10)
-                except subprocess.TimeoutExpired:
-                    bridge.kill()
-        quit_daw.close()
-        stay_daw.close()
+    with bridge_process(server_address, "Quit", "two-daws") as quitting, \
+            bridge_process(server_address, "Stay", "two-daws"):
+        quit_daw = StandInDaw(MidiApi.JACK, "Quit out", "Quit in")
+        stay_daw = StandInDaw(MidiApi.JACK, "Stay out", "Stay in")
+        try:
+            with Client(server_address) as asker:
+                quit_daw.run_clock(beats=40, tempo_bpm=240.0)
+                stay_daw.run_clock(beats=40, tempo_bpm=240.0)
+                time.sleep(0.4)
+                session = asker.open_bridge_session("two-daws", timeout_s=60)
+                session.generate(render_midi=clip_bytes, launch_immediately=True)
+                deadline = time.monotonic() + 10
+                while not quit_daw.messages(midi.is_note_on) and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                quitting.send_signal(signal.SIGTERM)  # one user quits the bridge while a note is held
+                assert quitting.wait(10) == 0
+                time.sleep(8 * 0.25 + 1.0)
+                session.close()
+            left = quit_daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
+            assert any(midi.is_note_on(d) for _, d in left)
+            assert balanced([d for _, d in left])
+            all_notes_off = quit_daw.messages(lambda d: d[0] & 0xF0 == midi.CONTROL_CHANGE and d[1] == midi.CC_ALL_NOTES_OFF)
+            assert len(all_notes_off) == 16
+            stayed = stay_daw.messages(lambda d: midi.is_note_on(d) or midi.is_note_off(d))
+            assert [d for _, d in stayed] == [m.data for m in clip_from_midi(clip_bytes).messages]
+        finally:
+            quit_daw.close()
+            stay_daw.close()
 
 
 def test_generation_and_continuing_what_was_played_use_the_composer(client: Client) -> None:
@@ -317,33 +316,29 @@ def test_render_audio_comes_with_the_clip(client: Client) -> None:
 
 
 def test_ostinato_bridge_as_clock_master_obeys_the_sessions_transport(jack: DummyJack, server_address: str) -> None:
-    bridge = start_bridge(server_address, "Master", "mastered", "--clock", "master", "--tempo", "200", "--no-input")
-    daw = StandInDaw(MidiApi.JACK, "Master out", None)
-    try:
-        with Client(server_address) as remote:
-            session = remote.open_bridge_session("mastered", timeout_s=60)
-            time.sleep(1.0)
-            session.transport("stop")  # a remote client stops the bridge's clock...
-            time.sleep(0.5)
-            stopped_at = len(daw.received)
-            time.sleep(0.5)
-            assert len(daw.received) == stopped_at  # ...and it stays silent
-            session.generate(render_midi=scale_clip_midi(bars=1, step_beats=1.0), request_id="m")
-            session.transport("start")  # ...and starts it again from beat 0: the clip waits for it
-            time.sleep(0.3 + 4 * 0.3 + 0.3)
-            session.close()
-        realtime = [d[0] for _, d in daw.received if d[0] >= 0xF0]
-        ticks_before_stop = realtime[: realtime.index(midi.STOP)].count(midi.CLOCK)
-        assert 0.6 * 200 / 60 * 24 <= ticks_before_stop  # about a second of 200 BPM clock
-        assert midi.START in realtime[realtime.index(midi.STOP):]
-        ons = [d[1] for _, d in daw.messages(midi.is_note_on)]
-        assert ons == [60, 61, 62, 63]
-    finally:
-        daw.stop_listening()
-        bridge.send_signal(signal.SIGTERM)
+    with bridge_process(server_address, "Master", "mastered", "--clock", "master", "--tempo", "200", "--no-input"):
+        daw = StandInDaw(MidiApi.JACK, "Master out", None)
         try:
-            assert bridge.wait(10) == 0
+            with Client(server_address) as remote:
+                session = remote.open_bridge_session("mastered", timeout_s=60)
+                time.sleep(1.0)
+                session.transport("stop")  # a remote client stops the bridge's clock...
+                time.sleep(0.5)
+                stopped_at = len(daw.received)
+                time.sleep(0.5)
+                assert len(daw.received) == stopped_at  # ...and it stays silent
+                session.generate(render_midi=scale_clip_midi(bars=1, step_beats=1.0), request_id="m")
+                session.transport("start")  # ...and starts it again from beat 0: the clip waits for it
+                # It launches at bar 1 or 2 (0.3 s a beat): wait for its four notes.
+                deadline = time.monotonic() + 8
+                while len(daw.messages(midi.is_note_on)) < 4 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                session.close()
+            realtime = [d[0] for _, d in daw.received if d[0] >= 0xF0]
+            ticks_before_stop = realtime[: realtime.index(midi.STOP)].count(midi.CLOCK)
+            assert 0.6 * 200 / 60 * 24 <= ticks_before_stop  # about a second of 200 BPM clock
+            assert midi.START in realtime[realtime.index(midi.STOP):]
+            ons = [d[1] for _, d in daw.messages(midi.is_note_on)]
+            assert ons == [60, 61, 62, 63]
         finally:
-            if bridge.poll() is None:
-                bridge.kill()
             daw.close()
