@@ -265,12 +265,13 @@ def session_latency(rounds: int, watchers: int = 4) -> None:
 def run_configuration(mode: str, period: int, notes: int, with_tempo: bool) -> int:
     """Note timing (and optionally tempo following) on one private JACK server."""
     sys.setswitchinterval(0.0005)  # as `ostinato bridge` does
-    tag = f"{period}{mode[0]}"
+    tag = f"{period}{mode[0]}{'s' if mode.endswith('sync') else ''}"
     realtime = mode == "rt"
-    with DummyJack(f"ob{os.getpid()}{tag}", period_frames=period, realtime=realtime) as jack:
+    sync = mode.endswith("sync")
+    with DummyJack(f"ob{os.getpid()}{tag}", period_frames=period, realtime=realtime, sync=sync) as jack:
         print_header(f"Note-out timing through a real JACK port: period {period} frames "
-                     f"({jack.period_s * 1000:.2f} ms), jackd {'realtime' if realtime else '--no-realtime'}, "
-                     f"{notes} notes at 240 BPM")
+                     f"({jack.period_s * 1000:.2f} ms), jackd {'realtime' if realtime else '--no-realtime'}"
+                     f"{' --sync' if sync else ''}, {notes} notes at 240 BPM")
         errors, sends, transit, player_rt = note_timing_master(jack, notes, tag)
         naive = note_timing_naive(jack, notes, tag)
         follow = note_timing_follow(jack, notes, tag)
@@ -295,8 +296,9 @@ def main() -> int:
     parser.add_argument("--notes", type=int, default=300)
     parser.add_argument("--periods", default="128,32", help="JACK periods (frames at 48 kHz) to measure")
     parser.add_argument("--rounds", type=int, default=40, help="session latency rounds")
-    parser.add_argument("--jack", default="nort,rt",
-                        help="jackd modes: nort (--no-realtime, as in CI), rt (realtime, as a studio machine)")
+    parser.add_argument("--jack", default="nort,nort-sync,rt",
+                        help="jackd modes: nort (--no-realtime, asynchronous, as the tests), nort-sync "
+                             "(--no-realtime --sync), rt (realtime, as a studio machine)")
     parser.add_argument("--quick", action="store_true", help="fewer notes and rounds")
     parser.add_argument("--one", metavar="MODE:PERIOD", help=argparse.SUPPRESS)
     parser.add_argument("--with-tempo", action="store_true", help=argparse.SUPPRESS)

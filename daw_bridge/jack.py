@@ -40,6 +40,10 @@ class DummyJack:
             on a clean stop; its last lines explain a failed start).
         realtime: run JACK's threads with realtime priority (needs CAP_SYS_NICE or an rtprio limit),
             as a configured studio machine does; off by default, as on CI.
+        sync: synchronous mode (the server waits for every client each cycle): without realtime
+            priority on a loaded machine, asynchronous mode delayed and lost messages in the
+            benchmark; but a client process dying then stalls the others until JACK's timeout, so
+            the tests, where bridges come and go, use the default asynchronous mode.
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class DummyJack:
         period_frames: int = 128,
         log_path: Path | None = None,
         realtime: bool = False,
+        sync: bool = False,
     ) -> None:
         if len(name) > 20:
             # jack_lsp (jackd2 1.9.21) crashes in malloc on longer server names.
@@ -59,6 +64,7 @@ class DummyJack:
         self._log_path = log_path
         self._own_log = False
         self.realtime = realtime
+        self.sync = sync
         self._process: subprocess.Popen[bytes] | None = None
         self._previous_env: dict[str, str | None] = {}
 
@@ -80,7 +86,8 @@ class DummyJack:
             self._log_path = Path(tempfile.gettempdir()) / f"ostinato-jackd-{self.name}.log"
         log = open(self._log_path, "wb")
         self._process = subprocess.Popen(
-            [jackd, "--realtime" if self.realtime else "--no-realtime", "-n", self.name, "-d", "dummy",
+            [jackd, "--realtime" if self.realtime else "--no-realtime", *(["--sync"] if self.sync else []),
+             "-n", self.name, "-d", "dummy",
              "-r", str(self.sample_rate_hz), "-p", str(self.period_frames)],
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             stdout=log,

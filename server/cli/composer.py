@@ -155,6 +155,12 @@ def generate(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with connect(args) as client:
+        if args.text and args.instruments:
+            # explicit attributes replace what the text says; for instruments the user means "also"
+            for instrument in client.parse_text(args.text).attributes.instruments:
+                if not any(i.program == instrument.program and i.is_drum == instrument.is_drum
+                           for i in attributes.instruments if not i.name):
+                    attributes.instruments.add(program=instrument.program, is_drum=instrument.is_drum)
         clip = _run_with_progress("generate", lambda on_progress: client.generate(
             attributes, text=args.text, seed=args.seed, temperature=args.temperature, top_k=args.top_k,
             candidates=args.candidates, on_progress=on_progress))
