@@ -146,7 +146,7 @@ def _steps(demo: Demo) -> list[tuple[str, Callable[[], dict[str, Any]], grpc.Sta
         variations = client.vary(start, num_variations=4, similarity_distance=0.4, seed=demo.seed)
         for index, clip in enumerate(variations):
             files.append(demo.write(f"latent/variation_{index}.mid", clip.midi).name)
-        denser = client.vary(start, num_variations=1, similarity_distance=0.0, shifts={"notes_per_bar": 1.5},
+        denser = client.vary(start, num_variations=1, similarity_distance=0.0, shifts={"rhythm_intensity": 1.5},
                              seed=demo.seed)
         files.append(demo.write("latent/start_more_dense.mid", denser[0].midi).name)
         return {"interpolation_steps": len(steps), "variations": len(variations), "files": files}
