@@ -65,7 +65,7 @@ def start_server(settings: Settings) -> RunningServer:
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ],
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        maximum_concurrent_rpcs=min(settings.max_concurrent_rpcs, settings.workers),
     )
     names = tuple(module.add_to_server(server, settings) for module in SERVICE_MODULES)
 

@@ -34,8 +34,10 @@ class Limits:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 50051
-    # Thread-pool size: how many calls run at once. Further calls queue up to max_concurrent_rpcs.
-    workers: int = 32
+    # Thread-pool size: how many calls run at once. A streaming call (a Bridge session, a render)
+    # holds its thread until it ends, so calls beyond max_concurrent_rpcs are refused at once with
+    # RESOURCE_EXHAUSTED rather than queued behind long streams; keep it <= workers.
+    workers: int = 64
     max_concurrent_rpcs: int = 64
     max_message_bytes: int = 64 * 1024 * 1024
     # Seconds in-flight calls get to finish on shutdown before they are cancelled.

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
-    parser.add_argument("--workers", type=int, help="calls served at once (default 32)")
+    parser.add_argument("--workers", type=int, help="calls served at once; more are refused with RESOURCE_EXHAUSTED (default 64)")
     parser.add_argument("--max-message-bytes", type=int, help="largest request or response message")
     parser.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' on every call")
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; with --tls-key enables TLS")

@@ -214,3 +214,27 @@ def test_every_service_module_registers_a_declared_service() -> None:
 def test_progress_message_clamps_fraction() -> None:
     message = progress_message(ProgressEvent("x", 1.7, "m"), time.monotonic())
     assert isinstance(message, common_pb2.Progress) and message.fraction == 1.0
+
+
+def test_calls_beyond_the_worker_pool_are_refused_not_queued() -> None:
+    running = start_server(make_settings(workers=2, max_concurrent_rpcs=2))
+    try:
+        with Client(running.address, timeout_s=10) as client:
+            sessions = [client.open_bridge_session(), client.open_bridge_session()]  # each holds a worker
+            started = time.monotonic()
+            with pytest.raises(ServerError) as caught:
+                client.describe_midi(make_midi())
+            assert caught.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert time.monotonic() - started < 5
+            for session in sessions:
+                session.close()
+            deadline = time.monotonic() + 10
+            while True:  # the workers free up once the streams end
+                try:
+                    assert len(client.describe_midi(make_midi()).note_sequence.notes) == 8
+                    break
+                except ServerError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+    finally:
+        running.stop(0)
