@@ -12,8 +12,10 @@ per (SoundFont, sample rate, layout) so repeated renders skip loading entirely.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes as C
 import os
+import sys
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -21,8 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import fluidsynth as _pyfluidsynth
 import numpy as np
+
+# With CI set in the environment, pyfluidsynth prints where it found the library to stdout at import
+# time. stdout belongs to the CLI (`ostinato serve` announces its address there), so send it to stderr.
+with contextlib.redirect_stdout(sys.stderr):
+    import fluidsynth as _pyfluidsynth
 
 from ostinato.errors import InvalidInput, MissingAsset
 
