@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
+import numpy as np
 
 from ostinato.errors import Cancelled
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from symbolic.attributes import DRUM_PROGRAM
-from symbolic.model import KVCache, MusicTransformer
+from symbolic.model import MusicTransformer
+from symbolic.stepper import NumpyStepper
 from symbolic.tokenizer import Vocabulary, positions_per_bar
 
 NEG = float("-inf")
@@ -68,27 +69,38 @@ class BodyConstraints:
     max_tokens_per_bar: int = 240
 
 
+_STEPPERS: dict[int, tuple[MusicTransformer, NumpyStepper]] = {}
+
+
+def stepper_for(model: MusicTransformer) -> NumpyStepper:
+    """The numpy copy of a model's weights used for decoding (made once per model)."""
+    entry = _STEPPERS.get(id(model))
+    if entry is None or entry[0] is not model:
+        entry = (model, NumpyStepper(model))
+        _STEPPERS[id(model)] = entry
+    return entry[1]
+
+
 class Decoder:
     """Feeds tokens through the model with a KV cache and samples under masks."""
 
     def __init__(self, model: MusicTransformer, vocab: Vocabulary, sampling: Sampling,
                  cancel: CancelToken | None = None) -> None:
         self.model = model
+        self.stepper = stepper_for(model)
         self.vocab = vocab
         self.sampling = sampling
         self.cancel = cancel
-        self.generator = torch.Generator().manual_seed(int(sampling.seed))
-        self.cache: KVCache = model.new_cache(1)
+        self.rng = np.random.default_rng(int(sampling.seed))
+        self.cache = self.stepper.new_cache()
         self.ids: list[int] = []  # tokens currently in the cache (the window)
-        self.logits: torch.Tensor | None = None
+        self.logits: np.ndarray | None = None
         self.steps = 0
 
-    @torch.inference_mode()
     def feed(self, ids: list[int]) -> None:
         if not ids:
             return
-        tensor = torch.tensor([ids], dtype=torch.long)
-        self.logits = self.model.decode_step(tensor, self.cache)[0]
+        self.logits = self.stepper.step(self.cache, ids)
         self.ids.extend(ids)
         self.steps += 1
 
@@ -101,25 +113,41 @@ class Decoder:
     def room(self) -> int:
         return self.model.config.max_seq_len - self.cache.length
 
-    def sample(self, bias: torch.Tensor, temperature: float | None = None) -> int:
+    def sample(self, bias: np.ndarray, temperature: float | None = None) -> int:
         """Samples one token from the last logits plus an additive bias (-inf masks)."""
         if self.cancel is not None:
             self.cancel.check()
         assert self.logits is not None
         temperature = self.sampling.temperature if temperature is None else temperature
-        logits = self.logits + bias
+        allowed = _allowed(bias)  # masks leave few candidates: work on those only
+        if len(allowed) == 0:
+            raise RuntimeError("no token is allowed at this point of decoding")
+        values = self.logits[allowed] + bias[allowed]
         if temperature <= 1e-3:
-            return int(torch.argmax(logits))
-        logits = logits / temperature
+            return int(allowed[int(np.argmax(values))])
         top_k = self.sampling.top_k
-        if top_k and top_k < logits.shape[0]:
-            values, indexes = torch.topk(logits, top_k)
-            probabilities = torch.softmax(values, dim=0)
-            if not torch.isfinite(values[0]):
-                raise RuntimeError("no token is allowed at this point of decoding")
-            return int(indexes[torch.multinomial(probabilities, 1, generator=self.generator)])
-        probabilities = torch.softmax(logits, dim=0)
-        return int(torch.multinomial(probabilities, 1, generator=self.generator))
+        if top_k and top_k < len(values):
+            keep = np.argpartition(values, -top_k)[-top_k:]
+            allowed, values = allowed[keep], values[keep]
+        weights = np.exp((values - values.max()) / temperature)
+        cumulative = np.cumsum(weights)
+        choice = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
+        return int(allowed[min(choice, len(values) - 1)])
+
+
+_ALLOWED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _allowed(bias: np.ndarray) -> np.ndarray:
+    """Indexes of a bias's finite entries, remembered for the masks a MaskBook reuses."""
+    cached = _ALLOWED.get(id(bias))
+    if cached is not None and cached[0] is bias:
+        return cached[1]
+    allowed = np.flatnonzero(np.isfinite(bias))
+    if len(_ALLOWED) > 4096:
+        _ALLOWED.clear()
+    _ALLOWED[id(bias)] = (bias, allowed)
+    return allowed
 
 
 class MaskBook:
@@ -138,8 +166,8 @@ class MaskBook:
         self._cache: dict = {}
         self._single: dict = {}
         self.position_ids = sorted((p, i) for p, i in vocab.position.items() if p < self.max_position)
-        self.duration_ids = torch.tensor(sorted(vocab.duration.values()))
-        self.drum_pitch_ids = torch.tensor(sorted(vocab.pitch_drum.values()))
+        self.duration_ids = np.array(sorted(vocab.duration.values()))
+        self.drum_pitch_ids = np.array(sorted(vocab.pitch_drum.values()))
         self.program_bias = {}
         self.program_bias_last_bar = {}
         self.program_bias_cadence = {}
@@ -148,10 +176,10 @@ class MaskBook:
             self.program_bias_last_bar[program] = self._pitch_bias(program, constraints.last_bar_tonic_bias)
             self.program_bias_cadence[program] = self._pitch_bias(program, constraints.final_tonic_bias)
 
-    def _empty(self) -> torch.Tensor:
-        return torch.full((self.size,), NEG)
+    def _empty(self) -> np.ndarray:
+        return np.full((self.size,), NEG, dtype=np.float32)
 
-    def _pitch_bias(self, program: int, tonic_bias: float) -> torch.Tensor:
+    def _pitch_bias(self, program: int, tonic_bias: float) -> np.ndarray:
         bias = self._empty()
         if program == DRUM_PROGRAM:
             bias[self.drum_pitch_ids] = 0.0
@@ -171,14 +199,14 @@ class MaskBook:
                     bias[index] += tonic_bias
                 elif self.c.triad_pitch_classes is not None and pitch % 12 in self.c.triad_pitch_classes:
                     bias[index] += tonic_bias / 2
-        if not torch.isfinite(bias).any():
+        if not np.isfinite(bias).any():
             for pitch, index in self.vocab.pitch.items():
                 if self.c.pitch_low is None or self.c.pitch_low <= pitch <= (self.c.pitch_high or 127):
                     bias[index] = 0.0
         return bias
 
     def after_position_or_note(self, position: int, last_bar: bool, missing: tuple[int, ...],
-                               after_duration: bool, early: bool = False) -> torch.Tensor:
+                               after_duration: bool, early: bool = False) -> np.ndarray:
         """After a Position (only Programs) or a Duration (Program, later Position, Bar/end).
 
         `early`: the notes so far stop before the bar's last beat, so ending the bar is penalised.
@@ -202,7 +230,7 @@ class MaskBook:
         self._cache[key] = bias
         return bias
 
-    def bar_start(self, last_bar: bool, missing: tuple[int, ...]) -> torch.Tensor:
+    def bar_start(self, last_bar: bool, missing: tuple[int, ...]) -> np.ndarray:
         """After Bar TimeSig: a Position, or (an empty bar) the next Bar / the end."""
         key = ("bar", last_bar, missing)
         if key in self._cache:
@@ -217,17 +245,17 @@ class MaskBook:
         self._cache[key] = bias
         return bias
 
-    def only_choice(self, bias: torch.Tensor) -> int | None:
+    def only_choice(self, bias: np.ndarray) -> int | None:
         """The single allowed token of a bias, or None when there is a choice."""
         key = id(bias)
         cached = self._single.get(key)
         if cached is None or cached[0] is not bias:
-            allowed = torch.nonzero(torch.isfinite(bias)).flatten()
+            allowed = np.flatnonzero(np.isfinite(bias))
             cached = (bias, int(allowed[0]) if len(allowed) == 1 else None)
             self._single[key] = cached
         return cached[1]
 
-    def durations(self, program: int | None = None) -> torch.Tensor:
+    def durations(self, program: int | None = None) -> np.ndarray:
         """Duration tokens; a drum hit always gets the sixteenth the training grooves use (one less
         sampling step per hit: the token is forced)."""
         key = ("dur", program == DRUM_PROGRAM)
@@ -316,7 +344,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                 bias = book.durations(current_program)
             if state in ("after_duration", "after_position") and position >= book.max_position - 1 and missing:
                 # no later position is left: let a missing instrument play at this one
-                bias = bias.clone()
+                bias = bias.copy()
                 for program in missing:
                     bias[vocab.program[program]] = 0.0
             forced = book.only_choice(bias)
@@ -375,8 +403,8 @@ def sample_prefix(decoder: Decoder, plan: list[list[int]], programs: list[int] |
             continue
         decoder.feed(pending)
         pending = []
-        bias = torch.full((vocab.size,), NEG)
-        bias[torch.tensor(allowed)] = 0.0
+        bias = np.full((vocab.size,), NEG, dtype=np.float32)
+        bias[np.array(allowed)] = 0.0
         token = decoder.sample(bias, temperature=1.0)
         pending.append(token)
         prefix.append(token)
@@ -387,7 +415,7 @@ def sample_prefix(decoder: Decoder, plan: list[list[int]], programs: list[int] |
     decoder.feed(pending)
     chosen: list[int] = []
     while True:
-        bias = torch.full((vocab.size,), NEG)
+        bias = np.full((vocab.size,), NEG, dtype=np.float32)
         last = chosen[-1] if chosen else None
         for program in program_choices:
             if last == DRUM_PROGRAM:
@@ -397,7 +425,7 @@ def sample_prefix(decoder: Decoder, plan: list[list[int]], programs: list[int] |
         if chosen:
             bias[vocab.cond_end] = 0.0
         if len(chosen) >= max_programs:
-            bias = torch.full((vocab.size,), NEG)
+            bias = np.full((vocab.size,), NEG, dtype=np.float32)
             bias[vocab.cond_end] = 0.0
         token = decoder.sample(bias, temperature=1.0)
         decoder.feed([token])

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+
+# stdout carries the command's results (`ostinato serve` announces its address on the first line).
+# pyfluidsynth prints where it found libfluidsynth to stdout at import time when CI is set, and it is
+# imported both by audio_render and, through note_seq, by pretty_midi: import it first, into stderr.
+with contextlib.redirect_stdout(sys.stderr):
+    import fluidsynth  # noqa: F401
 
 from server.cli import bridge, composer, demo, latent, melody, renderer, serve
 from server.client import ServerError

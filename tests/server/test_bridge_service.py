@@ -150,7 +150,7 @@ def start_bridge(server_address: str, port_name: str, session: str, *extra: str)
     process = subprocess.Popen(
         [*OSTINATO, "bridge", "--server", server_address, "--api", "jack", "--port-name", port_name,
          "--client-name", port_name, "--session", session, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "true"},
     )
     assert process.stdout is not None
     line = process.stdout.readline()

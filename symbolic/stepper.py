@@ -1,0 +1,109 @@
+"""Decoding steps of a MusicTransformer in numpy, for sampling on the CPU.
+
+A decoding step of this model is about 0.4 MFLOP: what costs time is the per-operation overhead, not
+arithmetic. torch's dispatcher spends ~20 µs on a (1×192)·(192×768) linear that numpy hands to BLAS
+in ~7 µs, so the same arithmetic written in numpy runs a step about 3× faster.
+`MusicTransformer.decode_step` stays the reference (tests/symbolic/test_stepper.py compares logits).
+
+The weights are copied once (transposed where BLAS prefers it); a `StepCache` holds one sequence's
+keys (stored transposed, so each head's scores are one matrix product) and values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erf
+
+from symbolic.model import MusicTransformer
+
+_SQRT_HALF = np.float32(np.sqrt(0.5))
+
+
+class StepCache:
+    """Keys and values of one sequence, filled up to `length` positions."""
+
+    def __init__(self, layers: int, heads: int, head_dim: int, capacity: int) -> None:
+        self.keys_t = np.zeros((layers, heads, head_dim, capacity), dtype=np.float32)
+        self.values = np.zeros((layers, heads, capacity, head_dim), dtype=np.float32)
+        self.length = 0
+        self.capacity = capacity
+
+
+class _Layer:
+    def __init__(self, block) -> None:
+        def array(tensor) -> np.ndarray:
+            return np.ascontiguousarray(tensor.detach().float().numpy())
+
+        # A layer norm's scale and shift fold into the linear that follows it: W(γ·n + β) + b.
+        self.eps1, self.eps2 = float(block.norm1.eps), float(block.norm2.eps)
+        self.qkv_t, self.qkv_b = _fold(block.norm1, block.qkv)
+        self.out_t, self.out_b = array(block.out.weight.t()), array(block.out.bias)
+        self.ff1_t, self.ff1_b = _fold(block.norm2, block.ff1)
+        self.ff2_t, self.ff2_b = array(block.ff2.weight.t()), array(block.ff2.bias)
+
+
+def _fold(norm, linear) -> tuple[np.ndarray, np.ndarray]:
+    weight = linear.weight.detach().double()
+    folded = weight * norm.weight.detach().double()[None, :]
+    bias = linear.bias.detach().double() + weight @ norm.bias.detach().double()
+    return (np.ascontiguousarray(folded.t().float().numpy()), np.ascontiguousarray(bias.float().numpy()))
+
+
+def _normalise(x: np.ndarray, eps: float) -> np.ndarray:
+    """Layer norm without its affine part (folded into the next linear)."""
+    width = x.shape[-1]
+    centred = x - np.add.reduce(x, axis=-1, keepdims=True) / width
+    return centred / np.sqrt(np.add.reduce(centred * centred, axis=-1, keepdims=True) / width + eps)
+
+
+class NumpyStepper:
+    """`step(cache, ids)`: feeds new tokens of one sequence and returns the last position's logits."""
+
+    def __init__(self, model: MusicTransformer) -> None:
+        config = model.config
+        self.config = config
+        self.heads, self.head_dim, self.width = config.n_heads, config.head_dim, config.d_model
+        self.scale = np.float32(1.0 / np.sqrt(config.head_dim))
+        self.embed = np.ascontiguousarray(model.embed.weight.detach().float().numpy())
+        self.position = np.ascontiguousarray(model.position.weight.detach().float().numpy())
+        # The tied output head with the final norm folded in.
+        self.final_eps = float(model.norm.eps)
+        weight = model.embed.weight.detach().double()
+        self.head_t = np.ascontiguousarray((weight * model.norm.weight.detach().double()[None, :]).t().float().numpy())
+        self.head_b = np.ascontiguousarray((weight @ model.norm.bias.detach().double()).float().numpy())
+        self.layers = [_Layer(block) for block in model.blocks]
+
+    def new_cache(self) -> StepCache:
+        return StepCache(len(self.layers), self.heads, self.head_dim, self.config.max_seq_len)
+
+    def step(self, cache: StepCache, ids: list[int]) -> np.ndarray:
+        start = cache.length
+        length = len(ids)
+        end = start + length
+        if end > self.config.max_seq_len:
+            raise ValueError(f"sequence of {end} tokens exceeds the model's {self.config.max_seq_len}")
+        heads, head_dim = self.heads, self.head_dim
+        x = self.embed[ids] + self.position[start:end]  # (length, width)
+        mask = None
+        if length > 1:  # causal inside the new chunk; everything cached before is visible
+            mask = np.triu(np.full((length, end), -np.inf, dtype=np.float32), k=start + 1)
+        for index, layer in enumerate(self.layers):
+            qkv = (_normalise(x, layer.eps1) @ layer.qkv_t + layer.qkv_b).reshape(length, 3, heads, head_dim)
+            q = qkv[:, 0].transpose(1, 0, 2)  # (heads, length, head_dim)
+            cache.keys_t[index, :, :, start:end] = qkv[:, 1].transpose(1, 2, 0)
+            cache.values[index, :, start:end] = qkv[:, 2].transpose(1, 0, 2)
+            scores = (q @ cache.keys_t[index, :, :, :end]) * self.scale  # (heads, length, end)
+            if mask is not None:
+                scores = scores + mask
+            scores = np.exp(scores - np.maximum.reduce(scores, axis=-1, keepdims=True))
+            scores /= np.add.reduce(scores, axis=-1, keepdims=True)
+            attended = (scores @ cache.values[index, :, :end]).transpose(1, 0, 2).reshape(length, self.width)
+            x = x + (attended @ layer.out_t + layer.out_b)
+            h = _normalise(x, layer.eps2) @ layer.ff1_t + layer.ff1_b
+            h = h * np.float32(0.5) * (np.float32(1.0) + erf(h * _SQRT_HALF))
+            x = x + (h @ layer.ff2_t + layer.ff2_b)
+        cache.length = end
+        return _normalise(x[-1], self.final_eps) @ self.head_t + self.head_b
+
+
+__all__ = ["NumpyStepper", "StepCache"]
