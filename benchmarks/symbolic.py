@@ -4,8 +4,8 @@ Prints, for the shipped checkpoint:
 - latency of 8 and 16 bar requests through a real server on loopback (p50/p99), one at a time and
   8 concurrent clients;
 - decoding tokens/s of the KV-cache loop against a plain reference loop over the same model in the
-  same run (the reference re-runs the whole sequence for every token), and of a batch of 8 sequences
-  decoded together;
+  same run (the reference re-runs the whole sequence for every token), of a batch of 8 sequences
+  decoded together, and of the numpy step (symbolic.stepper) the server decodes with;
 - peak resident memory of the process (server + model).
 """
 
@@ -44,6 +44,25 @@ def cached_tokens_per_s(model, prefix: list[int], tokens: int, generator: torch.
     started = time.perf_counter()
     out = model.generate(torch.tensor([prefix] * batch), tokens, generator=generator)
     return batch * (out.shape[1] - len(prefix)) / (time.perf_counter() - started)
+
+
+def stepper_tokens_per_s(model, prefix: list[int], tokens: int, seed: int = 0) -> float:
+    """The serving path: symbolic.stepper's numpy step with the same KV-cache arithmetic, one sequence."""
+    import numpy as np
+
+    from symbolic.stepper import NumpyStepper
+
+    stepper = NumpyStepper(model)
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    cache = stepper.new_cache()
+    logits = stepper.step(cache, prefix)
+    for _ in range(tokens):
+        weights = np.exp(logits - logits.max())
+        cumulative = np.cumsum(weights)
+        token = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1])), len(weights) - 1)
+        logits = stepper.step(cache, [token])
+    return tokens / (time.perf_counter() - started)
 
 
 def server_latency(address: str, bars: int, repeats: int, concurrency: int) -> list[float]:
@@ -123,10 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     reference = reference_tokens_per_s(model, prefix, tokens, generator)
     cached = cached_tokens_per_s(model, prefix, tokens, generator)
     batched = cached_tokens_per_s(model, prefix, tokens, generator, batch=8)
+    stepped = stepper_tokens_per_s(model, prefix, tokens)
     print(f"decoding {tokens} tokens, {model.num_parameters() / 1e6:.2f} M parameters, 1 thread:")
     print(f"  reference loop (no cache) : {reference:8.0f} tokens/s")
     print(f"  KV cache                  : {cached:8.0f} tokens/s  ({cached / reference:.1f}x the reference)")
     print(f"  KV cache, batch of 8      : {batched:8.0f} tokens/s  ({batched / reference:.1f}x the reference)")
+    print(f"  KV cache, numpy step      : {stepped:8.0f} tokens/s  ({stepped / reference:.1f}x the reference, "
+          f"{stepped / cached:.1f}x torch's cached step; what the server decodes with)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process (server + two model copies): {peak_mb:.0f} MB")
     load = open("/proc/loadavg").read().split()[:3]
