@@ -16,6 +16,7 @@ DRUM_PROGRAM = -1
 MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")
 # Semitone offset of each mode's tonic within the major scale it shares notes with.
 _MODE_OFFSET = {"major": 0, "dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7, "minor": 9, "locrian": 11}
+_COLOUR_INTERVAL = {"major": 11, "minor": 8, "dorian": 9, "mixolydian": 10, "lydian": 6, "phrygian": 1, "locrian": 6}
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 STYLES = (
@@ -75,6 +76,12 @@ class Key:
         """Tonic, third and fifth of the mode."""
         scale = sorted(self.scale_pitch_classes(), key=lambda pc: (pc - self.tonic_pitch_class) % 12)
         return frozenset((scale[0], scale[2], scale[4]))
+
+    def colour_pitch_classes(self) -> frozenset[int]:
+        """The degree that tells this mode from its most common neighbour on the same tonic (the mode
+        that differs by that one note): major's 7th (vs mixolydian), minor's 6th (vs dorian), dorian's
+        6th (vs minor), mixolydian's 7th (vs major)... A tune that never plays it reads as the neighbour."""
+        return frozenset({(self.tonic_pitch_class + _COLOUR_INTERVAL[self.mode]) % 12})
 
     def transposed(self, semitones: int) -> "Key":
         return Key((self.tonic_pitch_class + semitones) % 12, self.mode)

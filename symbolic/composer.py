@@ -98,6 +98,13 @@ def _normalise_instruments(programs: list[int] | None) -> list[int] | None:
     return unique
 
 
+# Logit bonus for the degrees that tell a requested mode from its neighbours (Key.colour_pitch_classes).
+# Church modes need more: the key finder (like a listener) hears major or minor unless the colour
+# degree is plain to hear.
+COLOUR_BIAS_MAJOR_MINOR = 1.0
+COLOUR_BIAS_CHURCH_MODES = 1.5
+
+
 class Composer:
     """Attribute-conditioned generation with a MusicTransformer and its tokenizer."""
 
@@ -279,7 +286,9 @@ class Composer:
             scale_pitch_classes=key.scale_pitch_classes() if attributes.key is not None else None,
             key_bias=key_bias,
             tonic_pitch_class=key.tonic_pitch_class if attributes.key is not None else None,
-            triad_pitch_classes=key.triad_pitch_classes() if attributes.key is not None else None)
+            triad_pitch_classes=key.triad_pitch_classes() if attributes.key is not None else None,
+            colour_pitch_classes=key.colour_pitch_classes() if attributes.key is not None else None,
+            colour_bias=COLOUR_BIAS_MAJOR_MINOR if key.mode in ("major", "minor") else COLOUR_BIAS_CHURCH_MODES)
         requested = Attributes(
             instruments=programs, key=key, time_signature=time_signature, tempo_bpm=tempo_bpm, bars=bars,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,

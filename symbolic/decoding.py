@@ -61,6 +61,10 @@ class BodyConstraints:
     tonic_pitch_class: int | None = None
     triad_pitch_classes: frozenset[int] | None = None
     tonic_bias: float = 1.0
+    # Mode steering: a bonus for the degrees that tell the mode from its neighbours (Key.colour_pitch_classes):
+    # without it a mixolydian tune that avoids its 7th reads as major.
+    colour_pitch_classes: frozenset[int] | None = None
+    colour_bias: float = 1.0
     last_bar_tonic_bias: float = 2.0
     final_tonic_bias: float = 5.0  # second half of the last bar: the cadence
     # Logit penalty for ending a bar whose notes stop before its last beat: training bars are full
@@ -195,6 +199,8 @@ class MaskBook:
             if low <= pitch <= high:
                 in_key = self.c.scale_pitch_classes is None or pitch % 12 in self.c.scale_pitch_classes
                 bias[index] = 0.0 if in_key else -self.c.key_bias
+                if self.c.colour_pitch_classes is not None and pitch % 12 in self.c.colour_pitch_classes:
+                    bias[index] += self.c.colour_bias
                 if self.c.tonic_pitch_class is not None and pitch % 12 == self.c.tonic_pitch_class:
                     bias[index] += tonic_bias
                 elif self.c.triad_pitch_classes is not None and pitch % 12 in self.c.triad_pitch_classes:

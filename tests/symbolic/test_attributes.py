@@ -38,6 +38,16 @@ def test_key_membership_and_transposition() -> None:
     assert Key(2, "major").transposed(3) == Key(5, "major")
 
 
+def test_each_mode_names_the_degree_that_tells_it_from_its_neighbour() -> None:
+    assert Key(7, "mixolydian").colour_pitch_classes() == {5}  # F: G mixolydian's flat 7th
+    assert Key(7, "major").colour_pitch_classes() == {6}  # F#
+    assert Key(4, "dorian").colour_pitch_classes() == {1}  # C#: E dorian's major 6th
+    assert Key(9, "minor").colour_pitch_classes() == {5}  # F: A minor's flat 6th
+    for mode in ("major", "minor", "dorian", "mixolydian", "lydian", "phrygian", "locrian"):
+        key = Key(2, mode)
+        assert key.colour_pitch_classes() <= key.scale_pitch_classes()
+
+
 def test_extract_measures_a_clip() -> None:
     melody = scale_tune(62, bars=4, notes_per_bar=8, program=40)
     drums = NoteTable(np.arange(16) * 1.0, np.full(16, 0.25), np.full(16, 36), np.full(16, DRUM_PROGRAM))

@@ -55,6 +55,18 @@ def test_other_meters_and_sampled_attributes(composer: Composer) -> None:
     assert sampled.measured.time_signature == sampled.requested.time_signature
 
 
+def test_a_requested_church_mode_sounds_its_colour_degree(composer: Composer) -> None:
+    """A mixolydian tune that never plays its flat 7th is a major tune: the mode's colour is steered in."""
+    for seed in (1, 2, 3):
+        result = composer.generate(Attributes(instruments=[73, 32], key=Key(9, "mixolydian"), time_signature=(4, 4),
+                                              bars=8), Sampling(seed=seed))
+        table = result.clip.table
+        pitch_classes = table.pitch[table.program != DRUM_PROGRAM] % 12
+        flat_seventh = np.count_nonzero(pitch_classes == 7)  # G natural, A mixolydian's 7th
+        assert flat_seventh >= 2
+        assert np.count_nonzero(pitch_classes == 8) < flat_seventh  # G#, A major's 7th, is out of the mode
+
+
 def test_pitch_range_is_a_hard_limit(composer: Composer) -> None:
     result = composer.generate(Attributes(instruments=[73], bars=4, pitch_low=67, pitch_high=79), Sampling(seed=3))
     assert result.clip.table.pitch.min() >= 67 and result.clip.table.pitch.max() <= 79
