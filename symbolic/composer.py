@@ -20,6 +20,7 @@ from ostinato.errors import InvalidInput, LimitExceeded
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from symbolic.attributes import (
     DENSITY_EDGES_ONSETS_PER_QUARTER,
+    RANGE_EDGES_OCTAVES,
     DRUM_PROGRAM,
     MODES,
     STYLES,
@@ -288,7 +289,9 @@ class Composer:
             tonic_pitch_class=key.tonic_pitch_class if attributes.key is not None else None,
             triad_pitch_classes=key.triad_pitch_classes() if attributes.key is not None else None,
             colour_pitch_classes=key.colour_pitch_classes() if attributes.key is not None else None,
-            colour_bias=COLOUR_BIAS_MAJOR_MINOR if key.mode in ("major", "minor") else COLOUR_BIAS_CHURCH_MODES)
+            colour_bias=COLOUR_BIAS_MAJOR_MINOR if key.mode in ("major", "minor") else COLOUR_BIAS_CHURCH_MODES,
+            **_span_limits(attributes),
+            density_band=_density_band(chosen["density"]) if _density_requested(attributes) else None)
         requested = Attributes(
             instruments=programs, key=key, time_signature=time_signature, tempo_bpm=tempo_bpm, bars=bars,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
@@ -521,6 +524,31 @@ def _concat(tables: list[NoteTable]) -> NoteTable:
                       np.concatenate([t.pitch for t in tables]).astype(int),
                       np.concatenate([t.program for t in tables]).astype(int), velocity.astype(int))
     return table.select(np.lexsort((table.pitch, table.onset_q)))
+
+
+def _span_limits(attributes: Attributes) -> dict:
+    """Span bounds (semitones) for a requested pitch range in octaves: the band of its range level.
+    Explicit lowest/highest pitches are hard limits of their own and take precedence."""
+    octaves = attributes.pitch_range_octaves
+    if octaves is None or attributes.pitch_low is not None or attributes.pitch_high is not None:
+        return {}
+    level = range_level(octaves)
+    edges = RANGE_EDGES_OCTAVES
+    span_min = int(np.ceil(12 * edges[level - 1])) if level > 0 else None
+    span_max = int(np.ceil(12 * edges[level])) - 1 if level < len(edges) else None
+    return {"span_min": span_min, "span_max": span_max}
+
+
+def _density_requested(attributes: Attributes) -> bool:
+    return attributes.rhythm_intensity is not None or attributes.notes_per_bar is not None
+
+
+def _density_band(level: int) -> tuple[float, float]:
+    """Onsets per quarter note of a density level's band (the open ends get a plausible width)."""
+    edges = DENSITY_EDGES_ONSETS_PER_QUARTER
+    low = edges[level - 1] if level > 0 else 0.25
+    high = edges[level] if level < len(edges) else edges[-1] + 1.0
+    return (low, high)
 
 
 def _gentle_key_steering(key: Key | None, cadence: bool = True) -> dict:

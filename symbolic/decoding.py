@@ -71,6 +71,16 @@ class BodyConstraints:
     # (rests aside), and a small model ends bars early more often than the data does.
     early_bar_end_penalty: float = 2.0
     max_tokens_per_bar: int = 240
+    # Pitch range across all pitched parts (semitones, lowest to highest note): no note may widen the
+    # clip's span past span_max; while the span is short of span_min, notes that widen it enough get
+    # span_push from the middle of the clip on (a requested range level is a band of spans).
+    span_max: int | None = None
+    span_min: int | None = None
+    span_push: float = 2.0
+    # Note density (distinct pitched onsets per quarter note, the extractor's measure): when the clip so
+    # far runs more than one onset ahead of (behind) this band, the next onsets are paced later (sooner).
+    density_band: tuple[float, float] | None = None
+    pace_bias: float = 2.5
 
 
 _STEPPERS: dict[int, tuple[MusicTransformer, NumpyStepper]] = {}
@@ -261,6 +271,59 @@ class MaskBook:
             self._single[key] = cached
         return cached[1]
 
+    def pace(self, position: int, direction: int) -> np.ndarray:
+        """Bias on the choices after `position` (-1: bar start): direction +1 asks for the next onset
+        soon (within an eighth) and for no early bar end; -1 asks for a gap of at least a quarter."""
+        key = ("pace", position, direction)
+        if key in self._cache:
+            return self._cache[key]
+        bias = np.zeros(self.size, dtype=np.float32)
+        ticks_per_quarter = self.c.time_signature[1]
+        for value, index in self.position_ids:
+            gap = value - max(position, 0) if position >= 0 else value
+            if direction > 0 and 0 <= gap <= ticks_per_quarter // 2:
+                bias[index] = self.c.pace_bias
+            elif direction < 0 and position >= 0 and 0 < gap < ticks_per_quarter:
+                bias[index] = -self.c.pace_bias
+        if direction > 0:
+            bias[self.vocab.bar] = -self.c.pace_bias
+            bias[self.vocab.eos] = -self.c.pace_bias
+        self._cache[key] = bias
+        return bias
+
+    def narrowest(self, bias: np.ndarray, lowest: int, highest: int) -> np.ndarray:
+        """When an instrument cannot play inside the span (a bass under a high melody, say): of the
+        pitches `bias` allows, only those that widen the span least."""
+        widening = {index: max(highest, pitch) - min(lowest, pitch) for pitch, index in self.vocab.pitch.items()
+                    if np.isfinite(bias[index])}
+        if not widening:
+            return bias
+        least = min(widening.values())
+        narrowed = self._empty()
+        for index, span in widening.items():
+            if span == least:
+                narrowed[index] = bias[index]
+        return narrowed
+
+    def span_bias(self, lowest: int | None, highest: int | None, push: bool) -> np.ndarray | None:
+        """Extra bias on pitches for the range request, given the clip's lowest and highest notes so far."""
+        span_max, span_min = self.c.span_max, self.c.span_min
+        if lowest is None or highest is None or (span_max is None and not (push and span_min)):
+            return None
+        key = ("span", lowest, highest, push)
+        if key in self._cache:
+            return self._cache[key]
+        bias = np.zeros(self.size, dtype=np.float32)
+        for pitch, index in self.vocab.pitch.items():
+            span = max(highest, pitch) - min(lowest, pitch)
+            if span_max is not None and span > span_max:
+                bias[index] = NEG
+            elif push and span_min is not None and highest - lowest < span_min <= span:
+                bias[index] = self.c.span_push
+        if len(self._cache) < 20_000:
+            self._cache[key] = bias
+        return bias
+
     def durations(self, program: int | None = None) -> np.ndarray:
         """Duration tokens; a drum hit always gets the sixteenth the training grooves use (one less
         sampling step per hit: the token is forced)."""
@@ -308,6 +371,13 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
     time_signature_token = vocab.time_signature[tuple(constraints.time_signature)]
     program_of = {index: program for program, index in vocab.program.items()}
     pitch_ids = set(vocab.pitch.values()) | set(vocab.pitch_drum.values())
+    pitch_of = {index: pitch for pitch, index in vocab.pitch.items()}
+    lowest: int | None = None  # pitched notes of the new bars, for the range request
+    highest: int | None = None
+    steer_span = constraints.span_max is not None or constraints.span_min is not None
+    onsets = 0  # distinct pitched onset positions so far, for the density request
+    last_onset: tuple[int, int] | None = None
+    ticks_per_quarter = constraints.time_signature[1]
     position_of = {index: value for value, index in vocab.position.items()}
     capacity = decoder.model.config.max_seq_len
     all_bars = [list(b) for b in context_bars]
@@ -346,8 +416,20 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                     bias = book.program_bias_cadence[current_program]
                 else:
                     bias = book.program_bias_last_bar[current_program]
+                if steer_span and current_program != DRUM_PROGRAM:
+                    extra = book.span_bias(lowest, highest, push=2 * bar_index >= new_bars - 1)
+                    if extra is not None:
+                        combined = bias + extra
+                        bias = combined if np.isfinite(combined).any() else book.narrowest(bias, lowest, highest)
             else:  # after a pitch
                 bias = book.durations(current_program)
+            if constraints.density_band is not None and state in ("bar_start", "after_duration"):
+                elapsed_q = (bar_index * book.max_position + max(position, 0)) / ticks_per_quarter
+                low, high = constraints.density_band
+                if onsets > high * elapsed_q + 0.5:
+                    bias = bias + book.pace(position, -1)
+                elif onsets < low * elapsed_q - 0.5:
+                    bias = bias + book.pace(position, +1)
             if state in ("after_duration", "after_position") and position >= book.max_position - 1 and missing:
                 # no later position is left: let a missing instrument play at this one
                 bias = bias.copy()
@@ -375,6 +457,13 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                 state = "after_program"
             elif token in pitch_ids:
                 sounding.add(current_program)
+                if token in pitch_of:
+                    if last_onset != (bar_index, position):
+                        onsets += 1
+                        last_onset = (bar_index, position)
+                    pitch = pitch_of[token]
+                    lowest = pitch if lowest is None else min(lowest, pitch)
+                    highest = pitch if highest is None else max(highest, pitch)
                 state = "after_pitch"
             else:
                 filled_ticks = max(filled_ticks, position + book.duration_ticks.get(token, 0.0))

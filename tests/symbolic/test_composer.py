@@ -67,6 +67,32 @@ def test_a_requested_church_mode_sounds_its_colour_degree(composer: Composer) ->
         assert np.count_nonzero(pitch_classes == 8) < flat_seventh  # G#, A major's 7th, is out of the mode
 
 
+def test_a_requested_range_in_octaves_caps_the_span_and_is_reached(composer: Composer) -> None:
+    """1.2 octaves is range level [1.0, 1.5): no clip spans more than 17 semitones, and most reach 12."""
+    reached = 0
+    for seed in range(1, 7):
+        result = composer.generate(Attributes(instruments=[40, 73], key=Key(7, "major"), bars=4,
+                                              pitch_range_octaves=1.2), Sampling(seed=seed))
+        pitches = result.clip.table.pitch[result.clip.table.program != DRUM_PROGRAM]
+        span = int(pitches.max() - pitches.min())
+        assert span <= 17, f"seed {seed}: span {span} semitones"
+        reached += span >= 12
+    assert reached >= 4
+
+
+def test_a_requested_density_paces_the_onsets(composer: Composer) -> None:
+    def onsets_per_quarter(intensity: float) -> float:
+        values = [composer.generate(Attributes(instruments=[73], time_signature=(4, 4), bars=8,
+                                               rhythm_intensity=intensity), Sampling(seed=seed))
+                  .measured.extra["onsets_per_quarter"] for seed in (1, 2, 3)]
+        return float(np.mean(values))
+
+    sparse, dense = onsets_per_quarter(0.0), onsets_per_quarter(1.0)
+    assert sparse < 1.0  # level 0: under 0.75 onsets per quarter, give or take the pacing slack
+    assert dense > 2.0  # level 4: 2.25 and more
+    assert dense > 2 * sparse
+
+
 def test_pitch_range_is_a_hard_limit(composer: Composer) -> None:
     result = composer.generate(Attributes(instruments=[73], bars=4, pitch_low=67, pitch_high=79), Sampling(seed=3))
     assert result.clip.table.pitch.min() >= 67 and result.clip.table.pitch.max() <= 79
