@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ostinato.errors import InvalidInput, LimitExceeded
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
@@ -39,7 +38,16 @@ from symbolic.attributes import (
 )
 from symbolic.codec import decode_bars, encode_bars
 from symbolic.conditioning import PREFIX_GROUPS, group_choices
-from symbolic.decoding import BodyConstraints, Decoder, Sampling, generate_bars, instrument_range, sample_prefix
+from symbolic.decoding import (
+    BodyConstraints,
+    Decoder,
+    Sampling,
+    generate_bars,
+    instrument_range,
+    sample_prefix,
+    stepper_for,
+    window_of,
+)
 from symbolic.drums import grooves_for, render_groove
 from symbolic.instruments import role_of
 from symbolic.midi_io import Clip, midi_to_clip, table_to_midi
@@ -310,8 +318,7 @@ class Composer:
                 decoder = Decoder(self.model, self.vocab, Sampling(sampling.seed + candidate, sampling.temperature,
                                                                     sampling.top_k), cancel)
             span = (candidate / candidates, (candidate + 1) / candidates)
-            with torch.inference_mode():
-                new_bars = generate_bars(decoder, prefix, [], bars, constraints, progress, span)
+            new_bars = generate_bars(decoder, prefix, [], bars, constraints, progress, span)
             steps += decoder.steps
             with self._tokenizer_lock:
                 table = decode_bars(self.tokenizer, new_bars, time_signature)
@@ -366,8 +373,7 @@ class Composer:
                                   primer.tempo_bpm, primer_bars)
         constraints = BodyConstraints(time_signature=primer.time_signature, programs=programs,
                                       **_gentle_key_steering(measured.key))
-        with torch.inference_mode():
-            new_bars = generate_bars(decoder, prefix, context, bars, constraints, progress)
+        new_bars = generate_bars(decoder, prefix, context, bars, constraints, progress)
         with self._tokenizer_lock:
             table = decode_bars(self.tokenizer, new_bars, primer.time_signature)
         bar_q = bar_quarters(primer.time_signature)
@@ -418,20 +424,36 @@ class Composer:
                 runs.append([bar])
         rng = random.Random(sampling.seed)
         steps = 0
+        gap_scores: list[list[float]] = []  # per gap: each candidate's log-probability of the bars after it
         for run_index, run in enumerate(runs):
             start, count = run[0], len(run)
             plan, _ = self._plan(measured.copy(bars=total, style=None), rng)
-            decoder = Decoder(self.model, self.vocab, Sampling(sampling.seed + run_index, sampling.temperature,
-                                                                sampling.top_k), cancel)
-            prefix = sample_prefix(decoder, plan, all_programs, sorted(self.vocab.program))
             with self._tokenizer_lock:
-                context = encode_bars(self.tokenizer, self.vocab, table, clip.time_signature, clip.tempo_bpm, total)[:start]
+                encoded = encode_bars(self.tokenizer, self.vocab, table, clip.time_signature, clip.tempo_bpm, total)
+            context = encoded[:start]
+            # The model writes left to right, so it sees only the bars before the gap. The bars after it
+            # choose among candidates: the one under which the model finds them most likely is kept.
+            following = [t for bar in encoded[start + count:start + count + INFILL_RIGHT_BARS] for t in bar]
+            candidates = INFILL_CANDIDATES if following else 1
             constraints = BodyConstraints(time_signature=clip.time_signature, programs=regenerate,
                                           **_gentle_key_steering(measured.key, cadence=start + count == total))
-            span = (run_index / len(runs), (run_index + 1) / len(runs))
-            with torch.inference_mode():
+            best: tuple[float, list[list[int]]] | None = None
+            scores: list[float] = []
+            for candidate in range(candidates):
+                decoder = Decoder(self.model, self.vocab, Sampling(sampling.seed + 1000 * run_index + candidate,
+                                                                    sampling.temperature, sampling.top_k), cancel)
+                prefix = sample_prefix(decoder, plan, all_programs, sorted(self.vocab.program))
+                part = len(runs) * candidates
+                span = ((run_index * candidates + candidate) / part, (run_index * candidates + candidate + 1) / part)
                 new_bars = generate_bars(decoder, prefix, context, count, constraints, progress, span)
-            steps += decoder.steps
+                steps += decoder.steps
+                score = self._continuation_logprob(prefix, context + new_bars, following) if candidates > 1 else 0.0
+                scores.append(round(score, 3))
+                if best is None or score > best[0]:
+                    best = (score, new_bars)
+            assert best is not None
+            new_bars = best[1]
+            gap_scores.append(scores)
             with self._tokenizer_lock:
                 new = decode_bars(self.tokenizer, new_bars, clip.time_signature)
             new = NoteTable(new.onset_q + start * bar_q, new.duration_q, new.pitch, new.program)
@@ -445,11 +467,24 @@ class Composer:
             kept.duration_q = np.where(crossing, start * bar_q - kept.onset_q, kept.duration_q)
             table = _concat([kept, new])
         requested = measured.copy()
-        notes = {"tokens_sampled": steps, "infilled_bars": chosen, "regenerated_programs": regenerate}
+        notes = {"tokens_sampled": steps, "infilled_bars": chosen, "regenerated_programs": regenerate,
+                 "right_context_bars": INFILL_RIGHT_BARS, "gap_scores": gap_scores}
         return self._finish(table, clip.time_signature, clip.tempo_bpm, total, requested, sampling.seed, notes,
                             keep_velocity=True)
 
     # ---- helpers ----------------------------------------------------------------------------
+    def _continuation_logprob(self, prefix: list[int], bars: list[list[int]], following: list[int]) -> float:
+        """Log-probability the model gives `following` after the prefix and `bars` (one pass, no sampling)."""
+        capacity = self.model.config.max_seq_len
+        following = following[: capacity // 4]
+        window = window_of(prefix, bars, [], capacity)
+        ids = window + following
+        stepper = stepper_for(self.model)
+        logits = stepper.step(stepper.new_cache(), ids, every_position=True)[len(window) - 1:len(ids) - 1]
+        logits = logits - logits.max(axis=1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return float(log_probs[np.arange(len(following)), following].sum())
+
     def _read_clip(self, midi: bytes, what: str) -> Clip:
         clip = midi_to_clip(midi)
         if len(clip.table) == 0:
@@ -524,6 +559,11 @@ def _concat(tables: list[NoteTable]) -> NoteTable:
                       np.concatenate([t.pitch for t in tables]).astype(int),
                       np.concatenate([t.program for t in tables]).astype(int), velocity.astype(int))
     return table.select(np.lexsort((table.pitch, table.onset_q)))
+
+
+# Infill: candidates sampled per gap, and bars after the gap that pick among them.
+INFILL_CANDIDATES = 3
+INFILL_RIGHT_BARS = 2
 
 
 def _span_limits(attributes: Attributes) -> dict:

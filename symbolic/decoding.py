@@ -350,7 +350,7 @@ class BarStream:
         return [token for bar in self.bars for token in bar]
 
 
-def _window(prefix: list[int], bars: list[list[int]], partial: list[int], capacity: int) -> list[int]:
+def window_of(prefix: list[int], bars: list[list[int]], partial: list[int], capacity: int) -> list[int]:
     """Prefix + as many trailing whole bars as fit in half the capacity + the bar being written."""
     budget = capacity // 2 - len(prefix) - len(partial)
     kept: list[list[int]] = []
@@ -381,7 +381,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
     position_of = {index: value for value, index in vocab.position.items()}
     capacity = decoder.model.config.max_seq_len
     all_bars = [list(b) for b in context_bars]
-    window = _window(prefix, all_bars, [], capacity)
+    window = window_of(prefix, all_bars, [], capacity)
     if decoder.ids != window:
         decoder.reset(window)
     produced: list[list[int]] = []
@@ -391,7 +391,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
         last_bar = bar_index == new_bars - 1
         bar = [vocab.bar, time_signature_token]
         if decoder.room() < 8:
-            decoder.reset(_window(prefix, all_bars, [], capacity))
+            decoder.reset(window_of(prefix, all_bars, [], capacity))
         decoder.feed(bar)
         position = -1
         filled_ticks = 0.0  # where the latest-ending note of this bar stops
@@ -441,7 +441,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
             else:
                 if pending:
                     if decoder.room() < len(pending) + 1:
-                        decoder.reset(_window(prefix, all_bars, bar[: len(bar) - len(pending)], capacity))
+                        decoder.reset(window_of(prefix, all_bars, bar[: len(bar) - len(pending)], capacity))
                     decoder.feed(pending)
                     pending = []
                 token = forced if forced is not None else decoder.sample(bias)
@@ -470,7 +470,7 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                 state = "after_duration"
         if pending and not last_bar:  # the bar's last tokens go into the cache before the next Bar
             if decoder.room() < len(pending) + 8:
-                decoder.reset(_window(prefix, all_bars, bar[: len(bar) - len(pending)], capacity))
+                decoder.reset(window_of(prefix, all_bars, bar[: len(bar) - len(pending)], capacity))
             decoder.feed(pending)
         produced.append(bar)
         all_bars.append(bar)

@@ -76,7 +76,14 @@ class NumpyStepper:
     def new_cache(self) -> StepCache:
         return StepCache(len(self.layers), self.heads, self.head_dim, self.config.max_seq_len)
 
-    def step(self, cache: StepCache, ids: list[int]) -> np.ndarray:
+    def step(self, cache: StepCache, ids: list[int], every_position: bool = False) -> np.ndarray:
+        """Logits of the last new position (vocab,), or of every new position (len(ids), vocab)."""
+        x = self._hidden(cache, ids)
+        if every_position:
+            return _normalise(x, self.final_eps) @ self.head_t + self.head_b
+        return _normalise(x[-1], self.final_eps) @ self.head_t + self.head_b
+
+    def _hidden(self, cache: StepCache, ids: list[int]) -> np.ndarray:
         start = cache.length
         length = len(ids)
         end = start + length
@@ -103,7 +110,7 @@ class NumpyStepper:
             h = h * np.float32(0.5) * (np.float32(1.0) + erf(h * _SQRT_HALF))
             x = x + (h @ layer.ff2_t + layer.ff2_b)
         cache.length = end
-        return _normalise(x[-1], self.final_eps) @ self.head_t + self.head_b
+        return x
 
 
 __all__ = ["NumpyStepper", "StepCache"]
