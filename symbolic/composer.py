@@ -292,14 +292,16 @@ class Composer:
         constraints = BodyConstraints(
             time_signature=time_signature, programs=programs, required_programs=programs,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
-            scale_pitch_classes=key.scale_pitch_classes() if attributes.key is not None else None,
+            # Key and density are steered whether asked for or sampled in the prefix: the clip should
+            # be what the request shown back to the user says.
+            scale_pitch_classes=key.scale_pitch_classes(),
             key_bias=key_bias,
-            tonic_pitch_class=key.tonic_pitch_class if attributes.key is not None else None,
-            triad_pitch_classes=key.triad_pitch_classes() if attributes.key is not None else None,
-            colour_pitch_classes=key.colour_pitch_classes() if attributes.key is not None else None,
+            tonic_pitch_class=key.tonic_pitch_class,
+            triad_pitch_classes=key.triad_pitch_classes(),
+            colour_pitch_classes=key.colour_pitch_classes(),
             colour_bias=COLOUR_BIAS_MAJOR_MINOR if key.mode in ("major", "minor") else COLOUR_BIAS_CHURCH_MODES,
             **_span_limits(attributes),
-            density_band=_density_band(chosen["density"]) if _density_requested(attributes) else None)
+            density_band=_density_band(chosen["density"]))
         requested = Attributes(
             instruments=programs, key=key, time_signature=time_signature, tempo_bpm=tempo_bpm, bars=bars,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
@@ -577,10 +579,6 @@ def _span_limits(attributes: Attributes) -> dict:
     span_min = int(np.ceil(12 * edges[level - 1])) if level > 0 else None
     span_max = int(np.ceil(12 * edges[level])) - 1 if level < len(edges) else None
     return {"span_min": span_min, "span_max": span_max}
-
-
-def _density_requested(attributes: Attributes) -> bool:
-    return attributes.rhythm_intensity is not None or attributes.notes_per_bar is not None
 
 
 def _density_band(level: int) -> tuple[float, float]:
