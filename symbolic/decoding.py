@@ -12,6 +12,7 @@ Key is steered with a bias against out-of-scale pitches; range and density throu
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ from ostinato.errors import Cancelled
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from symbolic.attributes import DRUM_PROGRAM
 from symbolic.model import MusicTransformer
+from symbolic.batching import StepBatcher
 from symbolic.stepper import NumpyStepper
 from symbolic.tokenizer import Vocabulary, positions_per_bar
 
@@ -83,16 +85,28 @@ class BodyConstraints:
     pace_bias: float = 2.5
 
 
-_STEPPERS: dict[int, tuple[MusicTransformer, NumpyStepper]] = {}
+_STEPPERS: dict[int, tuple[MusicTransformer, NumpyStepper, StepBatcher]] = {}
+_STEPPERS_LOCK = threading.Lock()
+
+
+def _entry(model: MusicTransformer) -> tuple[MusicTransformer, NumpyStepper, StepBatcher]:
+    with _STEPPERS_LOCK:
+        entry = _STEPPERS.get(id(model))
+        if entry is None or entry[0] is not model:
+            stepper = NumpyStepper(model)
+            entry = (model, stepper, StepBatcher(stepper))
+            _STEPPERS[id(model)] = entry
+        return entry
 
 
 def stepper_for(model: MusicTransformer) -> NumpyStepper:
     """The numpy copy of a model's weights used for decoding (made once per model)."""
-    entry = _STEPPERS.get(id(model))
-    if entry is None or entry[0] is not model:
-        entry = (model, NumpyStepper(model))
-        _STEPPERS[id(model)] = entry
-    return entry[1]
+    return _entry(model)[1]
+
+
+def batcher_for(model: MusicTransformer) -> StepBatcher:
+    """The batcher that runs concurrent requests' steps on this model together."""
+    return _entry(model)[2]
 
 
 class Decoder:
@@ -101,7 +115,8 @@ class Decoder:
     def __init__(self, model: MusicTransformer, vocab: Vocabulary, sampling: Sampling,
                  cancel: CancelToken | None = None) -> None:
         self.model = model
-        self.stepper = stepper_for(model)
+        self.batcher = batcher_for(model)
+        self.stepper = self.batcher.stepper
         self.vocab = vocab
         self.sampling = sampling
         self.cancel = cancel
@@ -114,7 +129,7 @@ class Decoder:
     def feed(self, ids: list[int]) -> None:
         if not ids:
             return
-        self.logits = self.stepper.step(self.cache, ids)
+        self.logits = self.batcher.step(self.cache, ids)
         self.ids.extend(ids)
         self.steps += 1
 
@@ -366,6 +381,13 @@ def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[i
                   constraints: BodyConstraints, progress: ProgressFn | None = None,
                   progress_span: tuple[float, float] = (0.0, 1.0)) -> list[list[int]]:
     """Samples `new_bars` bars after the prefix and context; returns the new bars' tokens."""
+    with decoder.batcher.session():
+        return _generate_bars(decoder, prefix, context_bars, new_bars, constraints, progress, progress_span)
+
+
+def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[int]], new_bars: int,
+                   constraints: BodyConstraints, progress: ProgressFn | None,
+                   progress_span: tuple[float, float]) -> list[list[int]]:
     vocab = decoder.vocab
     book = MaskBook(vocab, constraints)
     time_signature_token = vocab.time_signature[tuple(constraints.time_signature)]

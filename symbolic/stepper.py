@@ -78,39 +78,65 @@ class NumpyStepper:
 
     def step(self, cache: StepCache, ids: list[int], every_position: bool = False) -> np.ndarray:
         """Logits of the last new position (vocab,), or of every new position (len(ids), vocab)."""
-        x = self._hidden(cache, ids)
+        x = self._hidden([cache], [ids])
         if every_position:
             return _normalise(x, self.final_eps) @ self.head_t + self.head_b
         return _normalise(x[-1], self.final_eps) @ self.head_t + self.head_b
 
-    def _hidden(self, cache: StepCache, ids: list[int]) -> np.ndarray:
-        start = cache.length
-        length = len(ids)
-        end = start + length
-        if end > self.config.max_seq_len:
-            raise ValueError(f"sequence of {end} tokens exceeds the model's {self.config.max_seq_len}")
-        heads, head_dim = self.heads, self.head_dim
-        x = self.embed[ids] + self.position[start:end]  # (length, width)
-        mask = None
-        if length > 1:  # causal inside the new chunk; everything cached before is visible
-            mask = np.triu(np.full((length, end), -np.inf, dtype=np.float32), k=start + 1)
+    def step_many(self, caches: list[StepCache], id_lists: list[list[int]]) -> np.ndarray:
+        """One step for several sequences at once (each with its own cache and new tokens): the linear
+        layers run once over all their rows, attention per sequence. Returns (len(caches), vocab)."""
+        x = self._hidden(caches, id_lists)
+        last = np.cumsum([len(ids) for ids in id_lists]) - 1
+        return _normalise(x[last], self.final_eps) @ self.head_t + self.head_b
+
+    def _hidden(self, caches: list[StepCache], id_lists: list[list[int]]) -> np.ndarray:
+        spans = []  # (cache, first row, rows, start position)
+        row = 0
+        for cache, ids in zip(caches, id_lists):
+            if cache.length + len(ids) > self.config.max_seq_len:
+                raise ValueError(f"sequence of {cache.length + len(ids)} tokens exceeds the model's "
+                                 f"{self.config.max_seq_len}")
+            spans.append((cache, row, len(ids), cache.length))
+            row += len(ids)
+        if len(spans) == 1:
+            cache, _, length, start = spans[0]
+            x = self.embed[id_lists[0]] + self.position[start:start + length]
+        else:
+            x = np.concatenate([self.embed[ids] + self.position[start:start + length]
+                                for ids, (_, _, length, start) in zip(id_lists, spans)])
+        heads, head_dim, width = self.heads, self.head_dim, self.width
+        masks = [np.triu(np.full((length, start + length), -np.inf, dtype=np.float32), k=start + 1)
+                 if length > 1 else None for _, _, length, start in spans]  # causal inside a new chunk
         for index, layer in enumerate(self.layers):
-            qkv = (_normalise(x, layer.eps1) @ layer.qkv_t + layer.qkv_b).reshape(length, 3, heads, head_dim)
-            q = qkv[:, 0].transpose(1, 0, 2)  # (heads, length, head_dim)
-            cache.keys_t[index, :, :, start:end] = qkv[:, 1].transpose(1, 2, 0)
-            cache.values[index, :, start:end] = qkv[:, 2].transpose(1, 0, 2)
-            scores = (q @ cache.keys_t[index, :, :, :end]) * self.scale  # (heads, length, end)
-            if mask is not None:
-                scores = scores + mask
-            scores = np.exp(scores - np.maximum.reduce(scores, axis=-1, keepdims=True))
-            scores /= np.add.reduce(scores, axis=-1, keepdims=True)
-            attended = (scores @ cache.values[index, :, :end]).transpose(1, 0, 2).reshape(length, self.width)
+            qkv = (_normalise(x, layer.eps1) @ layer.qkv_t + layer.qkv_b).reshape(row, 3, heads, head_dim)
+            if len(spans) == 1:
+                attended = self._attend(index, qkv, spans[0], masks[0])
+            else:
+                attended = np.concatenate([self._attend(index, qkv[first:first + length], span, mask)
+                                           for span, mask in zip(spans, masks)
+                                           for first, length in [(span[1], span[2])]])
             x = x + (attended @ layer.out_t + layer.out_b)
             h = _normalise(x, layer.eps2) @ layer.ff1_t + layer.ff1_b
             h = h * np.float32(0.5) * (np.float32(1.0) + erf(h * _SQRT_HALF))
             x = x + (h @ layer.ff2_t + layer.ff2_b)
-        cache.length = end
+        for cache, _, length, start in spans:
+            cache.length = start + length
         return x
+
+    def _attend(self, layer: int, qkv: np.ndarray, span: tuple, mask: np.ndarray | None) -> np.ndarray:
+        """One sequence's attention: stores its new keys and values, attends over its whole cache."""
+        cache, _, length, start = span
+        end = start + length
+        q = qkv[:, 0].transpose(1, 0, 2)  # (heads, length, head_dim)
+        cache.keys_t[layer, :, :, start:end] = qkv[:, 1].transpose(1, 2, 0)
+        cache.values[layer, :, start:end] = qkv[:, 2].transpose(1, 0, 2)
+        scores = (q @ cache.keys_t[layer, :, :, :end]) * self.scale  # (heads, length, end)
+        if mask is not None:
+            scores = scores + mask
+        scores = np.exp(scores - np.maximum.reduce(scores, axis=-1, keepdims=True))
+        scores /= np.add.reduce(scores, axis=-1, keepdims=True)
+        return (scores @ cache.values[layer, :, :end]).transpose(1, 0, 2).reshape(length, self.width)
 
 
 __all__ = ["NumpyStepper", "StepCache"]

@@ -154,7 +154,11 @@ def start_bridge(server_address: str, port_name: str, session: str, *extra: str)
     )
     assert process.stdout is not None
     line = process.stdout.readline()
-    assert re.match(rf"session {session}$", line.strip()), f"{line!r} {process.stderr.read() if process.poll() is not None else ''}"
+    if not re.match(rf"session {session}$", line.strip()):
+        stderr = process.stderr.read() if process.poll() is not None else ""
+        process.kill()  # a bridge that did not start as expected must not outlive the test
+        process.wait(10)
+        pytest.fail(f"unexpected first line of `ostinato bridge`: {line!r} {stderr}")
     return process
 
 

@@ -29,14 +29,16 @@ def serve_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "OSTINATO_DEFAULT_SOUNDFONT": "TimGM6mb", "CI": "true"},  # CI makes libraries chatty
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"serving on (\S+:\d+)", line)
-    assert match, f"unexpected first line {line!r}; stderr: {process.stderr.read() if process.poll() is not None else ''}"
-    yield process, match.group(1)
-    if process.poll() is None:
-        process.kill()
-        process.wait(10)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"serving on (\S+:\d+)", line)
+        assert match, f"unexpected first line {line!r}; stderr: {process.stderr.read() if process.poll() is not None else ''}"
+        yield process, match.group(1)
+    finally:  # a failed start must not leave a server running either
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
 
 
 def test_serve_answers_health_and_reflection_and_stops_on_sigterm(serve_process: tuple[subprocess.Popen[str], str]) -> None:
