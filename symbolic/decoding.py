@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ostinato.errors import Cancelled
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from symbolic.attributes import DRUM_PROGRAM
-from symbolic.model import MusicTransformer
 from symbolic.batching import StepBatcher
 from symbolic.stepper import NumpyStepper
 from symbolic.tokenizer import Vocabulary, positions_per_bar
+
+if TYPE_CHECKING:  # torch loads only with a model, not with this module
+    from symbolic.model import MusicTransformer
 
 NEG = float("-inf")
 

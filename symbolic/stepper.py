@@ -11,10 +11,14 @@ keys (stored transposed, so each head's scores are one matrix product) and value
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.special import erf
 
-from symbolic.model import MusicTransformer
+if TYPE_CHECKING:  # torch loads only with a model, not with this module
+    from symbolic.model import MusicTransformer
+
 
 _SQRT_HALF = np.float32(np.sqrt(0.5))
 

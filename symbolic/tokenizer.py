@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from miditok import REMI, TokenizerConfig
 
 from symbolic.attributes import (
     DENSITY_EDGES_ONSETS_PER_QUARTER,
@@ -24,6 +24,9 @@ from symbolic.attributes import (
     TEMPO_EDGES_BPM,
     TIME_SIGNATURES,
 )
+
+if TYPE_CHECKING:
+    from miditok import REMI
 
 TOKENIZER_FILE = "tokenizer.json"
 PITCH_RANGE = (21, 109)
@@ -49,6 +52,8 @@ def condition_token_names() -> list[str]:
 
 
 def build_tokenizer() -> REMI:
+    from miditok import REMI, TokenizerConfig  # miditok imports torch: load it with a model, not before
+
     config = TokenizerConfig(
         pitch_range=PITCH_RANGE,
         beat_res={(0, 4): 4, (4, 8): 2},
@@ -68,6 +73,8 @@ def build_tokenizer() -> REMI:
 
 
 def load_tokenizer(directory: Path) -> REMI:
+    from miditok import REMI
+
     tokenizer = REMI(params=Path(directory) / TOKENIZER_FILE)
     missing = [name for name in condition_token_names() if name not in tokenizer.vocab]
     if missing:
