@@ -430,8 +430,11 @@ class Composer:
         for run_index, run in enumerate(runs):
             start, count = run[0], len(run)
             plan, _ = self._plan(measured.copy(bars=total, style=None), rng)
+            staying = table.select(~np.isin(table.program, regenerate))  # other tracks, heard in the gap
             with self._tokenizer_lock:
                 encoded = encode_bars(self.tokenizer, self.vocab, table, clip.time_signature, clip.tempo_bpm, total)
+                kept = (encode_bars(self.tokenizer, self.vocab, staying, clip.time_signature, clip.tempo_bpm,
+                                    total)[start:start + count] if len(staying) else None)
             context = encoded[:start]
             # The model writes left to right, so it sees only the bars before the gap. The bars after it
             # choose among candidates: the one under which the model finds them most likely is kept.
@@ -447,7 +450,7 @@ class Composer:
                 prefix = sample_prefix(decoder, plan, all_programs, sorted(self.vocab.program))
                 part = len(runs) * candidates
                 span = ((run_index * candidates + candidate) / part, (run_index * candidates + candidate + 1) / part)
-                new_bars = generate_bars(decoder, prefix, context, count, constraints, progress, span)
+                new_bars = generate_bars(decoder, prefix, context, count, constraints, progress, span, kept=kept)
                 steps += decoder.steps
                 score = self._continuation_logprob(prefix, context + new_bars, following) if candidates > 1 else 0.0
                 scores.append(round(score, 3))
@@ -458,6 +461,7 @@ class Composer:
             gap_scores.append(scores)
             with self._tokenizer_lock:
                 new = decode_bars(self.tokenizer, new_bars, clip.time_signature)
+            new = new.select(np.isin(new.program, regenerate))  # the kept tracks' notes stay as they were
             new = NoteTable(new.onset_q + start * bar_q, new.duration_q, new.pitch, new.program)
             new.velocity = _velocities(new, bar_q)
             in_run = (table.onset_q >= start * bar_q - 1e-6) & (table.onset_q < (start + count) * bar_q - 1e-6)

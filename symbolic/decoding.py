@@ -382,15 +382,34 @@ def window_of(prefix: list[int], bars: list[list[int]], partial: list[int], capa
 
 def generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[int]], new_bars: int,
                   constraints: BodyConstraints, progress: ProgressFn | None = None,
-                  progress_span: tuple[float, float] = (0.0, 1.0)) -> list[list[int]]:
-    """Samples `new_bars` bars after the prefix and context; returns the new bars' tokens."""
+                  progress_span: tuple[float, float] = (0.0, 1.0),
+                  kept: list[list[int]] | None = None) -> list[list[int]]:
+    """Samples `new_bars` bars after the prefix and context; returns the new bars' tokens.
+
+    `kept`: per new bar, the tokens of notes that stay (other tracks of an infilled bar). They are
+    written into the bars where they fall, so the model hears them while it writes around them;
+    the returned bars hold them too.
+    """
     with decoder.batcher.session():
-        return _generate_bars(decoder, prefix, context_bars, new_bars, constraints, progress, progress_span)
+        return _generate_bars(decoder, prefix, context_bars, new_bars, constraints, progress, progress_span,
+                              kept)
+
+
+def kept_events(bar_tokens: list[int], vocab: Vocabulary) -> list[tuple[int, list[int]]]:
+    """A bar's tokens as (position, the note tokens at that position), in order; Bar/TimeSig dropped."""
+    position_of = {index: value for value, index in vocab.position.items()}
+    events: list[tuple[int, list[int]]] = []
+    for token in bar_tokens:
+        if token in position_of:
+            events.append((position_of[token], []))
+        elif events and token not in (vocab.bar, vocab.eos) and token not in vocab.time_signature.values():
+            events[-1][1].append(token)
+    return [(position, tokens) for position, tokens in events if tokens]
 
 
 def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[int]], new_bars: int,
                    constraints: BodyConstraints, progress: ProgressFn | None,
-                   progress_span: tuple[float, float]) -> list[list[int]]:
+                   progress_span: tuple[float, float], kept: list[list[int]] | None) -> list[list[int]]:
     vocab = decoder.vocab
     book = MaskBook(vocab, constraints)
     time_signature_token = vocab.time_signature[tuple(constraints.time_signature)]
@@ -423,6 +442,7 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
         state = "bar_start"
         current_program = None
         pending: list[int] = []  # chosen tokens not yet fed (a forced token rides along with its predecessor)
+        waiting = kept_events(kept[bar_index], vocab) if kept and bar_index < len(kept) else []
         while True:
             missing = tuple(p for p in required if p not in sounding) if last_bar else ()
             if len(bar) > constraints.max_tokens_per_bar and state in ("bar_start", "after_duration"):
@@ -470,10 +490,28 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                     decoder.feed(pending)
                     pending = []
                 token = forced if forced is not None else decoder.sample(bias)
+            if waiting and state in ("bar_start", "after_duration") and (
+                    token in (vocab.bar, vocab.eos) or (token in position_of and position_of[token] > waiting[0][0])):
+                # kept notes come first: write them, then let the model choose again having heard them
+                kept_position, note_tokens = waiting.pop(0)
+                inserted = ([] if kept_position == position else [vocab.position[kept_position]]) + note_tokens
+                pending.extend(inserted)
+                bar.extend(inserted)
+                position = kept_position
+                state = "after_duration"
+                continue
             if token in (vocab.bar, vocab.eos):
                 break
             pending.append(token)
             bar.append(token)
+            if waiting and token in position_of and position_of[token] == waiting[0][0]:
+                # the model chose the position of kept notes: they sound here, before its own
+                position = waiting[0][0]
+                note_tokens = waiting.pop(0)[1]
+                pending.extend(note_tokens)
+                bar.extend(note_tokens)
+                state = "after_duration"
+                continue
             if token in position_of:
                 position = position_of[token]
                 state = "after_position"

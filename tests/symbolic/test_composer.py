@@ -3,6 +3,7 @@ and infill keep what they must, and bad requests fail with errors a musician can
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,49 @@ def test_infill_picks_the_candidate_that_leads_into_the_bars_after_the_gap(compo
     at_the_end = composer.infill(midi, [5], sampling=Sampling(seed=1))
     assert at_the_end.notes["gap_scores"] == [[0.0]]  # nothing after the gap: one candidate
     assert differed >= 1
+
+
+def test_a_regenerated_track_is_written_around_the_kept_tracks_notes(composer: Composer) -> None:
+    """The bars being written hold the kept melody's notes where they fall (the model hears them), in a
+    valid token order; the new bass and the kept melody both come out of them."""
+    from symbolic.codec import decode_bars, encode_bars
+    from symbolic.decoding import BodyConstraints, Decoder, generate_bars, kept_events, sample_prefix
+
+    melody = scale_tune(74, bars=2, notes_per_bar=4, program=73, seed=2)
+    kept = encode_bars(composer.tokenizer, composer.vocab, melody, (4, 4), 100.0, 2)
+    decoder = Decoder(composer.model, composer.vocab, Sampling(seed=1))
+    plan, _ = composer._plan(Attributes(instruments=[73, 32], key=Key(2, "major"), time_signature=(4, 4), bars=2),
+                             random.Random(1))
+    prefix = sample_prefix(decoder, plan, [32, 73], sorted(composer.vocab.program))
+    bars = generate_bars(decoder, prefix, [], 2, BodyConstraints(time_signature=(4, 4), programs=[32]), kept=kept)
+    position_of = {index: value for value, index in composer.vocab.position.items()}
+    for bar, kept_bar in zip(bars, kept):
+        positions = [position_of[t] for t in bar if t in position_of]
+        assert positions == sorted(positions) and len(set(positions)) == len(positions)
+        for position, tokens in kept_events(kept_bar, composer.vocab):
+            at = [i for i, t in enumerate(bar) if t == composer.vocab.position[position]]
+            assert at, f"kept position {position} missing"
+            following = bar[at[0] + 1:]
+            assert all(t in following for t in tokens)
+    table = decode_bars(composer.tokenizer, bars, (4, 4))
+    flute = table.select(table.program == 73)
+    assert sorted(flute.pitch.tolist()) == sorted(melody.pitch.tolist())
+    assert np.count_nonzero(table.program == 32) >= 2
+
+
+def test_infill_of_one_track_keeps_the_other_and_the_bars_around(composer: Composer) -> None:
+    clip = composer.generate(Attributes(instruments=[73, 32], key=Key(7, "major"), time_signature=(4, 4), bars=4),
+                             Sampling(seed=11))
+    before = clip.clip.table
+    bass_track = midi_to_clip(clip.midi).track_programs.index(32)  # tracks as the file holds them
+    result = composer.infill(clip.midi, [1, 2], tracks=[bass_track], sampling=Sampling(seed=5))
+    after = result.clip.table
+    flute_a, flute_b = before.select(before.program == 73), after.select(after.program == 73)
+    assert sorted(zip(flute_a.onset_q.round(3), flute_a.pitch)) == sorted(zip(flute_b.onset_q.round(3), flute_b.pitch))
+    outside = lambda t: t.select((t.program == 32) & ((t.onset_q < 4) | (t.onset_q >= 12)))  # noqa: E731
+    assert sorted(zip(outside(before).onset_q.round(3), outside(before).pitch)) == sorted(
+        zip(outside(after).onset_q.round(3), outside(after).pitch))
+    assert np.count_nonzero((after.program == 32) & (after.onset_q >= 4) & (after.onset_q < 12)) >= 1
 
 
 def test_bad_requests(composer: Composer) -> None:
