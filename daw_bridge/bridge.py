@@ -12,6 +12,7 @@ import enum
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,6 +26,10 @@ from daw_bridge.timeline import Clock, SystemClock, TimeSignature, Transport, Tr
 from ostinato.errors import MissingAsset
 
 log = logging.getLogger("ostinato.daw_bridge")
+
+
+# Time the last messages get to leave before the ports close (many JACK periods, a few ms each).
+CLOSE_DRAIN_S = 0.1
 
 
 class ClockMode(enum.Enum):
@@ -240,6 +245,9 @@ class LocalBridge:
         if self.config.clock_mode is ClockMode.MASTER:
             self.player.broadcast(bytes((midi.STOP,)))
         if self.ports is not None:
+            # rtmidi hands sent messages to the MIDI system's next cycle (JACK: the next process
+            # period); a port closed first drops them, and the All Notes Off with them.
+            time.sleep(CLOSE_DRAIN_S)
             self.ports.close()
 
     def __enter__(self) -> "LocalBridge":
