@@ -22,7 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from note_seq.protobuf import music_pb2 as note__seq_dot_protobuf_dot_music__pb2
+from protos.third_party import note_seq_music_pb2 as note__seq_dot_protobuf_dot_music__pb2
 from protos.ostinato.v1 import common_pb2 as ostinato_dot_v1_dot_common__pb2
 
 

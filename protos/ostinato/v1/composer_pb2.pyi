@@ -1,4 +1,4 @@
-from note_seq.protobuf import music_pb2 as _music_pb2
+from protos.third_party import note_seq_music_pb2 as _music_pb2
 from protos.ostinato.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper

@@ -1,0 +1,1 @@
+"""Generated code for the third-party messages the contract imports (note-seq's NoteSequence)."""
