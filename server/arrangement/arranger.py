@@ -1,0 +1,547 @@
+"""Writing a piece section by section: each section's composed tracks are written with the previous
+section as context, repeats reuse earlier material, variations rewrite part of it, fixed sources
+(clips, transcribed recordings, grooves) are laid in and heard by the Composer.
+
+    arranger = Arranger(composer=lambda: Composer.from_pretrained(dir), cache=DirectoryCache(out / ".cache"))
+    piece = arranger.arrange(load_arrangement_file(Path("piece.toml")), progress=print)
+    piece.midi()            # one multi-track file with tempo, meter, key signatures and section markers
+
+How a section is written (composed tracks):
+- the first section (or one after a meter change) with nothing else playing: Composer.generate with the
+  section's key, tempo, meter, density and instruments;
+- otherwise a continuation with new attributes: the last `context_bars` of the previous section,
+  transposed into the new key and at the new tempo, followed by the section's bars in which the fixed
+  tracks already play and the composed tracks hold placeholders; Composer.infill rewrites the
+  composed tracks over those bars, hearing the context before and the fixed tracks inside. So a key
+  change lands in the new key, an instrument can enter, and a bass is written under a given melody.
+Results are cached by a key of the section's own content and what it depends on (the previous
+section's key for a continuation, the source section's for a repeat), so re-running after an edit
+rewrites only the edited section and what follows from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ostinato.errors import InvalidInput, NotImplementedYet
+from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
+from server.arrangement import model as m
+from server.arrangement.loader import key_interval
+from symbolic.attributes import DRUM_PROGRAM, Attributes, Key, NoteTable, bar_quarters
+from symbolic.drums import CRASH, grooves_for, render_groove
+from symbolic.instruments import role_of
+
+# Bump when the way sections are written changes: cached sections of older versions are not reused.
+ARRANGER_VERSION = 1
+
+
+# ---- results --------------------------------------------------------------------------------------
+@dataclass
+class SectionResult:
+    """A finished section: notes per track, times in quarter notes from the section's start."""
+
+    index: int
+    spec: m.SectionSpec
+    start_bar: int
+    start_q: float
+    parts: dict[str, NoteTable]
+    cache_key: str
+    cached: bool = False
+    how: str = ""
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def bar_q(self) -> float:
+        return bar_quarters(self.spec.time_signature)
+
+    @property
+    def length_q(self) -> float:
+        return self.spec.bars * self.bar_q
+
+    @property
+    def start_s(self) -> float:
+        return 0.0  # filled by Piece.section_start_s (tempo changes)
+
+    def to_bytes(self) -> bytes:
+        parts = {name: {"onset_q": np.round(t.onset_q, 6).tolist(), "duration_q": np.round(t.duration_q, 6).tolist(),
+                        "pitch": t.pitch.astype(int).tolist(), "program": t.program.astype(int).tolist(),
+                        "velocity": (t.velocity if t.velocity is not None else np.full(len(t), 90)).astype(int).tolist()}
+                 for name, t in self.parts.items()}
+        return json.dumps({"version": ARRANGER_VERSION, "parts": parts, "how": self.how,
+                           "notices": self.notices}).encode()
+
+    @staticmethod
+    def parts_from_bytes(data: bytes) -> tuple[dict[str, NoteTable], str, list[str]]:
+        loaded = json.loads(data)
+        parts = {name: NoteTable(np.array(p["onset_q"], dtype=float), np.array(p["duration_q"], dtype=float),
+                                 np.array(p["pitch"], dtype=int), np.array(p["program"], dtype=int),
+                                 np.array(p["velocity"], dtype=int))
+                 for name, p in loaded["parts"].items()}
+        return parts, loaded.get("how", ""), list(loaded.get("notices", []))
+
+
+# ---- cache ----------------------------------------------------------------------------------------
+class SectionCache(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+
+class MemoryCache:
+    """A cache in a dict (the RPC fills it from the request and reads new entries back)."""
+
+    def __init__(self, entries: dict[str, bytes] | None = None) -> None:
+        self.entries = dict(entries or {})
+        self.used: set[str] = set()
+
+    def get(self, key: str) -> bytes | None:
+        data = self.entries.get(key)
+        if data is not None:
+            self.used.add(key)
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        self.entries[key] = data
+        self.used.add(key)
+
+
+class DirectoryCache(MemoryCache):
+    """Cached sections as files in a directory (e.g. out/.cache); `prune` drops unused ones."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+
+    def get(self, key: str) -> bytes | None:
+        path = self.directory / f"{key}.json"
+        if not path.exists():
+            return None
+        self.used.add(key)
+        return path.read_bytes()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        temporary = self.directory / f"{key}.json.tmp"
+        temporary.write_bytes(data)
+        temporary.replace(self.directory / f"{key}.json")
+        self.used.add(key)
+
+    def prune(self) -> int:
+        """Removes entries not used by the last arrangement; returns how many."""
+        removed = 0
+        for path in self.directory.glob("*.json"):
+            if path.stem not in self.used:
+                path.unlink()
+                removed += 1
+        return removed
+
+
+def model_fingerprint(directory: Path) -> str:
+    """Identifies a model checkpoint (its config and the sizes of its files) for cache keys."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return str(directory)
+    parts = []
+    for path in sorted(directory.iterdir()):
+        if path.is_file():
+            parts.append((path.name, path.stat().st_size,
+                          hashlib.sha256(path.read_bytes()).hexdigest() if path.suffix == ".json" else ""))
+    return m.digest(parts)
+
+
+# ---- note helpers ---------------------------------------------------------------------------------
+def _concat(tables: list[NoteTable]) -> NoteTable:
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return NoteTable.empty()
+    velocity = np.concatenate([t.velocity if t.velocity is not None else np.full(len(t), 90) for t in tables])
+    table = NoteTable(np.concatenate([t.onset_q for t in tables]), np.concatenate([t.duration_q for t in tables]),
+                      np.concatenate([t.pitch for t in tables]).astype(int),
+                      np.concatenate([t.program for t in tables]).astype(int), velocity.astype(int))
+    return table.select(np.lexsort((table.pitch, table.onset_q)))
+
+
+def _shift(table: NoteTable, offset_q: float = 0.0, semitones: int = 0) -> NoteTable:
+    """A copy moved in time and (pitched notes only) in pitch."""
+    pitched = table.program != DRUM_PROGRAM
+    pitch = np.where(pitched, np.clip(table.pitch + semitones, 0, 127), table.pitch).astype(int)
+    velocity = None if table.velocity is None else table.velocity.copy()
+    return NoteTable(table.onset_q + offset_q, table.duration_q.copy(), pitch, table.program.copy(), velocity)
+
+
+def _window(table: NoteTable, start_q: float, end_q: float) -> NoteTable:
+    """Notes starting in [start_q, end_q), moved to start at 0 and cut at end_q."""
+    part = table.select((table.onset_q >= start_q - 1e-6) & (table.onset_q < end_q - 1e-6))
+    part = _shift(part, -start_q)
+    part.duration_q = np.minimum(part.duration_q, end_q - start_q - part.onset_q)
+    return part
+
+
+def _with_program(table: NoteTable, program: int) -> NoteTable:
+    copy = _shift(table)
+    copy.program = np.full(len(copy), program, dtype=int)
+    return copy
+
+
+def _loop(table: NoteTable, loop_q: float, length_q: float) -> NoteTable:
+    """Repeats a clip every loop_q quarters up to length_q (notes cut at the end)."""
+    if len(table) == 0 or loop_q <= 0:
+        return NoteTable.empty()
+    copies = [_shift(table, k * loop_q) for k in range(int(np.ceil(length_q / loop_q)))]
+    return _window(_concat(copies), 0.0, length_q)
+
+
+def section_seed(seed: int, *names: str) -> int:
+    digest = hashlib.sha256(":".join([str(seed), *names]).encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1) + 1
+
+
+def _track_order(programs: list[int]) -> list[int]:
+    """Programs in the order table_to_midi writes their tracks (drums last)."""
+    return sorted(set(programs), key=lambda p: (p == DRUM_PROGRAM, p))
+
+
+# ---- the arranger ---------------------------------------------------------------------------------
+Transcriber = Callable[[bytes, float, tuple[int, int]], NoteTable]
+
+
+class Arranger:
+    """Writes arrangements with a Composer (and, where asked, the latent space and a transcriber).
+
+    Args:
+        composer: returns the Composer (loaded on first use).
+        latent: returns the LatentSpace, for latent variations.
+        transcriber: (audio bytes, tempo_bpm, time_signature) -> quantised NoteTable, for audio tracks.
+        drumify: (NoteTable of the other tracks, time_signature, bars, seed) -> drum NoteTable, when built.
+        cache: where finished sections are kept (None: nothing is cached).
+        model_id: identifies the models (part of every cache key).
+    """
+
+    def __init__(self, composer: Callable[[], object], *, latent: Callable[[], object] | None = None,
+                 transcriber: Transcriber | None = None, drumify: Callable | None = None,
+                 cache: SectionCache | None = None, model_id: str = "") -> None:
+        self._composer_fn = composer
+        self._latent_fn = latent
+        self._transcriber = transcriber
+        self._drumify = drumify
+        self.cache = cache or MemoryCache()
+        self.model_id = model_id
+        self._transcribed: dict[tuple, NoteTable] = {}
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return {m.SOURCE_AUDIO: self._transcriber is not None, m.SOURCE_DRUMIFY: self._drumify is not None}
+
+    def arrange(self, arrangement: m.Arrangement, *, progress: ProgressFn | None = None,
+                cancel: CancelToken | None = None,
+                on_section: Callable[[SectionResult], None] | None = None) -> "Piece":
+        """Writes every section in order; on_section receives each one as soon as it is finished."""
+        from server.arrangement.piece import Piece
+
+        results: list[SectionResult] = []
+        by_name: dict[str, SectionResult] = {}
+        total_bars = max(1, arrangement.total_bars)
+        bars_done = 0
+        start_bar, start_q = 0, 0.0
+        for index, spec in enumerate(arrangement.sections):
+            if cancel is not None:
+                cancel.check()
+            source = by_name.get(spec.source_section) if spec.source_section else None
+            previous = results[-1] if results else None
+            key = self._cache_key(arrangement, spec, previous, source)
+            label = f"section {index + 1}/{len(arrangement.sections)} {spec.name!r} (bars {start_bar + 1}-{start_bar + spec.bars})"
+            if progress:
+                progress(ProgressEvent("arrange", bars_done / total_bars, f"{label}: writing"))
+            cached = self.cache.get(key)
+            if cached is not None:
+                parts, how, notices = SectionResult.parts_from_bytes(cached)
+                result = SectionResult(index, spec, start_bar, start_q, parts, key, True, how, notices)
+            else:
+                result = SectionResult(index, spec, start_bar, start_q, {}, key)
+                self._write(arrangement, result, previous, source, cancel)
+                self.cache.put(key, result.to_bytes())
+            results.append(result)
+            by_name[spec.name] = result
+            bars_done += spec.bars
+            start_bar += spec.bars
+            start_q += result.length_q
+            if progress:
+                state = "cached" if result.cached else result.how
+                progress(ProgressEvent("arrange", bars_done / total_bars, f"{label}: {state}"))
+            if on_section is not None:
+                on_section(result)
+        return Piece(arrangement, results)
+
+    # ---- cache keys -------------------------------------------------------------------------------
+    def _cache_key(self, arrangement: m.Arrangement, spec: m.SectionSpec, previous: SectionResult | None,
+                   source: SectionResult | None) -> str:
+        tracks = [arrangement.track(name).fingerprint() for name in spec.tracks]
+        depends = {"source": source.cache_key} if source is not None else {
+            "previous": previous.cache_key if previous is not None else None,
+            "context_bars": arrangement.context_bars}
+        return m.digest(ARRANGER_VERSION, self.model_id, arrangement.seed, arrangement.key, spec.fingerprint(),
+                        tracks, depends)
+
+    # ---- one section ------------------------------------------------------------------------------
+    def _write(self, arrangement: m.Arrangement, result: SectionResult, previous: SectionResult | None,
+               source: SectionResult | None, cancel: CancelToken | None) -> None:
+        spec = result.spec
+        seed = section_seed(arrangement.seed, spec.name)
+        parts: dict[str, NoteTable] = {}
+        how = []
+        if source is not None:
+            for name in spec.tracks:
+                if name in source.parts:
+                    parts[name] = _shift(source.parts[name], 0.0, spec.transpose)
+            shift = f" {spec.transpose:+d} semitones" if spec.transpose else ""
+            if spec.vary:
+                changed = self._vary(arrangement, spec, parts, seed, result.notices, cancel)
+                how.append(f"{spec.variation.method} variation of {source.spec.name!r}{shift} ({', '.join(changed)})")
+            else:
+                how.append(f"repeat of {source.spec.name!r}{shift}")
+        composed = []
+        for name in spec.tracks:
+            if name in parts:
+                continue
+            track = arrangement.track(name)
+            if track.source == m.SOURCE_COMPOSE:
+                composed.append(track)
+            elif track.source in (m.SOURCE_MIDI, m.SOURCE_AUDIO):
+                parts[name] = self._given(arrangement, track, spec)
+            elif track.source == m.SOURCE_GROOVE:
+                parts[name] = self._groove(arrangement, track, spec, result.index)
+        if composed:
+            context = previous if source is None else None
+            parts.update(self._compose(arrangement, spec, composed, parts, context, seed, result.notices, cancel))
+            how.append(("continued from " + repr(context.spec.name) if context is not None and
+                        context.spec.time_signature == spec.time_signature else "composed") +
+                       f" ({', '.join(t.name for t in composed)})")
+        for name in spec.tracks:
+            track = arrangement.track(name)
+            if track.source == m.SOURCE_DRUMIFY and name not in parts:
+                if self._drumify is None:
+                    raise NotImplementedYet("drumify is not available in this build")
+                heard = _concat(list(parts.values()))
+                parts[name] = self._drumify(heard, spec.time_signature, spec.bars, seed)
+                how.append(f"drumified ({name})")
+        for name, table in parts.items():
+            empty_bars = spec.bars - len(set((table.onset_q // result.bar_q).astype(int).tolist()))
+            if len(table) == 0:
+                result.notices.append(f"{name} has no notes in {spec.name}")
+            elif empty_bars > spec.bars // 2:
+                result.notices.append(f"{name} is silent in {empty_bars} of {spec.bars} bars of {spec.name}")
+        result.parts = parts
+        result.how = "; ".join(how) or "laid in"
+
+    def _given(self, arrangement: m.Arrangement, track: m.TrackSpec, spec: m.SectionSpec) -> NoteTable:
+        """A given clip (or a transcribed recording), looped over the section, in the section's key."""
+        bar_q = bar_quarters(spec.time_signature)
+        if track.source == m.SOURCE_AUDIO:
+            if self._transcriber is None:
+                raise NotImplementedYet("transcription (basic-pitch) is not installed on this server")
+            memo = (track.name, spec.tempo_bpm, spec.time_signature)
+            if memo not in self._transcribed:
+                self._transcribed[memo] = self._transcriber(track.data or b"", spec.tempo_bpm, spec.time_signature)
+            table = self._transcribed[memo]
+            if len(table) == 0:
+                raise InvalidInput(f"no notes were heard in {track.file!r} (track {track.name!r})")
+        else:
+            from symbolic.midi_io import midi_to_clip
+
+            clip = midi_to_clip(track.data or b"")
+            table = clip.table
+            is_drum = track.program == DRUM_PROGRAM
+            if track.midi_track is not None:
+                programs = [p for p in (clip.track_programs or []) if (table.program == p).any()]
+                if track.midi_track >= len(programs):
+                    raise InvalidInput(f"track {track.name!r}: {track.file!r} has {len(programs)} tracks with notes; "
+                                       f"midi_track {track.midi_track} does not exist")
+                table = table.select(table.program == programs[track.midi_track])
+            else:
+                table = table.select((table.program == DRUM_PROGRAM) == is_drum)
+            if len(table) == 0:
+                raise InvalidInput(f"track {track.name!r}: {track.file!r} has no {'drum' if is_drum else 'pitched'} notes")
+        end_q = float((table.onset_q + table.duration_q).max())
+        loop_q = max(1, int(np.ceil(end_q / bar_q - 1e-6))) * bar_q
+        notes = _with_program(_loop(table, loop_q, spec.bars * bar_q), track.program)
+        if track.follow_key and track.program != DRUM_PROGRAM:
+            notes = _shift(notes, 0.0, key_interval(arrangement.key, spec.key))
+        return notes
+
+    def _groove(self, arrangement: m.Arrangement, track: m.TrackSpec, spec: m.SectionSpec, index: int) -> NoteTable:
+        """Groove-library drums: one groove for the whole track, a fill in the section's last bar and a
+        crash on its first downbeat after the first section."""
+        grooves = grooves_for(spec.time_signature, track.style)
+        groove = grooves[section_seed(arrangement.seed, track.name) % len(grooves)] if not track.style or \
+            grooves[0].style != track.style else grooves[0]
+        seed = section_seed(arrangement.seed, track.name, spec.name)
+        bar_q = bar_quarters(spec.time_signature)
+        body_bars = spec.bars - 1 if spec.fill else spec.bars
+        parts = [render_groove(groove, body_bars, spec.tempo_bpm, seed)] if body_bars > 0 else []
+        if spec.fill:
+            two = render_groove(groove, 2, spec.tempo_bpm, seed + 1, phrase_bars=1)  # bar 1 is a fill
+            parts.append(_shift(_window(two, bar_q, 2 * bar_q), body_bars * bar_q))
+        drums = _concat(parts)
+        drums = drums.select(~((drums.pitch == CRASH) & (drums.onset_q < 1e-6)))
+        if index > 0:
+            crash = NoteTable(np.zeros(1), np.full(1, 0.25), np.full(1, CRASH), np.full(1, DRUM_PROGRAM),
+                              np.full(1, 110))
+            drums = _concat([crash, drums])
+        return drums
+
+    # ---- composing ---------------------------------------------------------------------------------
+    def _compose(self, arrangement: m.Arrangement, spec: m.SectionSpec, tracks: list[m.TrackSpec],
+                 fixed: dict[str, NoteTable], context: SectionResult | None, seed: int, notices: list[str],
+                 cancel: CancelToken | None) -> dict[str, NoteTable]:
+        from symbolic.decoding import Sampling
+        from symbolic.midi_io import table_to_midi
+
+        composer = self._composer_fn()
+        programs = [t.program for t in tracks]
+        bar_q = bar_quarters(spec.time_signature)
+        length_q = spec.bars * bar_q
+        fixed_notes = _concat([t for name, t in fixed.items()])
+        if context is not None and (context.spec.time_signature != spec.time_signature or
+                                    not any(len(t) for t in context.parts.values())):
+            context = None
+        if spec.chords:
+            self._note_chords(spec, notices)
+        if context is None and len(fixed_notes) == 0:
+            attributes = Attributes(instruments=programs, key=spec.key, time_signature=spec.time_signature,
+                                    tempo_bpm=spec.tempo_bpm, bars=spec.bars, rhythm_intensity=spec.density)
+            generated = composer.generate(attributes, Sampling(seed=seed), cancel=cancel)
+            table = generated.clip.table
+        else:
+            if spec.density is not None:
+                notices.append(f"{spec.name}: density is steered when a section is written from scratch; "
+                               "a continuation follows its context's density")
+            context_bars = 0
+            pieces = []
+            wanted = set(programs) | {int(p) for p in fixed_notes.program}
+            previous_parts: dict[int, NoteTable] = {}
+            if context is not None:
+                context_bars = min(arrangement.context_bars, context.spec.bars)
+                interval = key_interval(context.spec.key, spec.key)
+                start_q = context.length_q - context_bars * bar_q
+                for part in context.parts.values():
+                    if len(part) and int(part.program[0]) in wanted:
+                        window = _shift(_window(part, start_q, context.length_q), 0.0, interval)
+                        pieces.append(window)
+                        previous_parts[int(part.program[0])] = window
+            offset_q = context_bars * bar_q
+            pieces.append(_shift(fixed_notes, offset_q))
+            for track in tracks:
+                pieces.append(_shift(self._placeholder(track.program, spec, previous_parts, context_bars * bar_q),
+                                     offset_q))
+            clip = _concat(pieces)
+            total_bars = context_bars + spec.bars
+            midi = table_to_midi(clip, spec.time_signature, spec.tempo_bpm, bars=total_bars)
+            order = _track_order([int(p) for p in clip.program])
+            generated = composer.infill(midi, list(range(context_bars, total_bars)),
+                                        [order.index(p) for p in programs], Sampling(seed=seed), cancel=cancel)
+            table = _window(generated.clip.table, offset_q, offset_q + length_q)
+        out = {}
+        for track in tracks:
+            part = table.select(table.program == track.program)
+            part.duration_q = np.minimum(part.duration_q, length_q - part.onset_q)
+            out[track.name] = part
+        return out
+
+    @staticmethod
+    def _placeholder(program: int, spec: m.SectionSpec, previous_parts: dict[int, NoteTable],
+                     context_q: float) -> NoteTable:
+        """Notes that hold a composed track's place until it is written: its part in the context
+        (looped), else the tonic on every beat in the instrument's register. They shape what the
+        Composer reads (instruments, density, key); every one of them is rewritten."""
+        from symbolic.decoding import instrument_range
+
+        bar_q = bar_quarters(spec.time_signature)
+        length_q = spec.bars * bar_q
+        if program in previous_parts and len(previous_parts[program]):
+            return _loop(previous_parts[program], context_q, length_q)
+        beats = np.arange(0.0, length_q, 1.0)
+        if program == DRUM_PROGRAM:
+            pitch = np.where(np.mod(beats, 2.0) < 1e-6, 36, 38)
+        else:
+            low, high = instrument_range(program)
+            centre = {"bass": low + 7, "harmony": (low + high) // 2 - 5}.get(role_of(program), (low + high) // 2)
+            tonic = centre - (centre - spec.key.tonic_pitch_class) % 12
+            pitch = np.full(len(beats), tonic)
+        return NoteTable(beats, np.full(len(beats), 0.9), pitch.astype(int), np.full(len(beats), program), None)
+
+    def _note_chords(self, spec: m.SectionSpec, notices: list[str]) -> None:
+        if "chords" not in {f.name for f in dataclasses.fields(Attributes)}:
+            notices.append(f"{spec.name}: chords are not followed yet (this build's Composer has no chord attribute)")
+
+    # ---- variations --------------------------------------------------------------------------------
+    def _vary(self, arrangement: m.Arrangement, spec: m.SectionSpec, parts: dict[str, NoteTable], seed: int,
+              notices: list[str], cancel: CancelToken | None) -> list[str]:
+        """Rewrites part of the copied material in place; returns the names of the changed tracks."""
+        variation = spec.variation or m.Variation()
+        candidates = [n for n in parts if arrangement.track(n).source == m.SOURCE_COMPOSE
+                      and arrangement.track(n).program != DRUM_PROGRAM]
+        names = list(variation.tracks) or [n for n in candidates if role_of(arrangement.track(n).program) == "melody"] \
+            or candidates[:1]
+        names = [n for n in names if n in parts and len(parts[n])]
+        if not names:
+            notices.append(f"{spec.name}: nothing to vary (no composed pitched track with notes)")
+            return []
+        if variation.amount <= 0:
+            return names
+        if variation.method == m.VARIATION_LATENT:
+            for name in names:
+                parts[name] = self._vary_latent(parts[name], spec, variation.amount, seed)
+            return names
+        from symbolic.decoding import Sampling
+        from symbolic.midi_io import table_to_midi
+
+        bar_q = bar_quarters(spec.time_signature)
+        count = max(1, min(spec.bars, int(round(variation.amount * spec.bars))))
+        clip = _concat(list(parts.values()))
+        midi = table_to_midi(clip, spec.time_signature, spec.tempo_bpm, bars=spec.bars)
+        order = _track_order([int(p) for p in clip.program])
+        programs = {name: arrangement.track(name).program for name in names}
+        composer = self._composer_fn()
+        for attempt in range(3):
+            generated = composer.infill(midi, list(range(spec.bars - count, spec.bars)),
+                                        [order.index(p) for p in programs.values()],
+                                        Sampling(seed=seed + attempt), cancel=cancel)
+            table = _window(generated.clip.table, 0.0, spec.bars * bar_q)
+            new = {name: table.select(table.program == program) for name, program in programs.items()}
+            if any(not _same_notes(new[name], parts[name]) for name in names):
+                break
+        parts.update(new)
+        return names
+
+    def _vary_latent(self, table: NoteTable, spec: m.SectionSpec, amount: float, seed: int) -> NoteTable:
+        if self._latent_fn is None:
+            raise NotImplementedYet("the latent space is not available on this server")
+        from symbolic.latent import Decoding, clip_to_midi, midi_to_clip
+        from symbolic.midi_io import midi_to_clip as read_clip
+        from symbolic.midi_io import table_to_midi
+
+        space = self._latent_fn()
+        program = int(table.program[0])
+        midi = table_to_midi(_with_program(table, 0), spec.time_signature, spec.tempo_bpm, bars=spec.bars)
+        clip = midi_to_clip(midi)
+        varied = space.vary(clip, 1, float(amount), decoding=Decoding(seed=seed))[0]
+        notes = read_clip(clip_to_midi(varied)).table
+        return _with_program(_window(notes, 0.0, spec.bars * bar_quarters(spec.time_signature)), program)
+
+
+def _same_notes(a: NoteTable, b: NoteTable) -> bool:
+    return len(a) == len(b) and np.allclose(a.onset_q, b.onset_q) and np.array_equal(a.pitch, b.pitch)
+
+
+def continuation_api(composer: object) -> bool:
+    """True when the Composer can continue with new attributes itself (symbolic issue 9)."""
+    method = getattr(composer, "continue_clip", None)
+    return method is not None and "attributes" in inspect.signature(method).parameters
