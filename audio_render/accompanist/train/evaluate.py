@@ -1,0 +1,323 @@
+"""Evaluates the accompaniment model on held-out songs, beside no-model baselines, in one run.
+
+Training-side only. Inputs are the held-out clips of `prepare` (every 10th POP909 song, never trained
+on) plus inputs built here (click tracks, a tempo change). Measures come from tools independent of the
+model: librosa onsets and beat tracking, mir_eval's beat F-measure (70 ms window), a Krumhansl-Schmuckler
+key finder on librosa CQT chroma.
+
+Drums (input: melody + accompaniment, no drums):
+  * beat_f: mir_eval F-measure of the beats a tracker finds in the generated drums alone vs the song's
+    annotated beats (JukeDrummer's measure); onset_beat_recall: share of annotated beats with a drum
+    onset within 70 ms; onset_f: F-measure of every drum onset vs the beats (hi-hats between beats
+    count against it, so it is low by design).
+  * tempo stability: spread of the drums' own inter-beat intervals (std / median, %), and the mean
+    distance of drum onsets to the nearest eighth-note of the annotated grid (ms).
+  * click tracks at 70-180 bpm, and a drumless input whose tempo changes half-way (two held-out clips
+    joined: F-measure per half).
+  Baseline: a groove of the project's library (pop) placed on the beats tracked in the input, rendered
+  with FluidSynth. Reference: the true drum stem of the clip, through the same measures.
+Backing (input: the melody alone):
+  * key agreement: the key found in the backing equals the key found in the melody (and the
+    annotated key, transposed); chord_cosine: CQT chroma of the backing vs the POP909 chord annotation
+    (template of the chord's notes) per frame; melody_cosine: chroma cosine of the backing to the melody
+    (1 would mean the backing copies the melody).
+  Baseline: plain triads from a chord estimate (the diatonic triad of the melody's key that best fits
+  the melody's chroma over each two beats), piano + root bass, rendered with FluidSynth. Reference: the
+  true accompaniment stem.
+
+    dev-cpu .venv/bin/python -m audio_render.accompanist.train.evaluate --model audio_render/pretrained/accompanist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+RATE_HZ = 16_000
+WINDOW_S = 0.07
+PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+FLAT_NAMES = {"Db": 1, "Eb": 3, "Gb": 6, "Ab": 8, "Bb": 11, "Cb": 11, "Fb": 4, "E#": 5, "B#": 0}
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+CHORD_INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8), "sus4": (0, 5, 7),
+                   "sus2": (0, 2, 7), "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10),
+                   "maj6": (0, 4, 7, 9), "min6": (0, 3, 7, 9), "hdim7": (0, 3, 6, 10), "dim7": (0, 3, 6, 9)}
+
+
+# ------------------------------------------------------------------------------------------ measures
+def pitch_class(name: str) -> int:
+    if name in FLAT_NAMES:
+        return FLAT_NAMES[name]
+    base = PITCHES.index(name[0].upper())
+    return (base + name[1:].count("#") - name[1:].count("b")) % 12
+
+
+def cqt_chroma(audio: np.ndarray) -> np.ndarray:
+    import librosa
+
+    return librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=RATE_HZ, hop_length=512)
+
+
+def find_key(audio: np.ndarray) -> tuple[int, str]:
+    """Krumhansl-Schmuckler on the summed CQT chroma: (tonic pitch class, "major"/"minor")."""
+    profile = cqt_chroma(audio).sum(axis=1)
+    best, key = -2.0, (0, "major")
+    for tonic in range(12):
+        for mode, template in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
+            score = float(np.corrcoef(profile, np.roll(template, tonic))[0, 1])
+            if score > best:
+                best, key = score, (tonic, mode)
+    return key
+
+
+def same_key(a: tuple[int, str], b: tuple[int, str]) -> bool:
+    """Same key, or relative major/minor (same scale)."""
+    if a == b:
+        return True
+    major, minor = (a, b) if a[1] == "major" else (b, a)
+    return major[1] == "major" and minor[1] == "minor" and (major[0] + 9) % 12 == minor[0]
+
+
+def drum_onsets(drums: np.ndarray) -> np.ndarray:
+    import librosa
+
+    if not np.any(np.abs(drums) > 1e-4):
+        return np.zeros(0)
+    return librosa.onset.onset_detect(y=drums.astype(np.float32), sr=RATE_HZ, hop_length=256, units="time", backtrack=False)
+
+
+def drum_measures(drums: np.ndarray, reference_beats: np.ndarray) -> dict[str, float]:
+    import mir_eval
+
+    from audio_render.accompanist.beats import track_beats
+
+    onsets = drum_onsets(drums)
+    tracked = track_beats(drums, RATE_HZ).beat_times_s
+    duration = drums.shape[0] / RATE_HZ
+    reference = reference_beats[(reference_beats >= 0) & (reference_beats < duration)]
+    recall = float(np.mean([np.min(np.abs(onsets - b)) <= WINDOW_S if onsets.size else False for b in reference])) \
+        if reference.size else 0.0
+    eighths = np.sort(np.r_[reference, (reference[:-1] + reference[1:]) / 2]) if reference.size > 1 else reference
+    grid_ms = float(np.mean([np.min(np.abs(eighths - t)) for t in onsets]) * 1000) if onsets.size and eighths.size else float("nan")
+    intervals = np.diff(tracked)
+    stability = float(np.std(intervals) / np.median(intervals) * 100) if intervals.size > 2 else float("nan")
+    return {
+        "beat_f": float(mir_eval.beat.f_measure(reference, tracked, f_measure_threshold=WINDOW_S)),
+        "onset_beat_recall": recall,
+        "onset_f": float(mir_eval.beat.f_measure(reference, onsets, f_measure_threshold=WINDOW_S)),
+        "ibi_spread_percent": stability,
+        "onset_to_eighth_grid_ms": grid_ms,
+    }
+
+
+def chord_templates(chords: list, frames: int, transpose: int) -> np.ndarray:
+    """(12, frames) chord-note templates at hop 512 (zeros where no chord is annotated)."""
+    out = np.zeros((12, frames))
+    times = np.arange(frames) * 512 / RATE_HZ
+    for start, end, label in chords:
+        if label == "N" or ":" not in label:
+            continue
+        root, quality = label.split(":", 1)
+        quality = quality.split("/")[0].split("(")[0]
+        intervals = CHORD_INTERVALS.get(quality, CHORD_INTERVALS["min" if quality.startswith("min") else "maj"])
+        tonic = (pitch_class(root) + transpose) % 12
+        mask = (times >= start) & (times < end)
+        for interval in intervals:
+            out[(tonic + interval) % 12, mask] = 1.0
+    return out
+
+
+def frame_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    frames = min(a.shape[1], b.shape[1])
+    a, b = a[:, :frames], b[:, :frames]
+    norms = np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0)
+    valid = norms > 1e-8
+    return float(np.mean(np.sum(a * b, axis=0)[valid] / norms[valid])) if valid.any() else float("nan")
+
+
+def backing_measures(backing: np.ndarray, melody: np.ndarray, clip: dict) -> dict[str, float]:
+    melody_key, backing_key = find_key(melody), find_key(backing)
+    annotated = clip.get("key", "")
+    agree_annotated = float("nan")
+    if ":" in annotated:
+        tonic, mode = annotated.split(":")
+        agree_annotated = float(same_key(backing_key, ((pitch_class(tonic) + clip["transpose"]) % 12,
+                                                      "major" if mode.startswith("maj") else "minor")))
+    chroma = cqt_chroma(backing)
+    templates = chord_templates(clip["chords"], chroma.shape[1], clip["transpose"])
+    with_chord = templates.sum(axis=0) > 0
+    return {
+        "key_agrees_with_melody": float(same_key(melody_key, backing_key)),
+        "key_agrees_with_annotation": agree_annotated,
+        "chord_cosine": frame_cosine(chroma[:, with_chord], templates[:, with_chord]) if with_chord.any() else float("nan"),
+        "melody_cosine": frame_cosine(chroma, cqt_chroma(melody)),
+    }
+
+
+# ------------------------------------------------------------------------------------------ rendering
+def render_tracks(tracks, duration_s: float, soundfont: str) -> np.ndarray:
+    from audio_render.accompanist.train.prepare import build_midi
+    from audio_render.render import RenderOptions, render_midi
+
+    samples = int(round(duration_s * RATE_HZ))
+    if not any(notes for _, _, notes in tracks):
+        return np.zeros(samples, np.float32)
+    options = RenderOptions(soundfont=soundfont, sample_rate_hz=RATE_HZ, channels=1, gain=0.5, tail_s=0.3,
+                            reverb=None, chorus=None)
+    audio = render_midi(build_midi(tracks), options).samples[:, 0]
+    out = np.zeros(samples, np.float32)
+    out[: min(samples, audio.size)] = audio[:samples]
+    return out
+
+
+def groove_baseline(mix: np.ndarray, grooves, soundfont: str) -> np.ndarray:
+    """The library's pop groove placed on the beats tracked in the input (no model)."""
+    import random
+
+    from audio_render.accompanist.beats import track_beats
+    from audio_render.accompanist.train.prepare import place_groove
+
+    grid = track_beats(mix, RATE_HZ)
+    if grid.beat_times_s.size < 2:
+        return np.zeros_like(mix)
+    notes = place_groove(grooves, grid.beat_times_s, grid.downbeat, random.Random(0))
+    duration = mix.shape[0] / RATE_HZ
+    drums = [(t, t + 0.1, key, vel) for t, key, vel in notes if 0 <= t < duration]
+    return render_tracks([(0, True, drums)], duration, soundfont)
+
+
+def triad_baseline(melody: np.ndarray, soundfont: str) -> np.ndarray:
+    """Plain triads: per two tracked beats, the diatonic triad of the melody's key nearest its chroma."""
+    from audio_render.accompanist.beats import track_beats
+
+    tonic, mode = find_key(melody)
+    scale = (0, 2, 4, 5, 7, 9, 11) if mode == "major" else (0, 2, 3, 5, 7, 8, 10)
+    triads = [tuple((tonic + scale[(d + k) % 7]) % 12 for k in (0, 2, 4)) for d in range(7)]
+    chroma = cqt_chroma(melody)
+    duration = melody.shape[0] / RATE_HZ
+    beats = track_beats(melody, RATE_HZ).beat_times_s
+    if beats.size < 3:
+        beats = np.arange(0.0, duration, 0.5)
+    bounds = np.r_[0.0, beats[2::2], duration]
+    piano, bass = [], []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        if end - start < 0.1:
+            continue
+        frames = slice(int(start * RATE_HZ / 512), max(int(start * RATE_HZ / 512) + 1, int(end * RATE_HZ / 512)))
+        profile = chroma[:, frames].sum(axis=1)
+        best = max(triads, key=lambda triad: profile[list(triad)].sum())
+        for pc in best:
+            piano.append((start, end, 60 + (pc - 60) % 12, 70))
+        bass.append((start, end, 36 + best[0], 80))
+    return render_tracks([(0, False, piano), (33, False, bass)], duration, soundfont)
+
+
+def click_track(tempo_bpm: float, duration_s: float, soundfont: str) -> tuple[np.ndarray, np.ndarray]:
+    beats = np.arange(0.25, duration_s - 0.1, 60.0 / tempo_bpm)
+    notes = [(t, t + 0.1, 84 if i % 4 == 0 else 77, 110 if i % 4 == 0 else 85) for i, t in enumerate(beats)]
+    return render_tracks([(115, False, notes)], duration_s, soundfont), beats
+
+
+# ------------------------------------------------------------------------------------------ the run
+def generate(model, audio: np.ndarray, part: str, temperature: float | None) -> tuple[np.ndarray, float]:
+    from audio_render.accompanist.model import AccompanimentChunk, AccompanimentRequest
+
+    started = time.perf_counter()
+    out = np.zeros(audio.shape[0], np.float32)
+    for item in model.generate(AccompanimentRequest(audio[:, None], RATE_HZ, part=part, temperature=temperature)):
+        if isinstance(item, AccompanimentChunk):
+            out[item.start_frame : item.start_frame + item.part.shape[0]] = item.part[:, 0]
+    return out, time.perf_counter() - started
+
+
+def mean_of(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = rows[0].keys() if rows else []
+    return {key: round(float(np.nanmean([row[key] for row in rows])), 4) for key in keys}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=Path("audio_render/pretrained/accompanist"))
+    parser.add_argument("--data", type=Path, default=Path(".cache/accompanist/data"))
+    parser.add_argument("--clips", type=int, default=40, help="held-out clips to use")
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2", help="for baselines and clicks")
+    parser.add_argument("--out", type=Path, help="write the report as JSON here")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    from audio_render.accompanist.model import Accompanist
+    from audio_render.accompanist.train.prepare import groove_library
+
+    model = Accompanist.from_pretrained(args.model)
+    arrays = np.load(args.data / "test.npz")
+    meta = json.loads((args.data / "test_meta.json").read_text())[: args.clips]
+    pop = [g for g in groove_library(args.data.parent) if g][1]  # the library's 4/4 "pop" groove
+    rows: dict[str, list[dict[str, float]]] = {}
+    compute_s, audio_s = 0.0, 0.0
+    started = time.time()
+    for index, clip in enumerate(meta):
+        melody = arrays["audio_melody"][index].astype(np.float32) / 32767
+        accompaniment = arrays["audio_accompaniment"][index].astype(np.float32) / 32767
+        true_drums = arrays["audio_drums"][index].astype(np.float32) / 32767
+        mix = melody + accompaniment
+        beats = np.array(clip["beat_times_s"])
+        drums, seconds = generate(model, mix, "drums", args.temperature)
+        compute_s, audio_s = compute_s + seconds, audio_s + mix.shape[0] / RATE_HZ
+        rows.setdefault("drums_model", []).append(drum_measures(drums, beats))
+        rows.setdefault("drums_groove_baseline", []).append(drum_measures(groove_baseline(mix, pop, args.soundfont), beats))
+        rows.setdefault("drums_reference_stem", []).append(drum_measures(true_drums, beats))
+        if clip["back_valid"]:
+            backing, seconds = generate(model, melody, "backing", args.temperature)
+            compute_s, audio_s = compute_s + seconds, audio_s + melody.shape[0] / RATE_HZ
+            rows.setdefault("backing_model", []).append(backing_measures(backing, melody, clip))
+            rows.setdefault("backing_triad_baseline", []).append(backing_measures(triad_baseline(melody, args.soundfont), melody, clip))
+            rows.setdefault("backing_reference_stem", []).append(backing_measures(accompaniment, melody, clip))
+        if index % 10 == 0:
+            print(f"{index + 1}/{len(meta)} clips, {time.time() - started:.0f} s", flush=True)
+    for tempo in (70, 90, 110, 130, 150, 180):
+        clicks, click_beats = click_track(tempo, 10.24, args.soundfont)
+        drums, _ = generate(model, clicks, "drums", args.temperature)
+        rows.setdefault("clicks_model", []).append(drum_measures(drums, click_beats) | {"tempo_bpm": tempo})
+        rows.setdefault("clicks_groove_baseline", []).append(drum_measures(groove_baseline(clicks, pop, args.soundfont), click_beats) | {"tempo_bpm": tempo})
+    # A drumless input whose tempo changes half-way: two held-out clips of different tempi joined.
+    order = np.argsort([clip["tempo_factor"] * 60 / np.median(np.diff(clip["beat_times_s"])) for clip in meta])
+    for pair in range(min(5, len(order) // 2)):
+        first, second = int(order[pair]), int(order[-1 - pair])
+        halves = [arrays["audio_melody"][i].astype(np.float32) / 32767 + arrays["audio_accompaniment"][i].astype(np.float32) / 32767
+                  for i in (first, second)]
+        joined = np.concatenate(halves)
+        split_s = halves[0].shape[0] / RATE_HZ
+        beats_a = np.array(meta[first]["beat_times_s"])
+        beats_b = np.array(meta[second]["beat_times_s"]) + split_s
+        beats_a, beats_b = beats_a[(beats_a >= 0) & (beats_a < split_s)], beats_b[beats_b >= split_s]
+        for name, audio in (("tempo_change_model", generate(model, joined, "drums", args.temperature)[0]),
+                            ("tempo_change_groove_baseline", groove_baseline(joined, pop, args.soundfont))):
+            first_half = drum_measures(audio[: halves[0].shape[0]], beats_a)
+            second_half = drum_measures(audio[halves[0].shape[0]:], beats_b - split_s)
+            rows.setdefault(name, []).append({
+                "tempo_bpm_before": float(60 / np.median(np.diff(beats_a))), "tempo_bpm_after": float(60 / np.median(np.diff(beats_b))),
+                "beat_f_before": first_half["beat_f"], "beat_f_after": second_half["beat_f"],
+                "onset_beat_recall_before": first_half["onset_beat_recall"], "onset_beat_recall_after": second_half["onset_beat_recall"],
+            })
+    report = {name: mean_of(values) | {"n": len(values)} for name, values in rows.items()}
+    report["clicks_per_tempo"] = {
+        str(row["tempo_bpm"]): {"model_beat_f": round(row["beat_f"], 3), "model_onset_beat_recall": round(row["onset_beat_recall"], 3),
+                                "baseline_beat_f": round(base["beat_f"], 3)}
+        for row, base in zip(rows["clicks_model"], rows["clicks_groove_baseline"])}
+    report["model_compute_s_per_audio_s_1_thread"] = round(compute_s / max(audio_s, 1e-9), 3)
+    report["clips"] = len(meta)
+    report["eval_s"] = round(time.time() - started, 1)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
