@@ -15,37 +15,55 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ostinato.errors import InvalidInput, LimitExceeded
+from ostinato.errors import InvalidInput
+from ostinato.limits import echo
+from ostinato.midi_scan import scan_audio
+from ostinato.runtime import CancelToken
 
 _S16_SCALE = 32767.0
 
 
-def decode_audio(data: bytes, *, max_duration_s: float | None = None) -> tuple[np.ndarray, int]:
-    """Decodes WAV/FLAC/OGG (anything libsndfile reads) bytes.
+def decode_audio(data: bytes, *, max_duration_s: float | None = None,
+                 cancel: CancelToken | None = None) -> tuple[np.ndarray, int]:
+    """Decodes WAV or FLAC bytes, after checking their header against ostinato.limits.
 
     Args:
         data: the encoded file's bytes.
         max_duration_s: refuse longer audio (LimitExceeded) before decoding it.
+        cancel: checked between blocks of about a second of audio.
 
     Returns:
         (samples float32 (frames, channels) in [-1, 1], sample_rate_hz)
 
     Raises:
-        InvalidInput: empty or undecodable bytes. LimitExceeded: longer than max_duration_s.
+        InvalidInput: empty, not WAV/FLAC, undecodable, or holding NaN/inf samples.
+        LimitExceeded: longer than max_duration_s, or a sample rate / channel count / size out of bounds.
     """
-    if not data:
-        raise InvalidInput("The audio data is empty: send the bytes of a WAV or FLAC file.")
+    summary = scan_audio(data, max_duration_s=max_duration_s)
     try:
         with soundfile.SoundFile(io.BytesIO(data)) as f:
-            duration_s = f.frames / f.samplerate if f.samplerate else 0.0
-            if max_duration_s is not None and duration_s > max_duration_s:
-                raise LimitExceeded("input audio length", round(duration_s, 1), max_duration_s, "s")
-            samples = f.read(dtype="float32", always_2d=True)
+            if f.samplerate != summary.sample_rate_hz or f.channels != summary.channels:
+                raise InvalidInput("The audio header is inconsistent: send a plain WAV or FLAC file.")
+            frames = min(int(f.frames), summary.frames)
+            samples = np.empty((frames, summary.channels), dtype=np.float32)
+            block = max(4096, summary.sample_rate_hz)
+            done = 0
+            while done < frames:
+                if cancel is not None:
+                    cancel.check()
+                count = min(block, frames - done)
+                read = f.read(count, dtype="float32", always_2d=True, out=samples[done:done + count])
+                if len(read) == 0:
+                    break
+                done += len(read)
+            samples = samples[:done]
             sample_rate_hz = int(f.samplerate)
-    except soundfile.LibsndfileError as exc:
-        raise InvalidInput(f"The audio cannot be decoded ({exc}): send a WAV or FLAC file.") from exc
+    except RuntimeError as exc:  # soundfile.LibsndfileError and its kin
+        raise InvalidInput(f"The audio cannot be decoded ({echo(exc)}): send a WAV or FLAC file.") from exc
     if samples.shape[0] == 0:
         raise InvalidInput("The audio file holds no samples.")
+    if not np.isfinite(samples).all():
+        raise InvalidInput("The audio holds NaN or infinite samples: send finite audio.")
     return samples, sample_rate_hz
 
 
@@ -63,9 +81,29 @@ def _as_2d(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
+# Peaks above this are bent smoothly towards full scale instead of being clipped.
+LIMITER_THRESHOLD = 0.9
+
+
+def limit_peaks(samples: np.ndarray, threshold: float = LIMITER_THRESHOLD) -> np.ndarray:
+    """A memoryless soft limiter: samples within +-threshold pass unchanged, louder ones are bent
+    (tanh) into (threshold, 1), so the output never clips. Returns a new array when anything was
+    over the threshold, else `samples` itself."""
+    magnitude = np.abs(samples)
+    over = magnitude > threshold
+    if not over.any():
+        return samples
+    headroom = 1.0 - threshold
+    limited = np.array(samples, dtype=np.float32, copy=True)
+    bent = threshold + headroom * np.tanh((magnitude[over] - threshold) / headroom)
+    limited[over] = np.copysign(bent, limited[over])
+    return limited
+
+
 def to_pcm_s16le(samples: np.ndarray) -> bytes:
-    """Float samples (frames, channels) -> interleaved signed 16-bit little-endian bytes (clipped)."""
-    scaled = np.multiply(_as_2d(samples), _S16_SCALE, dtype=np.float32)
+    """Float samples (frames, channels) -> interleaved signed 16-bit little-endian bytes; peaks over
+    LIMITER_THRESHOLD are soft-limited (see limit_peaks), never clipped."""
+    scaled = np.multiply(limit_peaks(_as_2d(samples)), _S16_SCALE, dtype=np.float32)
     np.clip(scaled, -32768.0, 32767.0, out=scaled)
     return np.rint(scaled, out=scaled).astype("<i2").tobytes()
 
@@ -79,15 +117,18 @@ def from_pcm_s16le(data: bytes, channels: int) -> np.ndarray:
 
 
 def encode_wav(samples: np.ndarray, sample_rate_hz: int, subtype: str = "PCM_16") -> bytes:
-    """Float samples (frames, channels) -> WAV file bytes (16-bit PCM unless `subtype` says, e.g. "FLOAT")."""
+    """Float samples (frames, channels) -> WAV file bytes (16-bit PCM unless `subtype` says, e.g. "FLOAT");
+    integer formats are soft-limited (see limit_peaks) rather than clipped."""
     buf = io.BytesIO()
-    soundfile.write(buf, _as_2d(samples), sample_rate_hz, subtype=subtype, format="WAV")
+    audio = _as_2d(samples) if subtype.upper() in ("FLOAT", "DOUBLE") else limit_peaks(_as_2d(samples))
+    soundfile.write(buf, audio, sample_rate_hz, subtype=subtype, format="WAV")
     return buf.getvalue()
 
 
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate_hz: int, subtype: str = "PCM_16") -> None:
-    """Writes float samples to a WAV file."""
-    soundfile.write(str(path), _as_2d(samples), sample_rate_hz, subtype=subtype, format="WAV")
+    """Writes float samples to a WAV file (integer formats soft-limited, see limit_peaks)."""
+    audio = _as_2d(samples) if subtype.upper() in ("FLOAT", "DOUBLE") else limit_peaks(_as_2d(samples))
+    soundfile.write(str(path), audio, sample_rate_hz, subtype=subtype, format="WAV")
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import mido
 import numpy as np
 
 from ostinato.errors import InvalidInput
+from ostinato.midi_scan import scan_midi
 
 DRUM_CHANNEL = 9  # "channel 10" in musicians' numbering
 DEFAULT_TEMPO_US = 500_000  # 120 bpm, the SMF default
@@ -93,6 +94,7 @@ def _load(midi_bytes: bytes) -> mido.MidiFile:
         raise InvalidInput(
             "This is not a Standard MIDI File (it does not start with 'MThd'): send a .mid file."
         )
+    scan_midi(midi_bytes)  # cost bounds before mido builds a message object per event
     try:
         midi = mido.MidiFile(file=io.BytesIO(midi_bytes), clip=True)
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:

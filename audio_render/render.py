@@ -249,6 +249,8 @@ class RenderStream:
         self._pool = pool or fluid.default_pool()
         self.soundfont = resolve_soundfont(options.soundfont, options.soundfont_dirs)
         self.timeline = parse_midi(midi_bytes)
+        if not any(part.note_count for part in self.timeline.parts):
+            raise InvalidInput("The MIDI file has no notes: there is nothing to render.")
         self.midi_duration_s = self.timeline.duration_s
         duration_s = self.timeline.duration_s + options.tail_s
         if options.max_duration_s is not None and duration_s > options.max_duration_s:

@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from server.admission import AdmissionInterceptor
 from server.auth import BearerTokenInterceptor
 from server.services import accompanist, bridge, composer, melody, renderer
 from server.settings import Settings
@@ -55,19 +56,32 @@ def _server_credentials(settings: Settings) -> grpc.ServerCredentials:
 
 
 def start_server(settings: Settings) -> RunningServer:
-    """Builds and starts the server; port 0 picks a free port (see RunningServer.port)."""
-    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+    """Builds and starts the server; port 0 picks a free port (see RunningServer.port).
+
+    Raises:
+        ValueError: settings it must not start with (an empty auth token...).
+        MissingAsset: with preload_models, a model that cannot be loaded.
+    """
+    settings.validate()
+    admission = AdmissionInterceptor(settings.workers, settings.max_queued_calls, settings.queue_timeout_s,
+                                     settings.max_stream_calls)
+    # Auth first: an unauthenticated caller learns nothing, not even which methods exist.
+    interceptors: list[grpc.ServerInterceptor] = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+    interceptors.append(admission)
+    pool_size = AdmissionInterceptor.pool_size(settings.workers, settings.max_queued_calls, settings.max_stream_calls)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="ostinato-rpc"),
+        futures.ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="ostinato-rpc"),
         interceptors=interceptors,
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ],
-        maximum_concurrent_rpcs=min(settings.max_concurrent_rpcs, settings.workers),
+        maximum_concurrent_rpcs=pool_size,
     )
     names = tuple(module.add_to_server(server, settings) for module in SERVICE_MODULES)
+    if settings.preload_models:
+        _preload_latent(settings)
 
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -88,6 +102,13 @@ def start_server(settings: Settings) -> RunningServer:
     server.start()
     log.info("ostinato serving on %s:%d (%s)", settings.host, port, "TLS" if settings.tls else "plaintext")
     return RunningServer(server, port, settings, health_servicer, names)
+
+
+def _preload_latent(settings: Settings) -> None:
+    """The latent model (Vary/Interpolate) is served by a module, not a servicer: load it here too."""
+    from server.services.latent import load_space
+
+    load_space(settings)
 
 
 def serve_forever(settings: Settings, ready: threading.Event | None = None) -> None:

@@ -12,29 +12,39 @@ _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):
+    """Checks the token before the method is even looked up: a caller without the token gets
+    UNAUTHENTICATED for every method name, known or not."""
+
     def __init__(self, token: str) -> None:
+        if not token or not token.strip():
+            raise ValueError("the auth token is empty: give a non-empty token, or none to serve without auth")
         self._expected = f"Bearer {token}".encode()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        if handler is None or details.method.startswith(_OPEN_PREFIXES):
-            return handler
-        given = dict(details.invocation_metadata or ()).get("authorization", "")
-        given_bytes = given.encode() if isinstance(given, str) else given
+        if details.method.startswith(_OPEN_PREFIXES):
+            return continuation(details)
+        given: Any = ""
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization":
+                given = value
+                break
+        given_bytes = given.encode() if isinstance(given, str) else bytes(given)
         if hmac.compare_digest(given_bytes, self._expected):
-            return handler
+            return continuation(details)
         message = (
             "missing bearer token: send metadata 'authorization: Bearer <token>'"
             if not given
             else "wrong bearer token"
         )
-        return _denying_handler(handler, message)
+        return _denying_handler(continuation(details), message)
 
 
-def _denying_handler(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+def _denying_handler(handler: grpc.RpcMethodHandler | None, message: str) -> grpc.RpcMethodHandler:
     def deny(_request: Any, context: grpc.ServicerContext) -> Any:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
+    if handler is None:  # an unknown method: answer as for any other, without saying it is unknown
+        return grpc.unary_unary_rpc_method_handler(deny)
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,

@@ -12,6 +12,8 @@ import logging
 import queue
 import threading
 import time
+import uuid
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
 import grpc
@@ -47,14 +49,38 @@ def status_for(error: OstinatoError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+# Longest status message sent back: a message quoting a 10 MB request field would not fit in the
+# metadata limit (the echoed value itself is cut to ostinato.limits.MAX_ECHO_CHARS where it is quoted).
+MAX_STATUS_MESSAGE_CHARS = 600
+
+
+def short_message(message: str, limit: int = MAX_STATUS_MESSAGE_CHARS) -> str:
+    """A status message cut to `limit` characters, on one line."""
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
 def _abort(context: grpc.ServicerContext, error: BaseException, method: str) -> None:
     if isinstance(error, OstinatoError):
         code = status_for(error)
-        if code is grpc.StatusCode.INTERNAL:
-            log.exception("%s failed", method, exc_info=error)
-        context.abort(code, str(error))
-    log.error("%s crashed", method, exc_info=error)
-    context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}: {type(error).__name__}; see the server log")
+        if code is not grpc.StatusCode.INTERNAL:
+            if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                # a limit, not a busy server: the client's retry policy must not try again
+                context.set_trailing_metadata((("grpc-retry-pushback-ms", "-1"),))
+            context.abort(code, short_message(str(error)))
+    if isinstance(error, MemoryError):
+        # Limits are checked before work, so this is a limit the checks missed: say so, and log it.
+        error_id = uuid.uuid4().hex[:12]
+        log.error("%s ran out of memory (error id %s)", method, error_id, exc_info=error)
+        context.set_trailing_metadata((("grpc-retry-pushback-ms", "-1"),))
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                      f"the request needs more memory than the server allows (error id {error_id})")
+    error_id = uuid.uuid4().hex[:12]
+    log.error("%s crashed (error id %s)", method, error_id, exc_info=error)
+    context.set_trailing_metadata((("ostinato-error-id", error_id),))
+    context.abort(grpc.StatusCode.INTERNAL,
+                  f"internal error {error_id} in {method.rsplit('.', 1)[-1]} ({type(error).__name__}): a bug in "
+                  "the server, logged under that id; please report it")
 
 
 def handle_errors(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -145,6 +171,27 @@ def stream_work(
         response = to_response(item)
         if response is not None:
             yield response
+
+
+@contextmanager
+def loading_model(what: str, directory: object) -> Iterator[None]:
+    """Turns any failure to load a model (missing, corrupt or incompatible weights) into MissingAsset,
+    so the client gets FAILED_PRECONDITION and start-up with preloading refuses to serve."""
+    try:
+        yield
+    except OstinatoError:
+        raise
+    except Exception as error:  # noqa: BLE001 - torch, safetensors, json... each raise their own
+        log.error("the %s model at %s cannot be loaded", what, directory, exc_info=error)
+        raise MissingAsset(f"the {what} model at {directory} cannot be loaded ({type(error).__name__}: "
+                           f"{short_message(str(error), 200)}): check or reinstall its files") from error
+
+
+def check_response_size(what: str, size_bytes: float, limit_bytes: int) -> None:
+    """Refuses up front a response message that the server could not send (over max_message_bytes)."""
+    if size_bytes > limit_bytes:
+        raise LimitExceeded(f"{what} (one response message)", round(size_bytes / 1024 / 1024, 1),
+                            round(limit_bytes / 1024 / 1024, 1), "MiB")
 
 
 def check_size(what: str, data: bytes, limit_bytes: int) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
+from ostinato.limits import DEFAULT_AUDIO_LIMITS, DEFAULT_MIDI_LIMITS
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/soundfonts"))
@@ -17,8 +19,8 @@ DEFAULT_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/soundf
 class Limits:
     """Per-request limits. Each is documented in the .proto of the service that enforces it."""
 
-    max_midi_bytes: int = 4 * 1024 * 1024
-    max_audio_bytes: int = 32 * 1024 * 1024
+    max_midi_bytes: int = DEFAULT_MIDI_LIMITS.max_bytes
+    max_audio_bytes: int = DEFAULT_AUDIO_LIMITS.max_bytes
     max_bars: int = 64
     max_variations: int = 16
     max_interpolation_steps: int = 16
@@ -28,16 +30,27 @@ class Limits:
     max_generated_audio_s: float = 120.0
     max_sessions: int = 16
     max_watchers_per_session: int = 32
+    # Generate requests a Bridge session may have in progress at once (more get a notice).
+    max_pending_requests_per_session: int = 4
+    # A session nobody follows is closed after this long (a client that vanished frees its slot).
+    session_idle_close_s: float = 30.0
 
 
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 50051
-    # Thread-pool size: how many calls run at once. A streaming call (a Bridge session, a render)
-    # holds its thread until it ends, so calls beyond max_concurrent_rpcs are refused at once with
-    # RESOURCE_EXHAUSTED rather than queued behind long streams; keep it <= workers.
+    # Calls that do work (everything but health checks, reflection and Bridge streams) running at
+    # once; up to max_queued_calls more wait in arrival order for up to queue_timeout_s (or their
+    # deadline), then are refused with RESOURCE_EXHAUSTED and a retry hint (server/admission.py).
     workers: int = 64
+    max_queued_calls: int = 256
+    queue_timeout_s: float = 30.0
+    # Long-lived Bridge streams (Session, WatchSession) have their own threads, so followers never
+    # take a worker from unary calls; beyond this many they are refused at once.
+    max_stream_calls: int = 128
+    # Only the multi-process front (server/scale) reads this; the server sizes its own pool from the
+    # lanes above (server/admission.py).
     max_concurrent_rpcs: int = 64
     max_message_bytes: int = 64 * 1024 * 1024
     # Seconds in-flight calls get to finish on shutdown before they are cancelled.
@@ -54,11 +67,24 @@ class Settings:
     # A directory with a melody model: the embedded one, a transformers-layout musicgen-melody
     # checkpoint, or an audiocraft-layout one (state_dict.bin + compression_state_dict.bin).
     melody_model_dir: Path = PACKAGE_ROOT / "audio_render" / "pretrained" / "melody"
+    accompanist_model_dir: Path = PACKAGE_ROOT / "audio_render" / "pretrained" / "accompanist"
     # Load every model at start-up instead of on first use.
     preload_models: bool = False
     # torch threads per model call; 1 avoids two calls fighting over two cores.
     torch_threads: int = 1
     limits: Limits = field(default_factory=Limits)
+
+    def validate(self) -> None:
+        """Refuses settings the server must not start with (ValueError with a one-line reason)."""
+        if self.auth_token is not None and not self.auth_token.strip():
+            raise ValueError("the auth token is empty: give a non-empty token, or none to serve without auth")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("the TLS certificate and key go together")
+        for name in ("workers", "max_stream_calls", "max_message_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_queued_calls < 0 or not self.queue_timeout_s >= 0 or not self.shutdown_grace_s >= 0:
+            raise ValueError("max_queued_calls, queue_timeout_s and shutdown_grace_s must be >= 0")
 
     @property
     def address(self) -> str:
@@ -78,6 +104,9 @@ _ENV: dict[str, tuple[str, type]] = {
     "OSTINATO_HOST": ("host", str),
     "OSTINATO_PORT": ("port", int),
     "OSTINATO_WORKERS": ("workers", int),
+    "OSTINATO_MAX_QUEUED_CALLS": ("max_queued_calls", int),
+    "OSTINATO_QUEUE_TIMEOUT_S": ("queue_timeout_s", float),
+    "OSTINATO_MAX_STREAM_CALLS": ("max_stream_calls", int),
     "OSTINATO_MAX_MESSAGE_BYTES": ("max_message_bytes", int),
     "OSTINATO_AUTH_TOKEN": ("auth_token", str),
     "OSTINATO_TLS_CERT": ("tls_cert_file", Path),
@@ -86,6 +115,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "OSTINATO_COMPOSER_MODEL": ("composer_model_dir", Path),
     "OSTINATO_LATENT_MODEL": ("latent_model_dir", Path),
     "OSTINATO_MELODY_MODEL": ("melody_model_dir", Path),
+    "OSTINATO_ACCOMPANIST_MODEL": ("accompanist_model_dir", Path),
 }
 
 

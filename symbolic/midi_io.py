@@ -8,6 +8,7 @@ import numpy as np
 import symusic
 
 from ostinato.errors import InvalidInput
+from ostinato.midi_scan import scan_midi
 from symbolic.attributes import DRUM_PROGRAM, NoteTable
 from symbolic.instruments import program_name
 
@@ -89,6 +90,7 @@ def midi_to_clip(midi: bytes) -> Clip:
     """Reads Standard MIDI File bytes; InvalidInput when they are not a readable MIDI file."""
     if not midi or not bytes(midi[:4]) == b"MThd":
         raise InvalidInput("the MIDI data is not a Standard MIDI File (it must start with 'MThd')")
+    scan_midi(midi)  # cost bounds (ticks, events, notes...) before symusic allocates anything
     try:
         score = symusic.Score.from_midi(bytes(midi))
     except Exception as error:  # noqa: BLE001 - symusic raises RuntimeError/ValueError on bad files

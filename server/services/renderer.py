@@ -16,7 +16,7 @@ import grpc
 import numpy as np
 
 from audio_render import fluid
-from audio_render.audio_io import to_pcm_s16le
+from audio_render.audio_io import LIMITER_THRESHOLD, to_pcm_s16le
 from audio_render.render import ChorusSettings, RenderOptions, ReverbSettings, iter_render
 from audio_render.soundfonts import list_soundfonts, resolve_soundfont
 from ostinato.errors import InvalidInput
@@ -191,6 +191,10 @@ def _render_into(
         for name, audio in (block.stems or {}).items():
             emit_chunk(Response(chunk=common_pb2.AudioChunk(
                 data=to_pcm_s16le(audio), start_frame=block.start_frame, stem=name, last=block.last)))
+    if peak > LIMITER_THRESHOLD:
+        emit(Response(notice=common_pb2.Notice(code="limited", message=(
+            f"The mix peaked at {peak:.2f} of full scale: a limiter bent the loudest peaks to keep them from "
+            f"clipping. Lower gain (now {request.gain or DEFAULT_GAIN:g}) for a clean render."))))
     emit(
         Response(
             summary=renderer_pb2.RenderSummary(
