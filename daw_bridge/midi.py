@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import mido
 
 from ostinato.errors import InvalidInput
+from ostinato.midi_scan import scan_midi
 
 # System real-time and common messages (MIDI 1.0 spec, "System Real Time Messages").
 CLOCK = 0xF8
@@ -146,6 +147,7 @@ def clip_from_midi(midi_bytes: bytes, beats_per_bar: float = 4.0) -> Clip:
     """
     if not midi_bytes:
         raise InvalidInput("the clip's MIDI file is empty")
+    scan_midi(midi_bytes)  # cost bounds before mido builds a message object per event
     try:
         midi = mido.MidiFile(file=io.BytesIO(midi_bytes))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as error:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ostinato.errors import InvalidInput, LimitExceeded
+from ostinato.midi_scan import scan_midi
 
 NUM_PITCHES = 128
 NOTE_OFF = 128
@@ -169,6 +170,7 @@ def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS) -> MelodyClip
 
     if not midi_bytes:
         raise InvalidInput("the MIDI data is empty: give a Standard MIDI File")
+    scan_midi(midi_bytes)  # bounds ticks at 1e7 whatever note_seq did to pretty_midi's MAX_TICK guard
     try:
         midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
     except Exception as error:  # pretty_midi/mido raise many unrelated types on corrupt input
