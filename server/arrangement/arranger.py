@@ -40,7 +40,10 @@ from symbolic.drums import CRASH, grooves_for, render_groove
 from symbolic.instruments import role_of
 
 # Bump when the way sections are written changes: cached sections of older versions are not reused.
-ARRANGER_VERSION = 1
+ARRANGER_VERSION = 2
+# A composed track should start notes in at least this share of a section's bars.
+MIN_COVERAGE = 0.75
+THIN_TRACK_ATTEMPTS = 2
 
 
 # ---- results --------------------------------------------------------------------------------------
@@ -453,7 +456,48 @@ class Arranger:
             part = table.select(table.program == track.program)
             part.duration_q = np.minimum(part.duration_q, length_q - part.onset_q)
             out[track.name] = part
+        self._fill_thin_tracks(spec, tracks, out, fixed, seed, notices, cancel)
         return out
+
+    def _fill_thin_tracks(self, spec: m.SectionSpec, tracks: list[m.TrackSpec], out: dict[str, NoteTable],
+                          fixed: dict[str, NoteTable], seed: int, notices: list[str],
+                          cancel: CancelToken | None) -> None:
+        """A composed track that plays in fewer than MIN_COVERAGE of the bars is written again over the
+        section (hearing every other part) a few times, keeping the fullest; a bass still silent in
+        some bars then plays the roots of what sounds there."""
+        from symbolic.decoding import Sampling
+        from symbolic.midi_io import table_to_midi
+
+        bar_q = bar_quarters(spec.time_signature)
+        wanted = int(np.ceil(MIN_COVERAGE * spec.bars))
+        thin = [t for t in tracks if bars_with_notes(out[t.name], bar_q, spec.bars) < wanted]
+        if not thin:
+            return
+        composer = self._composer_fn()
+        for attempt in range(THIN_TRACK_ATTEMPTS):
+            if not thin:
+                break
+            clip = _concat(list(fixed.values()) + list(out.values()) + [
+                self._placeholder(t.program, spec, {}, 0.0) for t in thin if len(out[t.name]) == 0])
+            midi = table_to_midi(clip, spec.time_signature, spec.tempo_bpm, bars=spec.bars)
+            order = _track_order([int(p) for p in clip.program])
+            generated = composer.infill(midi, list(range(spec.bars)), [order.index(t.program) for t in thin],
+                                        Sampling(seed=seed + 101 + attempt), cancel=cancel)
+            table = _window(generated.clip.table, 0.0, spec.bars * bar_q)
+            for track in thin:
+                candidate = table.select(table.program == track.program)
+                if bars_with_notes(candidate, bar_q, spec.bars) > bars_with_notes(out[track.name], bar_q, spec.bars):
+                    out[track.name] = candidate
+            thin = [t for t in thin if bars_with_notes(out[t.name], bar_q, spec.bars) < wanted]
+        for track in thin:
+            if role_of(track.program) != "bass":
+                continue
+            others = _concat([t for name, t in {**fixed, **out}.items() if name != track.name])
+            added = _roots(others, out[track.name], track.program, spec)
+            if len(added):
+                out[track.name] = _concat([out[track.name], added])
+                notices.append(f"{spec.name}: {track.name} plays the roots in {len(np.unique(added.onset_q // bar_q))} "
+                               "bars the Composer left silent")
 
     @staticmethod
     def _placeholder(program: int, spec: m.SectionSpec, previous_parts: dict[int, NoteTable],
@@ -535,6 +579,40 @@ class Arranger:
         varied = space.vary(clip, 1, float(amount), decoding=Decoding(seed=seed))[0]
         notes = read_clip(clip_to_midi(varied)).table
         return _with_program(_window(notes, 0.0, spec.bars * bar_quarters(spec.time_signature)), program)
+
+
+def bars_with_notes(table: NoteTable, bar_q: float, bars: int) -> int:
+    """How many of the bars have at least one note starting in them."""
+    if len(table) == 0:
+        return 0
+    index = np.floor(table.onset_q / bar_q + 1e-6).astype(int)
+    return len({i for i in index.tolist() if 0 <= i < bars})
+
+
+def _roots(heard: NoteTable, bass: NoteTable, program: int, spec: m.SectionSpec) -> NoteTable:
+    """For each bar where the bass is silent: the lowest pitched note sounding on each half-bar of the
+    other parts (else the key's tonic), in the bass register, a half-bar long."""
+    from symbolic.decoding import instrument_range
+
+    bar_q = bar_quarters(spec.time_signature)
+    low, high = instrument_range(program)
+    floor = low + 4
+    covered = set(np.floor(bass.onset_q / bar_q + 1e-6).astype(int).tolist())
+    pitched = heard.select(heard.program != DRUM_PROGRAM)
+    half = bar_q / 2 if spec.time_signature[0] % 2 == 0 else bar_q
+    onsets, pitches = [], []
+    for bar in range(spec.bars):
+        if bar in covered:
+            continue
+        for start in np.arange(bar * bar_q, (bar + 1) * bar_q - 1e-6, half):
+            sounding = pitched.select((pitched.onset_q <= start + 1e-6) & (pitched.onset_q + pitched.duration_q > start + 1e-6))
+            pitch_class = int(sounding.pitch.min()) % 12 if len(sounding) else spec.key.tonic_pitch_class
+            pitch = floor + (pitch_class - floor) % 12
+            onsets.append(start)
+            pitches.append(min(pitch, high))
+    count = len(onsets)
+    return NoteTable(np.array(onsets, dtype=float), np.full(count, half * 0.95), np.array(pitches, dtype=int),
+                     np.full(count, program, dtype=int), np.full(count, 80, dtype=int))
 
 
 def _same_notes(a: NoteTable, b: NoteTable) -> bool:

@@ -438,6 +438,8 @@ def _tracks(raw_tracks: list[dict], check: _Checker, base_dir: Path | None, file
             programs[program] = name
         if source in (m.SOURCE_DRUMIFY, m.SOURCE_MELODY_AUDIO, m.SOURCE_ACCOMPANIST) and not capabilities.get(source):
             check.fail(path + ("source",), f"{source} is not available on this server yet")
+        if source == m.SOURCE_AUDIO and not capabilities.get(source, True):
+            check.fail(path + ("source",), "audio tracks need transcription (basic-pitch), which this server lacks")
         data = None
         if source in (m.SOURCE_MIDI, m.SOURCE_AUDIO):
             if "file" not in raw:
