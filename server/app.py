@@ -16,12 +16,12 @@ from grpc_reflection.v1alpha import reflection
 
 from server.admission import AdmissionInterceptor
 from server.auth import BearerTokenInterceptor
-from server.services import accompanist, bridge, composer, melody, renderer
+from server.services import accompanist, arrangement, bridge, composer, melody, renderer
 from server.settings import Settings
 
 log = logging.getLogger("ostinato.server")
 
-SERVICE_MODULES = (composer, renderer, melody, accompanist, bridge)
+SERVICE_MODULES = (composer, renderer, melody, accompanist, bridge, arrangement)
 
 
 @dataclass

@@ -12,11 +12,11 @@ import sys
 with contextlib.redirect_stdout(sys.stderr):
     import fluidsynth  # noqa: F401
 
-from server.cli import bridge, composer, demo, latent, melody, renderer, serve
+from server.cli import arrange, bridge, composer, demo, latent, melody, renderer, serve
 from server.client import ServerError
 
 # One subcommand module per capability; each adds its own subparsers.
-SUBCOMMAND_MODULES = (serve, composer, latent, renderer, melody, bridge, demo)
+SUBCOMMAND_MODULES = (serve, composer, latent, renderer, melody, bridge, arrange, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

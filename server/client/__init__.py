@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from server.client.arrangement import ArrangementCalls
 from server.client.base import ServerError
 from server.client.bridge import BridgeCalls
 from server.client.composer import ComposerCalls
@@ -15,7 +16,7 @@ from server.client.melody import MelodyCalls
 from server.client.renderer import RendererCalls
 
 
-class Client(ComposerCalls, LatentCalls, RendererCalls, MelodyCalls, BridgeCalls):
+class Client(ComposerCalls, LatentCalls, RendererCalls, MelodyCalls, BridgeCalls, ArrangementCalls):
     """One connection to an Ostinato server with every service's calls."""
 
 
