@@ -32,7 +32,7 @@ if ! .venv/bin/python -c "import server, torch, grpc" >/dev/null 2>&1 || [ pypro
   .venv/bin/pip install -q --upgrade pip
   # torch first, pinned: anything else could pull a multi-GB CUDA build.
   .venv/bin/pip install -q torch==2.13.0
-  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q -e '.[test,ray]'
   touch .venv/.ostinato-installed
 fi
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
+import os
+import signal
 import sys
 
 # stdout carries the command's results (`ostinato serve` announces its address on the first line).
@@ -12,11 +15,12 @@ import sys
 with contextlib.redirect_stdout(sys.stderr):
     import fluidsynth  # noqa: F401
 
-from server.cli import arrange, bridge, composer, demo, latent, melody, renderer, serve
+from server.cli import accompany, arrange, bridge, composer, demo, latent, melody, renderer, scale, serve
+from server.cli.common import CommandLineError, check_paths, remove_partial_output
 from server.client import ServerError
 
 # One subcommand module per capability; each adds its own subparsers.
-SUBCOMMAND_MODULES = (serve, composer, latent, renderer, melody, bridge, arrange, demo)
+SUBCOMMAND_MODULES = (serve, composer, latent, renderer, melody, accompany, bridge, arrange, demo, scale)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,13 +43,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        checked = check_paths(args)
+    except CommandLineError as error:
+        print(f"ostinato: {error}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        status = int(args.handler(args) or 0)
     except ServerError as error:
         print(f"ostinato: {error.code.name}: {error.details}", file=sys.stderr)
-        return 1
+        status = 1
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        print(f"ostinato: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        status = 1
     except KeyboardInterrupt:
+        remove_partial_output(checked)
         print("ostinato: interrupted", file=sys.stderr)
-        return 130
+        sys.stderr.flush()
+        os._exit(130)  # an in-process server's threads would otherwise finish their work first
+    if status:
+        remove_partial_output(checked)
+    return status
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    # Quiet from here: the in-process server's threads must not print tracebacks of the cancelled call.
+    logging.disable(logging.CRITICAL)
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from server.cli import scale
 from server.settings import settings_from_env
 
 
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
-    parser.add_argument("--workers", type=int, help="calls served at once; more are refused with RESOURCE_EXHAUSTED (default 64)")
+    parser.add_argument("--workers", type=int, help="calls doing work at once; more wait in a bounded queue (default 64)")
     parser.add_argument("--max-message-bytes", type=int, help="largest request or response message")
     parser.add_argument("--auth-token", help="require 'authorization: Bearer TOKEN' on every call")
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; with --tls-key enables TLS")
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--melody-model", type=Path, help="directory of a melody model: embedded, transformers or audiocraft layout")
     parser.add_argument("--preload", action="store_true", help="load every model at start-up, not on first use")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
+    scale.add_serve_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -52,5 +54,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
         raise SystemExit("ostinato serve: --tls-cert and --tls-key go together")
+    if args.ray:
+        return scale.serve_on_ray(args, settings)
     serve_forever(settings)
     return 0
