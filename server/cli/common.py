@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
+from pathlib import Path
 from typing import Iterator
 
 from tqdm import tqdm
@@ -48,7 +50,7 @@ def connect(args: argparse.Namespace) -> Iterator[Client]:
     from server.app import start_server  # only in-process runs pay for loading the server
     from server.settings import settings_from_env
 
-    settings = settings_from_env().with_overrides(host="127.0.0.1", port=0, auth_token="")
+    settings = dataclasses.replace(settings_from_env().with_overrides(host="127.0.0.1", port=0), auth_token=None)
     running = start_server(settings)
     client = Client(running.address, timeout_s=args.timeout)
     try:
@@ -69,3 +71,50 @@ def update_bar(bar: tqdm, fraction: float, message: str = "") -> None:
     if message:
         bar.set_postfix_str(message, refresh=False)
     bar.refresh()
+
+
+# ---- failing well: one-line errors, outputs that match their name, no partial files -----------------
+# Output kinds by the module that defines a command; an -o whose suffix names another kind is refused
+# before any work (`generate -o out.wav` would otherwise write MIDI bytes under a .wav name).
+OUTPUT_SUFFIXES = {
+    "server.cli.composer": (".mid", ".midi"),
+    "server.cli.renderer": (".wav",),
+    "server.cli.melody": (".wav",),
+    "server.cli.accompany": (".wav",),
+}
+
+
+class CommandLineError(Exception):
+    """A mistake on the command line, reported as one line and exit status 2."""
+
+
+def check_paths(args: argparse.Namespace) -> tuple[Path, float | None] | None:
+    """Checks a command's -o before any work: suffix of the right kind, a writable directory, not a
+    directory itself. Returns (path, its mtime or None when absent) for remove_partial_output."""
+    output = getattr(args, "output", None)
+    if not isinstance(output, Path):
+        return None
+    handler = getattr(args, "handler", None)
+    allowed = OUTPUT_SUFFIXES.get(getattr(handler, "__module__", ""), ())
+    if allowed and output.suffix.lower() not in allowed:
+        raise CommandLineError(f"-o {output}: this command writes {allowed[0]} files; name the output "
+                               f"{output.with_suffix(allowed[0]).name}")
+    if output.is_dir():
+        raise CommandLineError(f"-o {output}: is a directory; give a file name")
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise CommandLineError(f"-o {output}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise CommandLineError(f"-o {output}: cannot write there (permission denied)")
+    return output, (output.stat().st_mtime_ns if output.exists() else None)
+
+
+def remove_partial_output(checked: tuple[Path, float | None] | None) -> None:
+    """After a failed or interrupted command: removes the output it started writing (a file that did
+    not exist before, or that changed since), so no valid-looking partial file is left behind."""
+    if checked is None:
+        return
+    path, mtime_before = checked
+    with contextlib.suppress(OSError):
+        if path.exists() and (mtime_before is None or path.stat().st_mtime_ns != mtime_before):
+            path.unlink()
