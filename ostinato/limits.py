@@ -22,8 +22,10 @@ class MidiLimits:
     Args:
         max_bytes: size of the file (4 MiB: a dense hour-long orchestral file is ~1 MiB).
         max_tracks: track chunks (256: 16 channels x 16 ports).
-        max_events: events of every kind over all tracks (500,000).
-        max_notes: note-ons with a velocity over all tracks (100,000; ~40 notes/s for 40 minutes).
+        max_events: events of every kind over all tracks (100,000: mido and pretty_midi build one
+            Python object per event, ~13 us each, so the limit bounds their parse at ~1.5 s of CPU;
+            a dense 10-minute pop arrangement has ~20,000).
+        max_notes: note-ons with a velocity over all tracks (40,000; ~20 notes/s for half an hour).
         max_ticks: the last event's tick on any track (10,000,000: pretty_midi's own guard before
             note_seq raised it to 1e10; pretty_midi allocates one float per tick).
         max_duration_s: length in seconds through the file's tempo map (3,600 s).
@@ -33,8 +35,8 @@ class MidiLimits:
 
     max_bytes: int = 4 * MIB
     max_tracks: int = 256
-    max_events: int = 500_000
-    max_notes: int = 100_000
+    max_events: int = 100_000
+    max_notes: int = 40_000
     max_ticks: int = 10_000_000
     max_duration_s: float = 3600.0
     min_tempo_bpm: float = 4.0
@@ -86,3 +88,35 @@ def check_range(what: str, value: float, low: float, high: float, unit: str = ""
     if not math.isfinite(value) or not low <= value <= high:
         raise InvalidInput(f"{what} must be {low:g}-{high:g}{suffix}, got {echo(value)}")
     return value
+
+
+# Ranges of the numeric attributes a request may ask for (None: not asked). Anything else, NaN and
+# infinities included, is refused with InvalidInput naming the field and its range.
+ATTRIBUTE_RANGES: dict[str, tuple[float, float, str]] = {
+    "tempo_bpm": (20.0, 300.0, "bpm"),
+    "pitch_range_octaves": (0.0, 10.0, "octaves"),
+    "notes_per_bar": (0.0, 128.0, "notes"),
+    "rhythm_intensity": (0.0, 1.0, ""),
+    "duration_s": (0.0, 3600.0, "s"),
+    "polyphony": (0.0, 16.0, "notes"),
+}
+
+
+def check_attribute_ranges(attributes: object) -> None:
+    """Checks every numeric attribute of ATTRIBUTE_RANGES that `attributes` sets (is not None), the
+    time signature (numerator 1-32 over 1, 2, 4, 8, 16 or 32) and bars (at least 1)."""
+    from ostinato.errors import InvalidInput
+
+    for name, (low, high, unit) in ATTRIBUTE_RANGES.items():
+        value = getattr(attributes, name, None)
+        if value is not None:
+            check_range(name, float(value), low, high, unit)
+    time_signature = getattr(attributes, "time_signature", None)
+    if time_signature is not None:
+        numerator, denominator = time_signature
+        if not 1 <= numerator <= 32 or denominator not in (1, 2, 4, 8, 16, 32):
+            raise InvalidInput(f"time signature {echo(numerator)}/{echo(denominator)}: the numerator must be 1-32 "
+                               "and the denominator 1, 2, 4, 8, 16 or 32")
+    bars = getattr(attributes, "bars", None)
+    if bars is not None and bars < 1:
+        raise InvalidInput(f"bars must be at least 1, got {echo(bars)}")

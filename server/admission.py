@@ -18,6 +18,7 @@ So idle followers cannot starve unary calls, and a burst of calls queues instead
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Iterator
 
@@ -46,8 +47,9 @@ class FairQueue:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    def acquire(self, timeout_s: float) -> bool | None:
-        """True when admitted, False after waiting timeout_s, None when the wait list is full."""
+    def acquire(self, timeout_s: float, still_wanted: Callable[[], bool] = lambda: True) -> bool | None:
+        """True when admitted, False after waiting timeout_s (or once `still_wanted` says the caller
+        left), None when the wait list is full."""
         with self._lock:
             if self.running < self._permits and not self._waiting:
                 self.running += 1
@@ -56,8 +58,10 @@ class FairQueue:
                 return None
             turn = threading.Event()
             self._waiting.append(turn)
-        if turn.wait(timeout_s):
-            return True
+        give_up_at = time.monotonic() + timeout_s
+        while not turn.wait(min(0.25, max(0.0, give_up_at - time.monotonic()))):
+            if time.monotonic() >= give_up_at or not still_wanted():
+                break
         with self._lock:
             if turn.is_set():  # admitted just as the wait ended
                 return True
@@ -102,7 +106,7 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     def _admit_work(self, context: grpc.ServicerContext) -> None:
         remaining = context.time_remaining()
         wait_s = self._queue_timeout_s if remaining is None else max(0.0, min(self._queue_timeout_s, remaining - 0.05))
-        admitted = self.work.acquire(wait_s)
+        admitted = self.work.acquire(wait_s, context.is_active)
         if admitted is None:
             _refuse(context, f"the server is busy ({self.work.running} calls running, {self.work.waiting} "
                              "waiting, the queue is full): retry later")

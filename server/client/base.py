@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Iterator, TypeVar
 
 import grpc
@@ -11,6 +12,18 @@ S = TypeVar("S")
 R = TypeVar("R")
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+# Calls that change nothing on the server are retried with exponential backoff when it is busy
+# (RESOURCE_EXHAUSTED with a retry hint) or unreachable for a moment (UNAVAILABLE). A refusal for a
+# limit carries "grpc-retry-pushback-ms: -1" and is not retried. Bridge streams change session state:
+# never retried. gRPC retries a streaming call only until its first response arrives.
+RETRIED_SERVICES = ("ostinato.v1.Composer", "ostinato.v1.Renderer", "ostinato.v1.MelodyGenerator",
+                    "ostinato.v1.Accompanist", "grpc.health.v1.Health")
+RETRY_SERVICE_CONFIG = json.dumps({"methodConfig": [{
+    "name": [{"service": name} for name in RETRIED_SERVICES],
+    "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "3s", "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["RESOURCE_EXHAUSTED", "UNAVAILABLE"]},
+}]})
 
 
 class ServerError(Exception):
@@ -51,6 +64,9 @@ class ClientBase:
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", RETRY_SERVICE_CONFIG),
+            ("grpc.per_rpc_retry_buffer_size", 8 * 1024 * 1024),  # a 4 MiB MIDI request stays retryable
         ]
         if tls:
             credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)

@@ -19,6 +19,7 @@ from audio_render.audio_io import to_pcm_s16le
 from audio_render.melody.model import AudioPiece, MelodyModel, MelodyRequest
 from audio_render.melody.pipeline import Melody, Notice, Summary, generate, melody_from_audio, melody_from_render, resolve_duration
 from ostinato.errors import InvalidInput, LimitExceeded
+from ostinato.limits import check_range
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import common_pb2, melody_pb2, melody_pb2_grpc
 from server.rpc import call_token, check_size, handle_errors, progress_message, stream_work
@@ -31,6 +32,7 @@ MIN_CHUNK_FRAMES = 256
 MAX_CHUNK_FRAMES = 1 << 20
 MAX_GUIDANCE_SCALE = 20.0
 MAX_TEMPERATURE = 5.0
+MAX_TOP_K = 4096
 PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
 # The melody is rendered at the chroma's own rate, mono, with FluidSynth's effects off (cleaner pitch).
 MELODY_RENDER_RATE_HZ = 32_000
@@ -67,6 +69,9 @@ class MelodyGeneratorServicer(melody_pb2_grpc.MelodyGeneratorServicer):
             raise InvalidInput(f"chunk_frames must be 0 (one chunk per window) or {MIN_CHUNK_FRAMES}-{MAX_CHUNK_FRAMES}")
         if request.duration_s > limits.max_generated_audio_s:
             raise LimitExceeded("duration_s", request.duration_s, limits.max_generated_audio_s, "s")
+        check_range("duration_s", request.duration_s, 0.0, limits.max_generated_audio_s, "s")  # NaN, negative
+        if request.top_k > MAX_TOP_K:
+            raise InvalidInput(f"top_k must be 0 (default) to {MAX_TOP_K}, got {request.top_k}")
         return MelodyRequest(
             text=request.text,
             duration_s=request.duration_s,
