@@ -36,7 +36,7 @@ from symbolic.attributes import (
     range_level,
     tempo_level,
 )
-from symbolic.codec import decode_bars, encode_bars
+from symbolic.codec import decode_bars
 from symbolic.conditioning import PREFIX_GROUPS, group_choices
 from symbolic.decoding import (
     BodyConstraints,
@@ -49,6 +49,7 @@ from symbolic.decoding import (
     window_of,
 )
 from symbolic.drums import grooves_for, render_groove
+from symbolic.editing import SectionChange, continue_file, infill_file
 from symbolic.instruments import role_of
 from symbolic.midi_io import Clip, midi_to_clip, table_to_midi
 from symbolic.model import CONFIG_FILE, MusicTransformer
@@ -352,131 +353,28 @@ class Composer:
         return (matched, membership)
 
     def continue_clip(self, primer_midi: bytes, bars: int, sampling: Sampling | None = None, *,
-                      continuation_only: bool = False, progress: ProgressFn | None = None,
-                      cancel: CancelToken | None = None) -> Generated:
-        """Adds `bars` bars after a primer in its meter, tempo and instruments."""
-        sampling = sampling or Sampling()
-        if sampling.seed == 0:
-            sampling = Sampling(random.SystemRandom().randrange(1, 2**31), sampling.temperature, sampling.top_k)
-        self._check_bars(bars)
-        primer = self._read_clip(primer_midi, "primer")
-        primer_bars = primer.bars
-        measured = extract(primer.table, primer.time_signature, primer.tempo_bpm, bars=primer_bars)
-        total_bars = primer_bars + bars
-        rng = random.Random(sampling.seed)
-        wanted = measured.copy(bars=total_bars, style=None, polyphony=measured.polyphony)
-        plan, _ = self._plan(wanted, rng)
-        plan[PREFIX_GROUPS.index("bars")] = [self.vocab.bars_token(total_bars)]
-        programs = program_order(measured.instruments)
-        decoder = Decoder(self.model, self.vocab, sampling, cancel)
-        prefix = sample_prefix(decoder, plan, programs, sorted(self.vocab.program))
-        with self._tokenizer_lock:
-            context = encode_bars(self.tokenizer, self.vocab, primer.table, primer.time_signature,
-                                  primer.tempo_bpm, primer_bars)
-        constraints = BodyConstraints(time_signature=primer.time_signature, programs=programs,
-                                      **_gentle_key_steering(measured.key))
-        new_bars = generate_bars(decoder, prefix, context, bars, constraints, progress)
-        with self._tokenizer_lock:
-            table = decode_bars(self.tokenizer, new_bars, primer.time_signature)
-        bar_q = bar_quarters(primer.time_signature)
-        notes = {"tokens_sampled": decoder.steps, "primer_bars": primer_bars}
-        out_bars = bars if continuation_only else total_bars
-        requested = measured.copy(bars=out_bars, duration_s=out_bars * bar_q * 60.0 / primer.tempo_bpm)
-        if continuation_only:
-            return self._finish(table, primer.time_signature, primer.tempo_bpm, bars, requested, sampling.seed, notes,
-                                keep_velocity=False)
-        shifted = NoteTable(table.onset_q + primer_bars * bar_q, table.duration_q, table.pitch, table.program)
-        shifted.velocity = _velocities(table, bar_q)
-        merged = _concat([primer.table, shifted])
-        return self._finish(merged, primer.time_signature, primer.tempo_bpm, total_bars, requested, sampling.seed,
-                            notes, keep_velocity=True)
+                      continuation_only: bool = False, change: SectionChange | None = None,
+                      progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Generated:
+        """Adds `bars` bars after a primer file of any length, in its meter, tempo and instruments.
+
+        Args:
+            primer_midi: Standard MIDI File bytes; everything in it comes back unchanged (notes, tempo
+                map, meter changes, key signatures, program changes, controllers).
+            bars: bars to add.
+            continuation_only: return only the new bars (with the tempo, meter, key and programs in
+                force at the boundary restated at their start).
+            change: new key, tempo, meter, density or instruments from the boundary on.
+        Every instrument playing in the primer's last bars keeps playing unless `change` says otherwise.
+        """
+        return continue_file(self, primer_midi, bars, sampling, continuation_only=continuation_only,
+                             change=change, progress=progress, cancel=cancel)
 
     def infill(self, midi: bytes, bars: list[int], tracks: list[int] | None = None,
                sampling: Sampling | None = None, *, progress: ProgressFn | None = None,
                cancel: CancelToken | None = None) -> Generated:
-        """Regenerates the chosen bars (of the chosen tracks), keeping everything else."""
-        sampling = sampling or Sampling()
-        if sampling.seed == 0:
-            sampling = Sampling(random.SystemRandom().randrange(1, 2**31), sampling.temperature, sampling.top_k)
-        clip = self._read_clip(midi, "clip")
-        total = clip.bars
-        if not bars:
-            raise InvalidInput("choose at least one bar to infill")
-        for bar in bars:
-            if bar >= total:
-                raise InvalidInput(f"bar {bar} does not exist: the clip has {total} bars (numbered from 0)")
-        track_programs = clip.track_programs or program_order(clip.table.program)
-        if tracks:
-            for track in tracks:
-                if track >= len(track_programs):
-                    raise InvalidInput(f"track {track} does not exist: the clip has {len(track_programs)} tracks")
-            regenerate = program_order(track_programs[t] for t in tracks)
-        else:
-            regenerate = program_order(track_programs)
-        measured = extract(clip.table, clip.time_signature, clip.tempo_bpm, bars=total)
-        all_programs = program_order(measured.instruments or regenerate)
-        bar_q = bar_quarters(clip.time_signature)
-        table = clip.table
-        chosen = sorted(set(bars))
-        runs: list[list[int]] = []
-        for bar in chosen:
-            if runs and runs[-1][-1] == bar - 1:
-                runs[-1].append(bar)
-            else:
-                runs.append([bar])
-        rng = random.Random(sampling.seed)
-        steps = 0
-        gap_scores: list[list[float]] = []  # per gap: each candidate's log-probability of the bars after it
-        for run_index, run in enumerate(runs):
-            start, count = run[0], len(run)
-            plan, _ = self._plan(measured.copy(bars=total, style=None), rng)
-            staying = table.select(~np.isin(table.program, regenerate))  # other tracks, heard in the gap
-            with self._tokenizer_lock:
-                encoded = encode_bars(self.tokenizer, self.vocab, table, clip.time_signature, clip.tempo_bpm, total)
-                kept = (encode_bars(self.tokenizer, self.vocab, staying, clip.time_signature, clip.tempo_bpm,
-                                    total)[start:start + count] if len(staying) else None)
-            context = encoded[:start]
-            # The model writes left to right, so it sees only the bars before the gap. The bars after it
-            # choose among candidates: the one under which the model finds them most likely is kept.
-            following = [t for bar in encoded[start + count:start + count + INFILL_RIGHT_BARS] for t in bar]
-            candidates = INFILL_CANDIDATES if following else 1
-            constraints = BodyConstraints(time_signature=clip.time_signature, programs=regenerate,
-                                          **_gentle_key_steering(measured.key, cadence=start + count == total))
-            best: tuple[float, list[list[int]]] | None = None
-            scores: list[float] = []
-            for candidate in range(candidates):
-                decoder = Decoder(self.model, self.vocab, Sampling(sampling.seed + 1000 * run_index + candidate,
-                                                                    sampling.temperature, sampling.top_k), cancel)
-                prefix = sample_prefix(decoder, plan, all_programs, sorted(self.vocab.program))
-                part = len(runs) * candidates
-                span = ((run_index * candidates + candidate) / part, (run_index * candidates + candidate + 1) / part)
-                new_bars = generate_bars(decoder, prefix, context, count, constraints, progress, span, kept=kept)
-                steps += decoder.steps
-                score = self._continuation_logprob(prefix, context + new_bars, following) if candidates > 1 else 0.0
-                scores.append(round(score, 3))
-                if best is None or score > best[0]:
-                    best = (score, new_bars)
-            assert best is not None
-            new_bars = best[1]
-            gap_scores.append(scores)
-            with self._tokenizer_lock:
-                new = decode_bars(self.tokenizer, new_bars, clip.time_signature)
-            new = new.select(np.isin(new.program, regenerate))  # the kept tracks' notes stay as they were
-            new = NoteTable(new.onset_q + start * bar_q, new.duration_q, new.pitch, new.program)
-            new.velocity = _velocities(new, bar_q)
-            in_run = (table.onset_q >= start * bar_q - 1e-6) & (table.onset_q < (start + count) * bar_q - 1e-6)
-            replaced = in_run & np.isin(table.program, regenerate)
-            kept = table.select(~replaced)
-            # notes sounding into the infilled bars from before are cut at the run's start
-            crossing = np.isin(kept.program, regenerate) & (kept.onset_q < start * bar_q) & (
-                kept.onset_q + kept.duration_q > start * bar_q)
-            kept.duration_q = np.where(crossing, start * bar_q - kept.onset_q, kept.duration_q)
-            table = _concat([kept, new])
-        requested = measured.copy()
-        notes = {"tokens_sampled": steps, "infilled_bars": chosen, "regenerated_programs": regenerate,
-                 "right_context_bars": INFILL_RIGHT_BARS, "gap_scores": gap_scores}
-        return self._finish(table, clip.time_signature, clip.tempo_bpm, total, requested, sampling.seed, notes,
-                            keep_velocity=True)
+        """Regenerates the chosen bars (of the chosen tracks) of a file of any length, keeping everything
+        else as it was. `tracks` index the file's tracks that hold notes, in file order."""
+        return infill_file(self, midi, bars, tracks, sampling, progress=progress, cancel=cancel)
 
     # ---- helpers ----------------------------------------------------------------------------
     def _continuation_logprob(self, prefix: list[int], bars: list[list[int]], following: list[int]) -> float:
@@ -492,20 +390,15 @@ class Composer:
         return float(log_probs[np.arange(len(following)), following].sum())
 
     def _read_clip(self, midi: bytes, what: str) -> Clip:
+        """The whole file as one clip (first meter and tempo); continue and infill edit files through
+        symbolic.editing instead, which keeps tempo maps and meter changes."""
         clip = midi_to_clip(midi)
         if len(clip.table) == 0:
             raise InvalidInput(f"the {what} MIDI file has no notes")
         self._check_time_signature(clip.time_signature)
         bar_q = bar_quarters(clip.time_signature)
         end_q = float((clip.table.onset_q + clip.table.duration_q).max())
-        bars = max(clip.bars or 1, int(np.ceil(end_q / bar_q - 1e-6)))
-        if bars > self.limits.max_primer_bars:  # only the last bars are read
-            start_q = (bars - self.limits.max_primer_bars) * bar_q
-            table = clip.table.select(clip.table.onset_q >= start_q)
-            table.onset_q = table.onset_q - start_q
-            clip = Clip(table, clip.time_signature, clip.tempo_bpm, track_programs=clip.track_programs)
-            bars = self.limits.max_primer_bars
-        clip.bars = bars
+        clip.bars = max(clip.bars or 1, int(np.ceil(end_q / bar_q - 1e-6)))
         return clip
 
     def _complete_instruments(self, table: NoteTable, programs: list[int], time_signature, bars: int,
