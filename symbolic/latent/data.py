@@ -33,7 +33,7 @@ COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "nottingham-dataset")
 WINDOW_BARS = (2, 4)
 HELD_OUT_PERCENT = 5
 CACHE_VERSION = 1
-MIN_PITCH, MAX_PITCH = 36, 96  # transposition keeps melodies inside this range
+MIN_PITCH, MAX_PITCH = 21, 108  # transposition keeps lines inside the piano's range (bass lines stay low)
 
 
 @dataclass
@@ -229,10 +229,14 @@ def prepare(cache_dir: Path | None = None, workers: int = 2, limit_files: int | 
     return path
 
 
-def load(path: Path, held_out: bool) -> list[WindowSet]:
-    """The train (held_out=False) or held-out windows, grouped by meter and bar count."""
+def load(path: Path, held_out: bool, kind: str | None = None) -> list[WindowSet]:
+    """The train (held_out=False) or held-out windows, grouped by meter and bar count; with `kind`, only
+    windows of tunes whose key ends with it (e.g. "/bass" in the POP909 set)."""
     data = np.load(path)
     held = data["held_out"]
+    if kind is not None:
+        wanted = np.array([str(key).endswith(kind) for key in data["tune_keys"]])
+        held = np.where(wanted, held, ~np.asarray(held_out))  # tunes of other kinds fall outside both sets
     sets = []
     for name in data.files:
         if not name.startswith("tokens__"):

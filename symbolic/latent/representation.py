@@ -13,8 +13,16 @@ Meters: a bar has numerator * 16 / denominator steps (4/4 -> 16, 3/4 and 6/8 -> 
 The model also sees per-step metric features (bar start, beat start, eighth position, ...) so it can tell
 3/4 from 6/8, which have the same number of steps.
 
-Multi-track input: the melody is taken from the non-drum track with the highest mean pitch, reduced to
-one voice by keeping the highest note at each onset ("skyline"). Other tracks are ignored.
+Pitches keep their register: a bass line is read, modelled and written at its own octave (the model was
+trained on melodies and bass lines over the full MIDI range).
+
+What a file loses on the way in is said, never silent (read_clip returns Notices):
+- Multi-track input: one pitched track is taken, the one the caller names (track=NAME|INDEX), or else a
+  track named like a melody (melody, lead, vocal, ...), or else among the tracks that sound in nearly as
+  many bars as the fullest one, the highest. The notice names the track taken, why, and what was left.
+- Chords: reduced to one voice, the top note (a bass-register track keeps its lowest note instead).
+- Onsets between sixteenths (triplets, swing): moved to the nearest sixteenth; the grid has no triplets.
+- Meter changes: the first time signature stands for the clip.
 """
 
 from __future__ import annotations
@@ -39,7 +47,19 @@ METRIC_FEATURES = 8
 
 DEFAULT_TEMPO_BPM = 120.0
 END_MARKER = "end"
-DEFAULT_PROGRAM = 73  # flute: folk melodies are what the model learned
+DEFAULT_PROGRAM = 73  # flute
+BASS_REGISTER_MEAN_PITCH = 52  # a track whose mean pitch is below this is read as a bass line
+MELODY_NAMES = ("melody", "lead", "vocal", "voice", "tune", "theme", "solo", "top")
+OFF_GRID_STEPS = 0.2  # an onset further than this from a sixteenth is off the grid (triplets, swing)
+NEARLY_FULL = 0.75  # tracks sounding in at least this share of the fullest track's bars compete on register
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the caller should know about how their file was read (code + one sentence)."""
+
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -130,14 +150,14 @@ def grid_to_notes(tokens: np.ndarray) -> list[tuple[int, int, int]]:
     return notes
 
 
-def notes_to_grid(notes: list[tuple[int, int, int]], num_steps: int) -> np.ndarray:
-    """Monophonic grid from (pitch, start_step, end_step); at a shared onset the highest pitch wins,
-    and a new onset cuts the sounding note."""
+def notes_to_grid(notes: list[tuple[int, int, int]], num_steps: int, keep_lowest: bool = False) -> np.ndarray:
+    """Monophonic grid from (pitch, start_step, end_step); at a shared onset the highest pitch wins (the
+    lowest with keep_lowest), and a new onset cuts the sounding note."""
     tokens = np.full(num_steps, NO_EVENT, dtype=np.int64)
     by_start: dict[int, tuple[int, int]] = {}
     for pitch, start, end in notes:
         if 0 <= start < num_steps and end > start:
-            if start not in by_start or pitch > by_start[start][0]:
+            if (start not in by_start or (pitch < by_start[start][0] if keep_lowest else pitch > by_start[start][0])):
                 by_start[start] = (pitch, end)
     starts = sorted(by_start)
     for index, start in enumerate(starts):
@@ -149,49 +169,119 @@ def notes_to_grid(notes: list[tuple[int, int, int]], num_steps: int) -> np.ndarr
     return tokens
 
 
-def _melody_instrument(midi: "pretty_midi.PrettyMIDI") -> "pretty_midi.Instrument":
-    candidates = [inst for inst in midi.instruments if not inst.is_drum and inst.notes]
-    if not candidates:
-        raise InvalidInput("the MIDI file has no pitched notes (only drums, or empty): "
-                           "give a clip with a melody")
-    return max(candidates, key=lambda inst: float(np.mean([n.pitch for n in inst.notes])))
+@dataclass(frozen=True)
+class ReadClip:
+    """A clip read from a MIDI file, the track it came from, and what the reading changed or left out."""
+
+    clip: MelodyClip
+    track_index: int
+    track_name: str
+    notices: tuple[Notice, ...]
 
 
-def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS) -> MelodyClip:
-    """Reads the melody of a Standard MIDI File onto the grid (see the module docstring).
+def _track_label(index: int, instrument: "pretty_midi.Instrument") -> str:
+    name = instrument.name.strip() or ("drums" if instrument.is_drum else f"program {instrument.program}")
+    return f"{index} '{name}'"
+
+
+def _find_track(instruments: list, track: str | int) -> int:
+    """Index of the track a caller named: a zero-based index (int or digits) or a track name."""
+    labels = ", ".join(_track_label(i, inst) for i, inst in enumerate(instruments))
+    if isinstance(track, int) or str(track).strip().isdigit():
+        index = int(track)
+        if not 0 <= index < len(instruments):
+            raise InvalidInput(f"track {index} does not exist: the file has tracks {labels}")
+    else:
+        wanted = str(track).strip().lower()
+        exact = [i for i, inst in enumerate(instruments) if inst.name.strip().lower() == wanted]
+        partial = [i for i, inst in enumerate(instruments) if wanted and wanted in inst.name.strip().lower()]
+        if not exact and not partial:
+            raise InvalidInput(f"no track named {track!r}: the file has tracks {labels}")
+        index = (exact or partial)[0]
+    if instruments[index].is_drum:
+        raise InvalidInput(f"track {_track_label(index, instruments[index])} is drums: the latent model "
+                           f"takes a pitched line; the file has tracks {labels}")
+    if not instruments[index].notes:
+        raise InvalidInput(f"track {_track_label(index, instruments[index])} has no notes")
+    return index
+
+
+def _choose_track(instruments: list, bars_of: "Callable") -> tuple[int, str]:  # type: ignore[name-defined]
+    """The track taken when the caller names none, and why (see the module docstring)."""
+    pitched = [i for i, inst in enumerate(instruments) if not inst.is_drum and inst.notes]
+    if not pitched:
+        raise InvalidInput("the MIDI file has no pitched notes (only drums, or empty): give a clip with a melody")
+    if len(pitched) == 1:
+        return pitched[0], "the only pitched track"
+    named = [i for i in pitched if any(word in instruments[i].name.lower() for word in MELODY_NAMES)]
+    if named:
+        return named[0], "its name marks it as the melody"
+    bars = {i: bars_of(instruments[i]) for i in pitched}
+    fullest = max(bars.values())
+    full = [i for i in pitched if bars[i] >= NEARLY_FULL * fullest]
+    chosen = max(full, key=lambda i: float(np.mean([n.pitch for n in instruments[i].notes])))
+    return chosen, (f"the highest of the tracks that sound in most bars ({bars[chosen]} of the fullest "
+                    f"track's {fullest})")
+
+
+def read_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS, track: str | int | None = None) -> ReadClip:
+    """Reads one line of a Standard MIDI File onto the grid (see the module docstring).
 
     The clip starts at the file's first bar line and lasts whole bars: those with onsets, those a held
     note reaches, and up to an "end" text event (written by clip_to_midi so trailing rests survive).
     The first time signature and tempo stand for the whole clip; positions are read in ticks, so tempo
     changes do not move notes off the grid.
-    Raises InvalidInput for unreadable, empty or unsupported files and LimitExceeded above max_bars.
+    Raises InvalidInput for unreadable, empty or unsupported files or an unknown track, and
+    LimitExceeded above max_bars.
     """
     import pretty_midi
 
     if not midi_bytes:
         raise InvalidInput("the MIDI data is empty: give a Standard MIDI File")
-    scan_midi(midi_bytes)  # bounds ticks at 1e7 whatever note_seq did to pretty_midi's MAX_TICK guard
+    scan_midi(midi_bytes)  # cost bounds (ticks, events, notes...) before pretty_midi allocates anything
     try:
         midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
     except Exception as error:  # pretty_midi/mido raise many unrelated types on corrupt input
         raise InvalidInput(f"could not read the MIDI file ({type(error).__name__}: {error}); "
                            "give a valid Standard MIDI File") from error
-    instrument = _melody_instrument(midi)
+    notices: list[Notice] = []
     if midi.time_signature_changes:
         first = midi.time_signature_changes[0]
         time_signature = check_time_signature(first.numerator, first.denominator)
+        others = {(ts.numerator, ts.denominator) for ts in midi.time_signature_changes[1:]} - {
+            (first.numerator, first.denominator)}
+        if others:
+            notices.append(Notice("meter_changes", f"the file changes meter; the whole clip is read in its "
+                                                   f"first time signature, {time_signature}"))
     else:
         time_signature = TimeSignature(4, 4)
     _, tempi = midi.get_tempo_changes()
     tempo_bpm = round(float(tempi[0]), 3) if len(tempi) else DEFAULT_TEMPO_BPM
-
     ticks_per_step = midi.resolution / STEPS_PER_QUARTER
-    notes = []
+    steps_per_bar = time_signature.steps_per_bar
+
+    def bars_of(instrument: "pretty_midi.Instrument") -> int:
+        return len({int(midi.time_to_tick(n.start) / ticks_per_step) // steps_per_bar for n in instrument.notes})
+
+    instruments = midi.instruments
+    if track is not None and str(track).strip() != "":
+        index, why = _find_track(instruments, track), "named in the request"
+    else:
+        index, why = _choose_track(instruments, bars_of)
+    instrument = instruments[index]
+    left_out = [_track_label(i, inst) for i, inst in enumerate(instruments) if i != index and inst.notes]
+    if left_out:
+        notices.append(Notice("track_taken", f"took track {_track_label(index, instrument)} ({why}); left out "
+                                             f"{', '.join(left_out)}: the latent model varies and blends one "
+                                             "line; name another with track=NAME|INDEX"))
+
+    notes, off_grid = [], 0
     for note in instrument.notes:
-        start = int(round(midi.time_to_tick(note.start) / ticks_per_step))
+        start_exact = midi.time_to_tick(note.start) / ticks_per_step
+        start = int(round(start_exact))
+        off_grid += abs(start_exact - start) > OFF_GRID_STEPS
         end = int(round(midi.time_to_tick(note.end) / ticks_per_step))
         notes.append((note.pitch, start, max(end, start + 1)))
-    steps_per_bar = time_signature.steps_per_bar
     last_onset = max(start for _, start, _ in notes)
     num_bars = max(1, math.ceil((last_onset + 1) / steps_per_bar))
     # a note ringing a step or two past a bar line does not add a bar
@@ -202,8 +292,28 @@ def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS) -> MelodyClip
     if num_bars > max_bars:
         raise LimitExceeded("bars in the clip", num_bars, max_bars)
     num_steps = num_bars * steps_per_bar
-    tokens = notes_to_grid(notes, num_steps)
-    return MelodyClip(tokens, time_signature, tempo_bpm, instrument.program)
+    keep_lowest = float(np.mean([p for p, _, _ in notes])) < BASS_REGISTER_MEAN_PITCH
+    onsets: dict[int, set[int]] = {}
+    for pitch, start, _ in notes:
+        onsets.setdefault(start, set()).add(pitch)
+    chords = sum(len(pitches) > 1 for pitches in onsets.values())
+    if chords:
+        notices.append(Notice("chords_reduced", f"{chords} chord{'s' if chords > 1 else ''} in track "
+                                                f"{_track_label(index, instrument)} cut to "
+                                                f"{'the lowest' if keep_lowest else 'the top'} note: the "
+                                                "latent model reads one voice"))
+    if off_grid:
+        notices.append(Notice("off_grid_onsets", f"{off_grid} of {len(notes)} onsets fall between sixteenth "
+                                                 "notes (triplets or swing) and were moved to the nearest "
+                                                 "sixteenth: the latent grid has no triplets"))
+    tokens = notes_to_grid(notes, num_steps, keep_lowest=keep_lowest)
+    clip = MelodyClip(tokens, time_signature, tempo_bpm, instrument.program)
+    return ReadClip(clip, index, instrument.name, tuple(notices))
+
+
+def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS, track: str | int | None = None) -> MelodyClip:
+    """The clip of read_clip, without its notices."""
+    return read_clip(midi_bytes, max_bars, track).clip
 
 
 def clip_to_midi(clip: MelodyClip, velocity: int = 90) -> bytes:

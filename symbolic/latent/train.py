@@ -1,4 +1,9 @@
-"""Trains the latent model: `python -m symbolic.latent.train [--minutes 55] [--resume] [--midi-dir DIR]`.
+"""Trains the latent model: `python -m symbolic.latent.train [--minutes 30] [--resume] [--init-from DIR]`.
+
+Data: by default the folk corpus (data.prepare) plus POP909 melody and bass lines (pop909.prepare, read
+from ../shared/data/POP909 at preparation time only), drawn with the weights of --mix; `--data PATH`
+(repeatable) or `--midi-dir DIR` trains on other prepared sets instead. `--init-from DIR` starts from a
+trained model directory (e.g. the shipped one) instead of random weights.
 
 Loss as in MusicVAE: the summed per-step cross-entropy plus beta * max(KL - free_nats, 0), with beta
 annealed towards max_beta. Checkpoints (model, optimiser, step, RNG) go to <run-dir>/checkpoint.pt every
@@ -41,12 +46,20 @@ class TrainConfig:
 
 
 class Batches:
-    """Draws batches from one (meter, bars) group at a time, groups weighted by their size."""
+    """Draws batches from one (meter, bars) group at a time. Groups are weighted by their size within
+    their source, and sources by source_weights (all equal when not given)."""
 
-    def __init__(self, sets: list[latent_data.WindowSet], seed: int) -> None:
+    def __init__(self, sets: list[latent_data.WindowSet], seed: int,
+                 source_weights: list[float] | None = None, sources: list[int] | None = None) -> None:
         self.sets = sets
         sizes = np.array([len(s.tokens) for s in sets], dtype=np.float64)
-        self.weights = sizes / sizes.sum()
+        sources_array = np.zeros(len(sets), dtype=int) if sources is None else np.array(sources)
+        weights = np.zeros(len(sets))
+        for source in np.unique(sources_array):
+            mask = sources_array == source
+            share = 1.0 if source_weights is None else source_weights[source]
+            weights[mask] = share * sizes[mask] / sizes[mask].sum()
+        self.weights = weights / weights.sum()
         self.features = [metric_features(s.time_signature, s.tokens.shape[1]) for s in sets]
         self.rng = np.random.default_rng(seed)
 
@@ -101,7 +114,15 @@ def held_out_accuracy(model: MelodyVAE, sets: list[latent_data.WindowSet], limit
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the MusicVAE-style latent melody model.")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/latent"))
-    parser.add_argument("--data", type=Path, default=None, help="prepared .npz (default: prepare/cached)")
+    parser.add_argument("--data", type=Path, action="append", default=None,
+                        help="prepared .npz (repeatable; default: folk + POP909 lines, prepared and cached)")
+    parser.add_argument("--mix", type=str, default="folk=0.3,melody=0.4,bass=0.3",
+                        help="sampling weights of the default sources (folk, POP909 melody, POP909 bass)")
+    parser.add_argument("--bars", type=str, default="",
+                        help="window lengths to train on, e.g. 2 (LatentSpace reads 2-bar pieces); default all")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from this trained model directory (config.json + model.safetensors)")
+    parser.add_argument("--pop909", type=Path, default=None, help="POP909 folder (default ../shared/data/POP909)")
     parser.add_argument("--midi-dir", type=Path, default=None,
                         help="train on the melodies of your own MIDI files (prepared and cached first)")
     parser.add_argument("--minutes", type=float, default=55.0, help="wall-clock budget of this run")
@@ -117,19 +138,48 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--max-beta", type=float, default=TrainConfig.max_beta)
     parser.add_argument("--free-bits", type=float, default=TrainConfig.free_bits)
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
                         handlers=[logging.FileHandler(args.run_dir / "train.log"), logging.StreamHandler()])
-    data_path = args.data or latent_data.prepare(midi_dir=args.midi_dir)
-    train_sets = latent_data.load(data_path, held_out=False)
-    held_sets = latent_data.load(data_path, held_out=True)
-    log.info("data %s: %d train windows, %d held-out windows", data_path,
-             sum(len(s.tokens) for s in train_sets), sum(len(s.tokens) for s in held_sets))
+    train_sets, held_sets, train_sources, weights, names = [], [], [], [], []
+    if args.data or args.midi_dir:
+        paths = args.data or [latent_data.prepare(midi_dir=args.midi_dir)]
+        for index, path in enumerate(paths):
+            loaded = latent_data.load(path, held_out=False)
+            train_sets += loaded
+            train_sources += [index] * len(loaded)
+            held_sets += latent_data.load(path, held_out=True)
+            weights.append(1.0)
+            names.append(path.name)
+    else:
+        from symbolic.latent import pop909
 
-    train_config = TrainConfig(batch_size=args.batch_size, max_beta=args.max_beta, free_bits=args.free_bits)
+        mix = {k.strip(): float(v) for k, v in (item.split("=") for item in args.mix.split(","))}
+        folk_path = latent_data.prepare()
+        pop_path = pop909.prepare(latent_data.default_cache_dir(), root=args.pop909)
+        sources = [("folk", folk_path, None), ("melody", pop_path, "/melody"), ("bass", pop_path, "/bass")]
+        for index, (name, path, kind) in enumerate(sources):
+            loaded = latent_data.load(path, held_out=False, kind=kind)
+            train_sets += loaded
+            train_sources += [index] * len(loaded)
+            held_sets += latent_data.load(path, held_out=True, kind=kind)
+            weights.append(mix.get(name, 0.0))
+            names.append(name)
+    if args.bars:
+        wanted = {int(b) for b in args.bars.split(",")}
+        kept = [i for i, s in enumerate(train_sets) if s.num_bars in wanted]
+        train_sets, train_sources = [train_sets[i] for i in kept], [train_sources[i] for i in kept]
+        held_sets = [s for s in held_sets if s.num_bars in wanted]
+    log.info("data %s (weights %s): %d train windows, %d held-out windows", names, weights,
+             sum(len(s.tokens) for s in train_sets), sum(len(s.tokens) for s in held_sets))
+    data_path = Path("+".join(names))
+
+    train_config = TrainConfig(batch_size=args.batch_size, max_beta=args.max_beta, free_bits=args.free_bits,
+                               learning_rate=args.learning_rate)
     checkpoint_path = args.run_dir / "checkpoint.pt"
     torch.manual_seed(args.seed)
     if args.resume and checkpoint_path.exists():
@@ -139,15 +189,20 @@ def main() -> None:
         optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
         optimizer.load_state_dict(state["optimizer"])
         step, best = state["step"], state["best"]
-        batches = Batches(train_sets, args.seed + step)
+        batches = Batches(train_sets, args.seed + step, weights, train_sources)
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from step %d (best held-out accuracy %.4f)", step, best)
     else:
-        model = MelodyVAE(LatentConfig(latent_dim=args.latent_dim, encoder_hidden=args.encoder_hidden,
-                                       decoder_hidden=args.decoder_hidden))
+        if args.init_from is not None:
+            model = MelodyVAE.from_pretrained(args.init_from)
+            model.train()
+            log.info("starting from the weights in %s", args.init_from)
+        else:
+            model = MelodyVAE(LatentConfig(latent_dim=args.latent_dim, encoder_hidden=args.encoder_hidden,
+                                           decoder_hidden=args.decoder_hidden))
         optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
         step, best = 0, -1.0
-        batches = Batches(train_sets, args.seed)
+        batches = Batches(train_sets, args.seed, weights, train_sources)
     log.info("model %s, %.2f M parameters; train %s", asdict(model.config),
              sum(p.numel() for p in model.parameters()) / 1e6, asdict(train_config))
 

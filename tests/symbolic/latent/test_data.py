@@ -22,11 +22,14 @@ def test_windows_are_two_and_four_bars_with_a_note_in_every_bar() -> None:
 
 
 def test_transposition_moves_only_pitches_and_stays_in_range() -> None:
-    tokens = np.stack([notes_to_grid([(90, 0, 4), (95, 4, 8), (60, 10, 12)], 16)] * 50)
+    tokens = np.stack([notes_to_grid([(104, 0, 4), (106, 4, 8), (60, 10, 12)], 16)] * 50)
     moved = transpose(tokens, np.random.default_rng(0))
     pitch = tokens < NUM_PITCHES
     assert ((moved < NUM_PITCHES) == pitch).all() and (moved[~pitch] == tokens[~pitch]).all()
-    assert moved[pitch].max() <= 96 and len({int(row[0]) for row in moved}) > 3
+    assert moved[pitch].max() <= 108 and len({int(row[0]) for row in moved}) > 3
+    bass = np.stack([notes_to_grid([(28, 0, 4), (33, 4, 8)], 16)] * 50)
+    moved_bass = transpose(bass, np.random.default_rng(1))
+    assert 21 <= moved_bass[bass < NUM_PITCHES].min() and moved_bass[bass < NUM_PITCHES].max() <= 40
     assert (moved[:, 1] == NO_EVENT).all()
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from ostinato.errors import InvalidInput, LimitExceeded
 from symbolic.latent.representation import (NO_EVENT, NOTE_OFF, MelodyClip, TimeSignature, clip_to_midi,
-                                            grid_to_notes, metric_features, midi_to_clip, notes_to_grid)
+                                            grid_to_notes, metric_features, midi_to_clip, notes_to_grid,
+                                            read_clip)
 from tests.symbolic.latent.clips import jig, melody_midi, scale_run
 
 
@@ -72,6 +73,74 @@ def test_melody_is_the_highest_non_drum_track() -> None:
     clip = midi_to_clip(midi)
     assert clip.program == 73
     assert min(p for p, _, _ in clip.notes()) >= 62
+
+
+def named_tracks_midi(tracks: list[tuple[str, int, bool, list[tuple[int, float, float]]]]) -> bytes:
+    """MIDI bytes with named tracks (name, program, is_drum, notes in quarters) at 120 bpm."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    for name, program, is_drum, notes in tracks:
+        instrument = pretty_midi.Instrument(program=program, is_drum=is_drum, name=name)
+        for pitch, start_q, end_q in notes:
+            instrument.notes.append(pretty_midi.Note(90, pitch, start_q * 0.5, end_q * 0.5))
+        midi.instruments.append(instrument)
+    buffer = io.BytesIO()
+    midi.write(buffer)
+    return buffer.getvalue()
+
+
+BASS = [(36 + (i % 3) * 2, i * 1.0, i * 1.0 + 0.9) for i in range(8)]
+DRUMS = [(42, i * 0.5, i * 0.5 + 0.1) for i in range(16)]
+# A countermelody high above the tune that plays only in the first bar.
+DESCANT = [(88, 0.0, 1.0), (86, 1.0, 2.0)]
+
+
+def test_multi_track_input_says_which_track_was_taken_and_what_was_left() -> None:
+    midi = named_tracks_midi([("Descant", 72, False, DESCANT), ("Bass", 33, False, BASS),
+                              ("Tune", 73, False, scale_run()), ("Kit", 0, True, DRUMS)])
+    read = read_clip(midi)
+    assert read.track_index == 2 and read.clip.program == 73  # not the highest track: it plays in one bar
+    (notice,) = [n for n in read.notices if n.code == "track_taken"]
+    assert "2 'Tune'" in notice.message
+    assert all(label in notice.message for label in ("0 'Descant'", "1 'Bass'", "3 'Kit'"))
+
+
+def test_a_track_named_like_a_melody_is_taken_and_a_named_track_is_honoured() -> None:
+    midi = named_tracks_midi([("Piano", 0, False, scale_run(tonic=74)), ("Melody", 73, False, scale_run(tonic=60)),
+                              ("Bass", 33, False, BASS)])
+    assert read_clip(midi).track_index == 1
+    by_name = read_clip(midi, track="bass")
+    assert by_name.track_index == 2 and max(p for p, _, _ in by_name.clip.notes()) < 48
+    assert "named in the request" in by_name.notices[0].message
+    assert read_clip(midi, track=0).track_index == 0 and read_clip(midi, track="0").track_index == 0
+    with pytest.raises(InvalidInput, match="no track named 'Vocals'.*0 'Piano'"):
+        read_clip(midi, track="Vocals")
+    with pytest.raises(InvalidInput, match="track 7 does not exist"):
+        read_clip(midi, track=7)
+    with pytest.raises(InvalidInput, match="drums"):
+        read_clip(named_tracks_midi([("Tune", 73, False, scale_run()), ("Kit", 0, True, DRUMS)]), track="Kit")
+
+
+def test_a_single_line_gets_no_notice_and_keeps_its_register() -> None:
+    read = read_clip(melody_midi(BASS, program=33))
+    assert read.notices == ()
+    assert [p for p, _, _ in read.clip.notes()] == [p for p, _, _ in BASS]
+
+
+def test_chords_are_reduced_with_a_notice() -> None:
+    chords = [(p, bar * 2.0, bar * 2.0 + 2.0) for bar in range(4) for p in (60 + bar, 64 + bar, 67 + bar)]
+    read = read_clip(melody_midi(chords, program=0))
+    (notice,) = [n for n in read.notices if n.code == "chords_reduced"]
+    assert "4 chords" in notice.message and "top note" in notice.message
+    assert [p for p, _, _ in read.clip.notes()] == [67, 68, 69, 70]
+    low_chords = [(p - 24, s, e) for p, s, e in chords]  # a bass-register part keeps its lowest note
+    assert [p for p, _, _ in read_clip(melody_midi(low_chords)).clip.notes()] == [36, 37, 38, 39]
+
+
+def test_triplets_are_moved_to_the_grid_with_a_notice() -> None:
+    triplets = [(60 + i, i / 3, (i + 1) / 3) for i in range(12)] + [(72, 4.0, 8.0)]
+    read = read_clip(melody_midi(triplets))
+    (notice,) = [n for n in read.notices if n.code == "off_grid_onsets"]
+    assert notice.message.startswith("8 of 13 onsets")
 
 
 def test_clip_length_is_whole_bars() -> None:
