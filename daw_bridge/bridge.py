@@ -30,6 +30,46 @@ log = logging.getLogger("ostinato.daw_bridge")
 
 # Time the last messages get to leave before the ports close (many JACK periods, a few ms each).
 CLOSE_DRAIN_S = 0.1
+# Messages sent before the output latency is reported as measured.
+MIN_LATENCY_SAMPLES = 16
+
+
+class _StatusTracker:
+    """Turns what the clock follower hears into status lines: the first clock, Start/Stop/Continue as
+    they arrive, tempo changes of half a BPM or more, and ticks that went missing on the way."""
+
+    def __init__(self) -> None:
+        self._heard_clock = False
+        self._tempo_bpm: float | None = None
+        self._tempo_said_s = 0.0
+        self._lost = 0
+
+    def update(self, change: TransportEvent | None, follower: ClockFollower, at_s: float) -> list[str]:
+        lines: list[str] = []
+        state = follower.state
+        if change is TransportEvent.START:
+            lines.append("Start: armed, beat 0 is the next clock tick")
+        elif change is TransportEvent.CONTINUE:
+            lines.append(f"Continue: armed at beat {state.anchor_beat:g}")
+        elif change is TransportEvent.RUNNING:
+            lines.append(f"playing from beat {state.anchor_beat:g} at {follower.tempo_bpm:.1f} BPM")
+        elif change is TransportEvent.STOP:
+            lines.append(f"Stop at beat {state.anchor_beat:.2f}")
+        elif change is TransportEvent.LOCATE:
+            lines.append(f"song position: beat {state.anchor_beat:g}")
+        stats = follower.stats()
+        if stats.ticks >= 2 and not self._heard_clock:
+            self._heard_clock = True
+            self._tempo_bpm, self._tempo_said_s = stats.tempo_bpm, at_s
+            lines.append(f"clock: {stats.tempo_bpm:.1f} BPM")
+        elif self._tempo_bpm is not None and stats.ticks >= 24 and abs(stats.tempo_bpm - self._tempo_bpm) >= 0.5 \
+                and at_s - self._tempo_said_s >= 0.5:
+            self._tempo_bpm, self._tempo_said_s = stats.tempo_bpm, at_s
+            lines.append(f"tempo: {stats.tempo_bpm:.1f} BPM")
+        if stats.lost_ticks != self._lost:
+            lines.append(f"clock: {stats.lost_ticks - self._lost} tick(s) lost on the way, position kept on the DAW's")
+            self._lost = stats.lost_ticks
+        return lines
 
 
 class ClockMode(enum.Enum):
@@ -88,11 +128,17 @@ class LocalBridge:
         on_play: Callable[[bytes, float], None] | None = None,
         sink: MessageSink | None = None,
         clock: Clock | None = None,
+        on_status: Callable[[str], None] | None = None,
+        on_control: Callable[[bytes, float], bool] | None = None,
     ) -> None:
         self.config = config
         self._clock = clock or SystemClock()
         self._on_position = on_position
         self._on_play = on_play
+        self._on_status = on_status
+        # Sees every channel message first; True means it was a control message (not captured).
+        self._on_control = on_control
+        self._status = _StatusTracker()
         self.capture = Capture(config.tempo_bpm, config.time_signature)
         self._follower = ClockFollower(check_tempo(config.tempo_bpm))
         self._transport = Transport(self._clock, config.tempo_bpm)
@@ -137,6 +183,17 @@ class LocalBridge:
     @property
     def tempo_bpm(self) -> float:
         return self.transport_state().tempo_bpm
+
+    @property
+    def clock_follower(self) -> ClockFollower:
+        return self._follower
+
+    def _say(self, text: str) -> None:
+        if self._on_status is not None:
+            try:
+                self._on_status(text)
+            except Exception:  # noqa: BLE001 - a status printer must not stop the input thread
+                log.exception("status callback failed")
 
     def start(self) -> None:
         """Master mode: Start from beat 0 (sends Start and the clock). Following, the DAW starts."""
@@ -193,8 +250,12 @@ class LocalBridge:
                     self._changed(at_s)
                 elif data[0] == midi.CLOCK:
                     self._report(at_s=at_s)
+                for line in self._status.update(change, self._follower, at_s):
+                    self._say(line)
             return
         state = self.transport_state()
+        if self._on_control is not None and self._on_control(data, at_s):
+            return
         if state.playing:
             beat = state.beat_at(at_s)
         else:
@@ -220,6 +281,11 @@ class LocalBridge:
 
     def play_clip(self, clip: Clip, at_beat: float) -> None:
         self.player.add_clip(clip, at_beat)
+
+    @property
+    def output_latency_measured(self) -> bool:
+        """Whether enough notes have gone out for output_latency_s to mean something."""
+        return len(self.player.records) >= MIN_LATENCY_SAMPLES
 
     @property
     def output_latency_s(self) -> float:

@@ -45,12 +45,19 @@ class TransportChanged:
 
 
 @dataclass(frozen=True)
+class MixChanged:
+    output_port: int
+    mute: bool | None
+    solo: bool | None
+
+
+@dataclass(frozen=True)
 class Notice:
     code: str
     message: str
 
 
-Payload = Union[Opened, ProgressUpdate, MidiOut, ClipReady, TransportChanged, Notice]
+Payload = Union[Opened, ProgressUpdate, MidiOut, ClipReady, TransportChanged, Notice, MixChanged]
 
 
 @dataclass(frozen=True)

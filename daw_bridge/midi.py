@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import mido
 
@@ -114,6 +115,17 @@ class SoundingNotes:
                 self._held[key] = count
             else:
                 self._held.pop(key, None)
+
+    def holds(self, output: int, data: bytes) -> bool:
+        return (output, data[0] & 0x0F, data[1]) in self._held
+
+    def release_where(self, silenced: "Callable[[int], bool]") -> list[tuple[int, bytes]]:
+        """Releases (and forgets) the held notes of the outputs `silenced` picks."""
+        keys = sorted(key for key in self._held if silenced(key[0]))
+        offs = []
+        for output, channel, pitch in keys:
+            offs.extend((output, note_off(channel, pitch)) for _ in range(self._held.pop((output, channel, pitch))))
+        return offs
 
     def release(self) -> list[tuple[int, bytes]]:
         """Returns (output, note-off) for every held note, and forgets them."""

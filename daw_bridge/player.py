@@ -110,6 +110,29 @@ class PortPlayer:
         self._thread: threading.Thread | None = None
         self._sequence = itertools.count()
         self._was_playing = False
+        self._muted: set[int] = set()
+        self._soloed: set[int] = set()
+
+    # -- mixing --------------------------------------------------------------------------------------
+    def set_mix(self, output: int, mute: bool | None = None, solo: bool | None = None) -> None:
+        """Mutes or solos one output port (as a DAW track's mute/solo buttons): note-ons to a silenced
+        port are skipped; its held notes end at once."""
+        with self._lock:
+            if mute is not None:
+                (self._muted.add if mute else self._muted.discard)(output)
+            if solo is not None:
+                (self._soloed.add if solo else self._soloed.discard)(output)
+            offs = [(o, d) for o, d in self._sounding.release_where(self._silenced)]
+        for port, data in offs:
+            self._sink.send(data, port)
+
+    def _silenced(self, output: int) -> bool:
+        return output in self._muted or bool(self._soloed and output not in self._soloed)
+
+    def mix(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(muted, soloed) output ports."""
+        with self._lock:
+            return frozenset(self._muted), frozenset(self._soloed)
 
     # -- feeding -------------------------------------------------------------------------------------
     def add(self, message: TimedMessage) -> None:
@@ -256,6 +279,10 @@ class PortPlayer:
         if midi.is_note_on(data) and now - target > self._late_note_on_s:
             self._dropped_late += 1
             return
+        if midi.is_note_on(data) and output >= 0 and self._silenced(output):
+            return
+        if midi.is_note_off(data) and output >= 0 and not self._sounding.holds(output, data):
+            return  # its note-on was muted (or already released by a mute)
         if output < 0:
             self.broadcast(data)
         else:

@@ -172,6 +172,48 @@ def new_client(kind: type, api: MidiApi, client_name: str):  # type: ignore[no-u
         raise MissingAsset(f"cannot open the {api.value} MIDI API ({error}).{hint}") from error
 
 
+def client_name_for(config: PortConfig, role: str) -> str:
+    """The MIDI client that carries one port. python-rtmidi opens one client per port; on JACK, clients
+    with one name get renamed (`Ostinato-01`), so each port's client is named after its role there:
+    `Ostinato out`, `Ostinato out 2`, `Ostinato in`. Other APIs keep the one client name."""
+    return f"{config.client_name} {role}" if config.api is MidiApi.JACK else config.client_name
+
+
+def _output_roles(count: int) -> list[str]:
+    return ["out"] if count == 1 else [f"out {index + 1}" for index in range(count)]
+
+
+def _listing(api: MidiApi) -> tuple[set[str], set[str]]:
+    """(sources, destinations): every output and input port the MIDI system shows, full names."""
+    lister_in = new_client(rtmidi.MidiIn, api, "Ostinato lister")
+    lister_out = new_client(rtmidi.MidiOut, api, "Ostinato lister")
+    try:
+        return set(lister_in.get_ports()), set(lister_out.get_ports())
+    finally:
+        del lister_in, lister_out
+
+
+def _our_port(new: set[str], every: set[str], client: str, port: str) -> str:
+    """The full name of the port we just opened: among ports named `port` under `client` (or JACK's
+    renamed `client-NN`), the one that was not there before we opened ours."""
+    def ours(full: str) -> bool:
+        owner, _, short = full.rpartition(":")
+        return short == port and (owner == client or (owner.startswith(client + "-") and owner[len(client) + 1:].isdigit()))
+
+    fresh = sorted(name for name in new if ours(name))
+    if fresh:
+        return fresh[0]
+    known = sorted(name for name in every if ours(name))
+    return known[0] if known else f"{client}:{port}"
+
+
+def list_ports(api: MidiApi) -> tuple[list[str], list[str]]:
+    """(sources the bridge can read, destinations it can send to) on `api`, sorted, as full names."""
+    _check_api(api)
+    sources, destinations = _listing(api)
+    return sorted(sources), sorted(destinations)
+
+
 class PortSet:
     """The bridge's open ports. `send(data, output)` is safe from one sending thread."""
 
@@ -192,30 +234,45 @@ class PortSet:
             raise
 
     def _open(self, config: PortConfig) -> None:
+        before = _listing(config.api) if config.api is MidiApi.JACK else None
         for index in range(config.output_ports):
-            out = new_client(rtmidi.MidiOut, config.api, config.client_name)
+            role = "out" if config.output_ports == 1 else f"out {index + 1}"
+            out = new_client(rtmidi.MidiOut, config.api, client_name_for(config, role))
             if config.connect_output is not None:
                 wanted = config.connect_output if config.output_ports == 1 else f"{config.connect_output} {index + 1}"
                 out.open_port(find_port(out.get_ports(), wanted, "output"))
                 self.output_names.append(wanted)
             else:
-                name = f"{config.port_name} out" if config.output_ports == 1 else f"{config.port_name} out {index + 1}"
+                name = f"{config.port_name} {role}"
                 out.open_virtual_port(name)
                 self.output_names.append(name)
             self._outputs.append(out)
-        if not config.open_input:
-            return
-        inp = new_client(rtmidi.MidiIn, config.api, config.client_name)
-        if config.connect_input is not None:
-            inp.open_port(find_port(inp.get_ports(), config.connect_input, "input"))
-            self.input_name = config.connect_input
-        else:
-            self.input_name = f"{config.port_name} in"
-            inp.open_virtual_port(self.input_name)
-        # Clock and transport are the point of the input port: do not filter them out.
-        inp.ignore_types(sysex=True, timing=False, active_sense=True)
-        self._input = inp
-        self._poller = InputPoller(inp, self._received)
+        if config.open_input:
+            inp = new_client(rtmidi.MidiIn, config.api, client_name_for(config, "in"))
+            if config.connect_input is not None:
+                inp.open_port(find_port(inp.get_ports(), config.connect_input, "input"))
+                self.input_name = config.connect_input
+            else:
+                self.input_name = f"{config.port_name} in"
+                inp.open_virtual_port(self.input_name)
+            # Clock and transport are the point of the input port: do not filter them out.
+            inp.ignore_types(sysex=True, timing=False, active_sense=True)
+            self._input = inp
+            self._poller = InputPoller(inp, self._received)
+        if before is not None:
+            self._resolve_jack_names(config, before)
+
+    def _resolve_jack_names(self, config: PortConfig, before: tuple[set[str], set[str]]) -> None:
+        """Replaces the short names of our virtual JACK ports by their full `client:port` names as JACK
+        registered them (JACK renames a client whose name is taken: `Ostinato in-01`)."""
+        sources, destinations = _listing(config.api)
+        if config.connect_output is None:
+            self.output_names = [
+                _our_port(sources - before[0], sources, client_name_for(config, role), name)
+                for name, role in zip(self.output_names, _output_roles(config.output_ports))
+            ]
+        if config.open_input and config.connect_input is None and self.input_name is not None:
+            self.input_name = _our_port(destinations - before[1], destinations, client_name_for(config, "in"), self.input_name)
 
     def _received(self, data: bytes, at_s: float) -> None:
         if self._on_input is not None and not self._closing:

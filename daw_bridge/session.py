@@ -22,6 +22,7 @@ from daw_bridge.capture import Capture
 from daw_bridge.events import (
     ClipReady,
     MidiOut,
+    MixChanged,
     Notice,
     Opened,
     Payload,
@@ -30,7 +31,7 @@ from daw_bridge.events import (
     TransportChanged,
     Watcher,
 )
-from daw_bridge.midi import SoundingNotes, TimedMessage
+from daw_bridge.midi import Clip, SoundingNotes, TimedMessage
 from daw_bridge.scheduler import LookaheadScheduler, launch_beat
 from daw_bridge.timeline import Clock, SystemClock, TimeSignature, Transport, check_tempo
 from ostinato.errors import Cancelled, InvalidInput, LimitExceeded, OstinatoError
@@ -69,8 +70,44 @@ ClipMaker = Callable[[ClipRequest, ProgressFn, CancelToken], MadeClip]
 class SessionLimits:
     max_watchers: int = 32
     max_queue: int = 20000
+    # Generate requests in progress at once; more are refused (each runs in its own thread).
+    max_pending_requests: int = 4
     # How long before it sounds a message is released to watchers: network headroom.
     lookahead_s: float = 0.3
+    # Clip-launcher lanes per session, and messages kept for ExportSession's played file.
+    max_lanes: int = 16
+    max_played_messages: int = 100_000
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where and how a finished clip goes on the grid.
+
+    Args:
+        lane: clip-launcher lane; a new clip in a lane replaces the lane's clip on its launch beat.
+        loop: repeat the clip until replaced or stopped.
+        bars: launch on the next boundary of this many bars (1: next bar; 4: next 4-bar phrase).
+        immediately: launch on the next sixteenth instead.
+    """
+
+    lane: int = 0
+    loop: bool = False
+    bars: int = 1
+    immediately: bool = False
+
+
+@dataclass
+class _LaneClip:
+    """A clip launched into a lane; `key` tags its messages in the scheduler."""
+
+    key: int
+    clip: Clip
+    request_id: str
+    loop: bool
+    # Where the next repetition goes (looping clips are scheduled one repetition ahead).
+    next_beat: float
+    # Where a newer clip (or a lane stop) ends it.
+    end_beat: float = float("inf")
 
 
 class Session:
@@ -113,6 +150,10 @@ class Session:
         self._closed = threading.Event()
         self._work_tokens: dict[str, CancelToken] = {}
         self._request_ids = itertools.count(1)
+        self._used_request_ids: set[str] = set()
+        self._lanes: dict[int, list[_LaneClip]] = {}
+        self._lane_keys = itertools.count(1)
+        self._played: list[TimedMessage] = []
         self.idle_since_s: float | None = self._clock.now()
         self._thread: threading.Thread | None = None
         if autostart:
@@ -178,6 +219,7 @@ class Session:
         with self._lock:
             self.transport.stop()
             self._scheduler.clear()
+            self._lanes.clear()
             self._silence()
         self._publish(TransportChanged("stop"))
         self._wake.set()
@@ -194,6 +236,7 @@ class Session:
             was_playing = self.transport.state.playing
             if was_playing and not playing:
                 self._scheduler.clear()
+                self._lanes.clear()
                 self._silence()
             self.transport.locate(beat, playing, check_tempo(tempo_bpm))
         if was_playing != playing:
@@ -216,27 +259,53 @@ class Session:
         self.capture.record(data, beat)
 
     # -- generation ---------------------------------------------------------------------------------
-    def generate(self, work: object, request_id: str = "", launch_immediately: bool = False) -> str:
-        """Starts making a clip in a worker thread and returns its request id at once. Progress, the
-        finished clip and its notes reach every watcher, tagged with the request id; failures arrive
-        as a Notice with code "error"."""
-        request_id = request_id or f"r{next(self._request_ids)}"
+    def new_request_id(self, wanted: str = "") -> str:
+        """A request id unique in this session: the wanted one, or with a suffix when it is taken (two
+        clients both asking as `c1`)."""
+        with self._lock:
+            candidate = wanted or f"r{next(self._request_ids)}"
+            suffix = 2
+            while candidate in self._used_request_ids:
+                candidate = f"{wanted or 'r'}-{suffix}" if wanted else f"r{next(self._request_ids)}"
+                suffix += 1
+            self._used_request_ids.add(candidate)
+            return candidate
+
+    def generate(self, work: object, request_id: str = "", launch_immediately: bool = False,
+                 launch: Launch | None = None) -> str:
+        """Starts making a clip in a worker thread and returns its (unique) request id at once.
+        Progress, the finished clip and its notes reach every watcher, tagged with the request id;
+        failures arrive as a Notice with code "error"."""
+        launch = launch or Launch(immediately=launch_immediately)
+        if launch_immediately and not launch.immediately:
+            launch = Launch(launch.lane, launch.loop, launch.bars, True)
+        self._check_launch(launch)
+        request_id = self.new_request_id(request_id)
         token = CancelToken()
         with self._lock:
             if self._closed.is_set():
                 raise InvalidInput(f"session {self.session_id!r} is closed")
+            if len(self._work_tokens) >= self.limits.max_pending_requests:
+                raise LimitExceeded("generate requests in progress in this session", len(self._work_tokens) + 1,
+                                    self.limits.max_pending_requests)
             self._work_tokens[request_id] = token
         primer = self.capture.to_midi() if self.capture.note_count else None
         request = ClipRequest(request_id, work, self.transport.state.tempo_bpm, self.time_signature, primer)
         threading.Thread(
             target=self._make_clip,
-            args=(request, launch_immediately, token),
+            args=(request, launch, token),
             name=f"ostinato-clip-{request_id}",
             daemon=True,
         ).start()
         return request_id
 
-    def _make_clip(self, request: ClipRequest, launch_immediately: bool, token: CancelToken) -> None:
+    def _check_launch(self, launch: Launch) -> None:
+        if not 0 <= launch.lane < self.limits.max_lanes:
+            raise InvalidInput(f"lane {launch.lane} does not exist: use 0-{self.limits.max_lanes - 1}")
+        if not 1 <= launch.bars <= 64:
+            raise InvalidInput(f"launch_bars {launch.bars} is out of range: use 1-64 bars")
+
+    def _make_clip(self, request: ClipRequest, launch: Launch, token: CancelToken) -> None:
         started = self._clock.now()
 
         def progress(event: ProgressEvent) -> None:
@@ -245,7 +314,7 @@ class Session:
         try:
             made = self._clip_maker(request, progress, token)
             token.check()
-            self.launch(made, request.request_id, launch_immediately)
+            self.launch(made, request.request_id, launch=launch)
         except Cancelled:
             pass
         except OstinatoError as error:
@@ -257,8 +326,12 @@ class Session:
             with self._lock:
                 self._work_tokens.pop(request.request_id, None)
 
-    def launch(self, made: MadeClip, request_id: str = "", immediately: bool = False) -> float:
-        """Puts a finished clip on the grid at the next bar (or the next sixteenth); returns its beat."""
+    def launch(self, made: MadeClip, request_id: str = "", immediately: bool = False,
+               launch: Launch | None = None) -> float:
+        """Puts a finished clip on the grid at the next bar (or phrase, or sixteenth) in its lane,
+        replacing the lane's clip there; returns its launch beat."""
+        launch = launch or Launch(immediately=immediately)
+        self._check_launch(launch)
         clip = midi.clip_from_midi(made.midi, self.time_signature.beats_per_bar)
         with self._lock:
             beat = launch_beat(
@@ -266,12 +339,78 @@ class Session:
                 self._clock.now(),
                 self.time_signature.beats_per_bar,
                 self.limits.lookahead_s,
-                immediately,
+                launch.immediately,
+                launch.bars,
             )
+            self._end_lane(launch.lane, beat)
             self._publish(ClipReady(made.midi, made.wav, beat), request_id)
-            self._scheduler.add_clip(clip, beat, request_id)
+            key = next(self._lane_keys)
+            self._scheduler.add_clip(clip, beat, request_id, key)
+            self._lanes.setdefault(launch.lane, []).append(
+                _LaneClip(key, clip, request_id, launch.loop, beat + clip.length_beats)
+            )
         self._wake.set()
         return beat
+
+    def _end_lane(self, lane: int, beat: float) -> bool:
+        """Ends every clip of a lane at `beat` (a looping one keeps repeating until then); returns
+        whether the lane had any."""
+        entries = self._lanes.get(lane, [])
+        for entry in entries:
+            entry.end_beat = min(entry.end_beat, beat)
+            self._scheduler.cut_lane(entry.key, beat)
+        self._lanes[lane] = [e for e in entries if e.next_beat - e.clip.length_beats < e.end_beat - 1e-9]
+        return bool(entries)
+
+    def stop_lane(self, lane: int, immediately: bool = False) -> float | None:
+        """Stops a lane's clip at the next bar (or sixteenth); returns that beat, None if the lane was
+        empty."""
+        self._check_launch(Launch(lane=lane))
+        with self._lock:
+            if not self._lanes.get(lane):
+                return None
+            beat = launch_beat(self.transport.state, self._clock.now(), self.time_signature.beats_per_bar,
+                               self.limits.lookahead_s, immediately)
+            self._end_lane(lane, beat)
+        self._wake.set()
+        return beat
+
+    def mix(self, output_port: int, mute: bool | None, solo: bool | None) -> None:
+        """Mutes or solos an output port on every bridge following the session."""
+        if not 0 <= output_port < 16:
+            raise InvalidInput(f"output port {output_port} does not exist: use 0-15")
+        if mute is None and solo is None:
+            raise InvalidInput("a mix command needs mute or solo")
+        self._publish(MixChanged(output_port, mute, solo))
+
+    def export(self) -> tuple[bytes, bytes]:
+        """(captured input, played output) as Standard MIDI Files; captured is empty when nothing was
+        played into the session."""
+        captured = self.capture.to_midi() if self.capture.note_count else b""
+        with self._lock:
+            played = list(self._played)
+        ts = (self.time_signature.numerator, self.time_signature.denominator)
+        return captured, midi.midi_from_messages(played, self.transport.state.tempo_bpm, ts)
+
+    def _extend_loops(self, now: float) -> None:
+        """Schedules the next repetition of every looping clip once its current one has begun, up to
+        where a newer clip or a lane stop ends it; forgets clips that have ended."""
+        state = self.transport.state
+        if not state.playing:
+            return
+        current = state.beat_at(now + self.limits.lookahead_s)
+        for lane, entries in self._lanes.items():
+            for entry in entries:
+                length = entry.clip.length_beats
+                while entry.loop and entry.next_beat - length <= current and entry.next_beat < entry.end_beat - 1e-9:
+                    self._scheduler.add_clip(entry.clip, entry.next_beat, entry.request_id, entry.key)
+                    if entry.next_beat + length > entry.end_beat + 1e-9:
+                        self._scheduler.cut_lane(entry.key, entry.end_beat)
+                    entry.next_beat += length
+            self._lanes[lane] = [
+                e for e in entries
+                if min(e.end_beat, e.next_beat if not e.loop else float("inf")) > current - 1e-9
+            ]
 
     # -- releasing due messages ---------------------------------------------------------------------
     def pump(self, now_s: float | None = None) -> float | None:
@@ -280,9 +419,12 @@ class Session:
         now = self._clock.now() if now_s is None else now_s
         with self._lock:
             state = self.transport.state
+            self._extend_loops(now)
             for item in self._scheduler.due(state, now):
                 message: TimedMessage = item.message
                 self._sounding.update(message.data, message.track)
+                if len(self._played) < self.limits.max_played_messages:
+                    self._played.append(message)
                 self._publish(
                     MidiOut(message.data, state.session_seconds(message.beat), message.beat, message.track),
                     item.request_id,
@@ -324,6 +466,10 @@ class Session:
         return self._closed.is_set()
 
 
+# When every session slot is taken, one nobody has followed for this long is closed to make room.
+FULL_REGISTRY_IDLE_S = 5.0
+
+
 @dataclass
 class SessionRegistry:
     """The open sessions of one server: created or joined by name, closed after sitting with no
@@ -348,6 +494,8 @@ class SessionRegistry:
     ) -> Session:
         """Joins the named session, or creates it (with a fresh name when none is given)."""
         self.reap()
+        if len(self) >= self.max_sessions:  # full: sessions left alone for a few seconds were abandoned
+            self.reap(min(self.idle_close_s, FULL_REGISTRY_IDLE_S))
         with self._lock:
             if session_id and session_id in self._sessions:
                 session = self._sessions[session_id]
@@ -379,14 +527,15 @@ class SessionRegistry:
             raise InvalidInput(f"no open session {session_id!r}; open it first with Bridge.Session")
         return session
 
-    def reap(self) -> list[str]:
-        """Closes sessions nobody has followed for idle_close_s; returns their ids."""
+    def reap(self, idle_s: float | None = None) -> list[str]:
+        """Closes sessions nobody has followed for idle_s (default idle_close_s); returns their ids."""
+        idle_close_s = self.idle_close_s if idle_s is None else idle_s
         now = self.clock.now()
         with self._lock:
             idle = [
                 sid
                 for sid, s in self._sessions.items()
-                if s.closed or (s.idle_since_s is not None and now - s.idle_since_s >= self.idle_close_s)
+                if s.closed or (s.idle_since_s is not None and now - s.idle_since_s >= idle_close_s)
             ]
             closing = [self._sessions.pop(sid) for sid in idle]
         for session in closing:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import uuid
 from typing import Any, Iterator
 
 import grpc
@@ -37,6 +38,9 @@ class BridgeSession:
         self._call = stub.Session(self._request_iterator(), **call_kwargs)
         self._closed = threading.Event()
         self._ids = 0
+        # Request ids unique across clients: two clients of one session both asking `c1` confused
+        # every follower about whose clip was whose.
+        self._id_prefix = uuid.uuid4().hex[:6]
         first = self._next_event()
         if first is None or first.WhichOneof("event") != "opened":
             self.close()
@@ -85,23 +89,30 @@ class BridgeSession:
         infill: composer_pb2.InfillRequest | None = None,
         render: renderer_pb2.RenderMidiRequest | None = None,
         render_midi: bytes | None = None,
+        drumify: bridge_pb2.DrumifyClip | None = None,
+        accompany: bridge_pb2.AccompanyClip | None = None,
         request_id: str = "",
         launch_immediately: bool = False,
         render_audio: bool = False,
+        lane: int = 0,
+        loop: bool = False,
+        launch_bars: int = 0,
     ) -> str:
         """Asks for a clip; exactly one kind of work. `render_midi` launches your own clip as it is.
         Returns the request id that tags the events answering it."""
         if render_midi is not None:
             render = renderer_pb2.RenderMidiRequest(midi=render_midi)
-        works = {"generate": generate, "continue_clip": continue_clip, "vary": vary, "infill": infill, "render": render}
+        works = {"generate": generate, "continue_clip": continue_clip, "vary": vary, "infill": infill, "render": render,
+                 "drumify": drumify, "accompany": accompany}
         given = {k: v for k, v in works.items() if v is not None}
         if len(given) != 1:
-            raise ValueError("give exactly one of generate, continue_clip, vary, infill, render or render_midi")
+            raise ValueError("give exactly one of generate, continue_clip, vary, infill, drumify, accompany, render or render_midi")
         if not request_id:
             self._ids += 1
-            request_id = f"c{self._ids}"
+            request_id = f"{self._id_prefix}-{self._ids}"
         message = bridge_pb2.SessionGenerate(
-            request_id=request_id, launch_immediately=launch_immediately, render_audio=render_audio, **given
+            request_id=request_id, launch_immediately=launch_immediately, render_audio=render_audio,
+            lane=lane, loop=loop, launch_bars=launch_bars, **given
         )
         self.send(bridge_pb2.SessionRequest(generate=message))
         return request_id
@@ -117,6 +128,19 @@ class BridgeSession:
     def play(self, data: bytes, beat: float = 0.0, time_s: float = 0.0) -> None:
         """Sends a message the user played, for the session's capture (primers)."""
         self.send(bridge_pb2.SessionRequest(play=bridge_pb2.MidiMessage(data=data, beat=beat, time_s=time_s)))
+
+    def stop_lane(self, lane: int, immediately: bool = False) -> None:
+        """Stops the clip of one lane on the next bar (or at once)."""
+        self.send(bridge_pb2.SessionRequest(stop_lane=bridge_pb2.LaneCommand(lane=lane, immediately=immediately)))
+
+    def mix(self, output_port: int, mute: bool | None = None, solo: bool | None = None) -> None:
+        """Mutes/solos an output port on every bridge following the session."""
+        command = bridge_pb2.MixCommand(output_port=output_port)
+        if mute is not None:
+            command.mute = mute
+        if solo is not None:
+            command.solo = solo
+        self.send(bridge_pb2.SessionRequest(mix=command))
 
     def close(self) -> None:
         if self._closed.is_set():
@@ -155,6 +179,37 @@ class BridgeCalls(ClientBase):
         )
         try:
             return BridgeSession(self._stub(bridge_pb2_grpc.BridgeStub), self._session_kwargs(timeout_s), request)
+        except grpc.RpcError as error:
+            raise _translated(error) from None
+
+    def push_clip(
+        self,
+        session_id: str,
+        midi: bytes,
+        *,
+        lane: int = 0,
+        loop: bool = False,
+        launch_bars: int = 0,
+        launch_immediately: bool = False,
+        request_id: str = "",
+        timeout_s: float | None = 30.0,
+    ) -> bridge_pb2.PushClipResponse:
+        """Puts a clip into a running session; returns its request id and launch beat."""
+        request = bridge_pb2.PushClipRequest(
+            session_id=session_id, midi=midi, lane=lane, loop=loop, launch_bars=launch_bars,
+            launch_immediately=launch_immediately, request_id=request_id,
+        )
+        try:
+            return self._stub(bridge_pb2_grpc.BridgeStub).PushClip(request, metadata=self._metadata, timeout=timeout_s)
+        except grpc.RpcError as error:
+            raise _translated(error) from None
+
+    def export_session(self, session_id: str, timeout_s: float | None = 30.0) -> bridge_pb2.ExportSessionResponse:
+        """A session's captured input and played output as MIDI files."""
+        try:
+            return self._stub(bridge_pb2_grpc.BridgeStub).ExportSession(
+                bridge_pb2.ExportSessionRequest(session_id=session_id), metadata=self._metadata, timeout=timeout_s
+            )
         except grpc.RpcError as error:
             raise _translated(error) from None
 

@@ -92,3 +92,69 @@ def test_master_clock_hands_out_every_tick_once() -> None:
     assert master.due(1.0) == [i / 24 for i in range(13, 25)]
     master.restart(2.0)
     assert master.due(2.0) == [2.0]
+
+
+def test_start_only_arms_the_transport_beat_zero_is_the_first_tick() -> None:
+    """Start 200 ms before the first tick: nothing may play before that tick (it used to come 190 ms early)."""
+    follower = ClockFollower(tempo_bpm=120.0)
+    feed_ticks(follower, 0.0, 48, 120.0)  # the DAW sends clock while stopped
+    assert follower.feed(START, 5.0) is TransportEvent.START
+    assert not follower.state.playing and follower.armed
+    assert follower.state.time_at(0.0) is None
+    assert follower.feed(CLOCK, 5.2) is TransportEvent.RUNNING
+    state = follower.state
+    assert state.playing and state.time_at(0.0) == pytest.approx(5.2)
+    feed_ticks(follower, 5.2 + 0.5 / 24, 24 * 2, 120.0)
+    assert follower.state.time_at(2.0) == pytest.approx(5.2 + 1.0, abs=0.001)
+
+
+@pytest.mark.parametrize("lost", [1, 2, 4])
+def test_ticks_lost_on_the_way_do_not_put_the_position_behind(lost: int) -> None:
+    """A JACK cycle missed under load drops the ticks it carried: counting arrivals put every later note
+    `lost` ticks late for good (41 ms for two at 120 BPM). The position must stay on the DAW's line."""
+    follower = ClockFollower(tempo_bpm=120.0)
+    follower.feed(START, 0.0)
+    interval = 60.0 / (120.0 * 24)
+    rng = random.Random(3)
+    for tick in range(24 * 16):
+        if 24 * 6 <= tick < 24 * 6 + lost:
+            continue  # these never arrive
+        follower.feed(CLOCK, 0.01 + tick * interval + rng.uniform(0, 0.0027))
+    state = follower.state
+    assert follower.lost_ticks == lost
+    # Beat 16 falls 16 beats after the first tick, whatever was lost on the way.
+    assert state.time_at(16.0) == pytest.approx(0.01 + 16 * 0.5 + 0.00135, abs=0.002)
+    assert follower.tempo_bpm == pytest.approx(120.0, rel=0.005)
+
+
+def test_ticks_delivered_late_in_a_burst_are_not_taken_as_lost() -> None:
+    follower = ClockFollower(tempo_bpm=120.0)
+    follower.feed(START, 0.0)
+    interval = 60.0 / (120.0 * 24)
+    for tick in range(24 * 8):
+        at = 0.01 + tick * interval
+        if 24 * 4 <= tick < 24 * 4 + 3:
+            at = 0.01 + (24 * 4 + 3) * interval  # three ticks held up, then delivered with the fourth
+        follower.feed(CLOCK, at)
+    assert follower.lost_ticks == 0 and follower.late_ticks >= 2
+    assert follower.state.time_at(8.0) == pytest.approx(0.01 + 8 * 0.5, abs=0.001)
+
+
+def test_a_sudden_halving_of_tempo_is_a_tempo_change_not_lost_ticks() -> None:
+    follower = ClockFollower(tempo_bpm=120.0)
+    follower.feed(START, 0.0)
+    t = feed_ticks(follower, 0.0, 24 * 4, 120.0)
+    feed_ticks(follower, t, 24 * 2, 60.0)
+    assert follower.lost_ticks == 0
+    assert follower.tempo_bpm == pytest.approx(60.0, rel=0.01)
+
+
+def test_a_clock_that_was_silent_while_stopped_starts_afresh() -> None:
+    follower = ClockFollower(tempo_bpm=120.0)
+    follower.feed(START, 0.0)
+    t = feed_ticks(follower, 0.01, 24 * 4, 120.0)
+    follower.feed(STOP, t)
+    follower.feed(START, t + 10.0)  # no clock for 10 s, then Start and ticks again
+    feed_ticks(follower, t + 10.05, 24 * 4, 120.0)
+    assert follower.lost_ticks == 0
+    assert follower.state.time_at(4.0) == pytest.approx(t + 10.05 + 2.0, abs=0.001)

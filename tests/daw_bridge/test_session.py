@@ -206,3 +206,99 @@ def test_closing_ends_sounding_notes_and_wakes_followers(session, fake_clock) ->
     offs = sum(1 for e in events if isinstance(e.payload, MidiOut) and midi.is_note_off(e.payload.data))
     assert ons >= 1 and ons == offs
     assert follower.next(0.1) is None and follower.closed
+
+
+# -- clips like a DAW's: loops, lanes, queued replacements, lane stop, export -------------------------
+def notes_on(events: list) -> list:
+    return [e.payload for e in events if isinstance(e.payload, MidiOut) and midi.is_note_on(e.payload.data)]
+
+
+def test_a_looping_clip_repeats_until_a_queued_clip_replaces_it_on_the_bar(session, fake_clock) -> None:
+    from daw_bridge.session import Launch
+
+    watcher = session.watch()
+    one_bar = MadeClip(scale_clip_midi(bars=1, step_beats=1.0, first_pitch=60))  # 4 notes a bar
+    other = MadeClip(scale_clip_midi(bars=1, step_beats=1.0, first_pitch=80))
+    assert session.launch(one_bar, "loop", launch=Launch(loop=True)) == 0.0  # waits for the start at beat 0
+    session.start()
+    play_through(session, fake_clock, 5.1)  # past beat 10 at 120 BPM
+    replace_at = session.launch(other, "next", launch=Launch(loop=True))
+    assert replace_at == 12.0  # the next bar line at least a lookahead away
+    play_through(session, fake_clock, 4.0)  # to about beat 18
+    events = drain(watcher)
+    ons = notes_on(events)
+    old = [n.beat for n in ons if n.data[1] < 80]
+    new = [n.beat for n in ons if n.data[1] >= 80]
+    assert old == [float(b) for b in range(12)]  # three loops in time, nothing after the replacement's bar
+    assert new and new[0] == 12.0 and all(b >= 12.0 for b in new)
+    # Every note the old clip started ended, no later than the bar where the new one began.
+    offs = [e.payload for e in events if isinstance(e.payload, MidiOut) and midi.is_note_off(e.payload.data)
+            and e.payload.data[1] < 80]
+    assert len(offs) == len(old) and max(o.beat for o in offs) <= 12.0
+
+
+def test_a_phrase_launch_keeps_the_loop_going_until_the_phrase_boundary(session, fake_clock) -> None:
+    from daw_bridge.session import Launch
+
+    watcher = session.watch()
+    session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0)), "loop", launch=Launch(loop=True))
+    session.start()
+    play_through(session, fake_clock, 1.0)  # beat 2
+    at = session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0, first_pitch=80)), "phrase",
+                        launch=Launch(loop=False, bars=4))
+    assert at == 16.0
+    play_through(session, fake_clock, 9.0)  # to beat 20
+    ons = notes_on(drain(watcher))
+    assert [n.beat for n in ons if n.data[1] < 80] == [float(b) for b in range(16)]
+    assert [n.beat for n in ons if n.data[1] >= 80] == [16.0, 17.0, 18.0, 19.0]
+
+
+def test_stopping_a_lane_ends_its_loop_on_the_next_bar_and_lanes_are_independent(session, fake_clock) -> None:
+    from daw_bridge.session import Launch
+
+    watcher = session.watch()
+    session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0)), "a", launch=Launch(lane=0, loop=True))
+    session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=2.0, first_pitch=90)), "b", launch=Launch(lane=1, loop=True))
+    session.start()
+    play_through(session, fake_clock, 1.5)  # beat 3
+    assert session.stop_lane(0) == 4.0
+    assert session.stop_lane(5) is None  # nothing there
+    play_through(session, fake_clock, 3.0)  # to beat 9
+    ons = notes_on(drain(watcher))
+    assert [n.beat for n in ons if n.data[1] < 90] == [0.0, 1.0, 2.0, 3.0]
+    assert [n.beat for n in ons if n.data[1] >= 90] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    with pytest.raises(InvalidInput, match="lane 16"):
+        session.stop_lane(16)
+
+
+def test_request_ids_stay_unique_when_two_clients_pick_the_same(session) -> None:
+    assert session.new_request_id("c1") == "c1"
+    assert session.new_request_id("c1") == "c1-2"
+    assert session.new_request_id("") != session.new_request_id("")
+
+
+def test_export_gives_the_captured_input_and_the_played_output(session, fake_clock) -> None:
+    from daw_bridge.midi import clip_from_midi
+
+    session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0)), "x")
+    session.start()
+    session.play(midi.note_on(0, 50, 90), 4.5)
+    session.play(midi.note_off(0, 50), 5.0)
+    play_through(session, fake_clock, 2.5)
+    captured, played = session.export()
+    assert [m.data[1] for m in clip_from_midi(captured).messages if midi.is_note_on(m.data)] == [50]
+    played_clip = clip_from_midi(played)
+    assert [(m.beat, m.data[1]) for m in played_clip.messages if midi.is_note_on(m.data)] == [
+        (0.0, 60), (1.0, 61), (2.0, 62), (3.0, 63)]
+
+
+def test_mix_commands_reach_the_followers_and_nonsense_is_refused(session) -> None:
+    from daw_bridge.events import MixChanged
+
+    watcher = session.watch()
+    session.mix(1, True, None)
+    assert wait_for(watcher, MixChanged).payload == MixChanged(1, True, None)
+    with pytest.raises(InvalidInput):
+        session.mix(1, None, None)
+    with pytest.raises(InvalidInput):
+        session.mix(16, True, None)

@@ -49,6 +49,16 @@ class BridgeStub:
                 request_serializer=ostinato_dot_v1_dot_bridge__pb2.WatchSessionRequest.SerializeToString,
                 response_deserializer=ostinato_dot_v1_dot_bridge__pb2.WatchSessionResponse.FromString,
                 _registered_method=True)
+        self.PushClip = channel.unary_unary(
+                '/ostinato.v1.Bridge/PushClip',
+                request_serializer=ostinato_dot_v1_dot_bridge__pb2.PushClipRequest.SerializeToString,
+                response_deserializer=ostinato_dot_v1_dot_bridge__pb2.PushClipResponse.FromString,
+                _registered_method=True)
+        self.ExportSession = channel.unary_unary(
+                '/ostinato.v1.Bridge/ExportSession',
+                request_serializer=ostinato_dot_v1_dot_bridge__pb2.ExportSessionRequest.SerializeToString,
+                response_deserializer=ostinato_dot_v1_dot_bridge__pb2.ExportSessionResponse.FromString,
+                _registered_method=True)
 
 
 class BridgeServicer:
@@ -73,6 +83,21 @@ class BridgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PushClip(self, request, context):
+        """Puts a clip into a running session (`ostinato push clip.mid --session ID`): launched on the grid
+        like a generated one, into a lane, looping or not. The session must be open.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportSession(self, request, context):
+        """What was played into a session (its capture) and what it played, as MIDI files.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BridgeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -85,6 +110,16 @@ def add_BridgeServicer_to_server(servicer, server):
                     servicer.WatchSession,
                     request_deserializer=ostinato_dot_v1_dot_bridge__pb2.WatchSessionRequest.FromString,
                     response_serializer=ostinato_dot_v1_dot_bridge__pb2.WatchSessionResponse.SerializeToString,
+            ),
+            'PushClip': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushClip,
+                    request_deserializer=ostinato_dot_v1_dot_bridge__pb2.PushClipRequest.FromString,
+                    response_serializer=ostinato_dot_v1_dot_bridge__pb2.PushClipResponse.SerializeToString,
+            ),
+            'ExportSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportSession,
+                    request_deserializer=ostinato_dot_v1_dot_bridge__pb2.ExportSessionRequest.FromString,
+                    response_serializer=ostinato_dot_v1_dot_bridge__pb2.ExportSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -146,6 +181,60 @@ class Bridge:
             '/ostinato.v1.Bridge/WatchSession',
             ostinato_dot_v1_dot_bridge__pb2.WatchSessionRequest.SerializeToString,
             ostinato_dot_v1_dot_bridge__pb2.WatchSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushClip(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ostinato.v1.Bridge/PushClip',
+            ostinato_dot_v1_dot_bridge__pb2.PushClipRequest.SerializeToString,
+            ostinato_dot_v1_dot_bridge__pb2.PushClipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ostinato.v1.Bridge/ExportSession',
+            ostinato_dot_v1_dot_bridge__pb2.ExportSessionRequest.SerializeToString,
+            ostinato_dot_v1_dot_bridge__pb2.ExportSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
