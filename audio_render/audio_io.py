@@ -81,19 +81,21 @@ def _as_2d(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
-# Peaks above this are bent smoothly towards full scale instead of being clipped.
+# Peaks above the threshold are bent smoothly towards the ceiling instead of being clipped.
 LIMITER_THRESHOLD = 0.9
+LIMITER_CEILING = 0.99
 
 
-def limit_peaks(samples: np.ndarray, threshold: float = LIMITER_THRESHOLD) -> np.ndarray:
+def limit_peaks(samples: np.ndarray, threshold: float = LIMITER_THRESHOLD,
+                ceiling: float = LIMITER_CEILING) -> np.ndarray:
     """A memoryless soft limiter: samples within +-threshold pass unchanged, louder ones are bent
-    (tanh) into (threshold, 1), so the output never clips. Returns a new array when anything was
-    over the threshold, else `samples` itself."""
+    (tanh) into (threshold, ceiling), so the output never clips. Returns a new array when anything
+    was over the threshold, else `samples` itself."""
     magnitude = np.abs(samples)
     over = magnitude > threshold
     if not over.any():
         return samples
-    headroom = 1.0 - threshold
+    headroom = ceiling - threshold
     limited = np.array(samples, dtype=np.float32, copy=True)
     bent = threshold + headroom * np.tanh((magnitude[over] - threshold) / headroom)
     limited[over] = np.copysign(bent, limited[over])

@@ -22,7 +22,7 @@ from audio_render.soundfonts import list_soundfonts, resolve_soundfont
 from ostinato.errors import InvalidInput
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
-from server.rpc import call_token, check_size, handle_errors, progress_message, stream_work
+from server.rpc import call_token, check_response_size, check_size, handle_errors, progress_message, stream_work
 from server.settings import Settings
 
 SERVICE_NAME = renderer_pb2.DESCRIPTOR.services_by_name["Renderer"].full_name
@@ -94,6 +94,9 @@ class RendererServicer(renderer_pb2_grpc.RendererServicer):
             raise InvalidInput(
                 f"chunk_frames must be {MIN_CHUNK_FRAMES:,}-{MAX_CHUNK_FRAMES:,}, got {chunk_frames:,}."
             )
+        # A chunk must fit in one response message: refuse now rather than fail mid-stream.
+        check_response_size("an audio chunk (chunk_frames x channels x 2 bytes)",
+                            chunk_frames * min(2, request.channels or DEFAULT_CHANNELS) * 2 + 1024, settings.max_message_bytes)
         reverb, chorus = effects_from_proto(request)
         soundfont = resolve_soundfont(
             request.soundfont, settings.soundfont_dirs, settings.default_soundfont, restrict=True

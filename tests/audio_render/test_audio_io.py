@@ -34,18 +34,21 @@ def test_flac_decodes() -> None:
     assert np.max(np.abs(decoded - _tone())) < 1e-4
 
 
-def test_pcm_s16le_is_interleaved_clipped_and_round_trips() -> None:
-    samples = np.array([[0.0, 1.0], [-1.0, 2.0], [0.5, -3.0]], dtype=np.float32)
+def test_pcm_s16le_is_interleaved_limited_and_round_trips() -> None:
+    samples = np.array([[0.0, 0.25], [-0.75, 0.5], [0.5, -0.25]], dtype=np.float32)
     pcm = to_pcm_s16le(samples)
-    assert np.frombuffer(pcm, "<i2").tolist() == [0, 32767, -32767, 32767, 16384, -32768]
+    assert np.frombuffer(pcm, "<i2").tolist() == [0, 8192, -24575, 16384, 16384, -8192]
     back = from_pcm_s16le(pcm, channels=2)
-    assert back.shape == (3, 2) and back[0, 1] == pytest.approx(1.0)
+    assert back.shape == (3, 2) and back[0, 1] == pytest.approx(0.25, abs=1e-4)
+    # over the limiter's threshold: bent below full scale, in order, never clipped flat
+    loud = np.frombuffer(to_pcm_s16le(np.array([[0.95], [1.0], [2.0], [-3.0]], dtype=np.float32)), "<i2")
+    assert 0.9 * 32767 < loud[0] < loud[1] < loud[2] < 32767 and -32767 < loud[3] < -0.9 * 32767
 
 
 def test_bad_or_long_audio_is_refused() -> None:
     with pytest.raises(InvalidInput, match="empty"):
         decode_audio(b"")
-    with pytest.raises(InvalidInput, match="cannot be decoded"):
+    with pytest.raises(InvalidInput, match="not a WAV or FLAC"):
         decode_audio(b"MThd not audio at all")
     with pytest.raises(LimitExceeded, match="input audio length"):
         decode_audio(encode_wav(_tone(seconds=2.0), 16_000), max_duration_s=1.0)
