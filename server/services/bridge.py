@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from typing import Iterator
 
 import grpc
@@ -21,10 +22,12 @@ from daw_bridge.events import ClipReady, MidiOut, Notice, Opened, ProgressUpdate
 from daw_bridge.session import ClipRequest, MadeClip, SessionLimits, SessionRegistry
 from daw_bridge.session import Session as DawSession  # the servicer has a method named Session
 from daw_bridge.timeline import TimeSignature
-from ostinato.errors import InvalidInput, NotImplementedYet
+from ostinato.errors import InvalidInput, NotImplementedYet, OstinatoError
+from ostinato.limits import MidiLimits, check_range
+from ostinato.midi_scan import scan_midi
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from protos.ostinato.v1 import bridge_pb2, bridge_pb2_grpc, common_pb2, composer_pb2
-from server.rpc import check_size, handle_errors
+from server.rpc import check_size, handle_errors, short_message
 from server.settings import Settings
 
 SERVICE_NAME = bridge_pb2.DESCRIPTOR.services_by_name["Bridge"].full_name
@@ -37,6 +40,12 @@ _TRANSPORT_TO_PROTO = {
 }
 # How long a follower's stream waits for an event before checking that its client is still there.
 _POLL_S = 0.5
+# Notes in one clip launched into a session (each becomes two events for every follower).
+MAX_CLIP_NOTES = 5_000
+# Beats a play or position message may name (about 8 hours at 200 bpm).
+MAX_BEAT = 100_000.0
+# A follower's declared output latency, seconds.
+MAX_OUTPUT_LATENCY_S = 5.0
 
 
 # -- domain -> protobuf -------------------------------------------------------------------------------
@@ -94,6 +103,8 @@ class ClipFactory:
         kind = work.WhichOneof("work")
         if kind == "render":
             check_size("render.midi", work.render.midi, self._settings.limits.max_midi_bytes)
+            # every note is released to every follower: a 100k-note clip would overflow their queues
+            scan_midi(work.render.midi, MidiLimits(max_notes=MAX_CLIP_NOTES))
             midi_bytes = work.render.midi
             progress(ProgressEvent("clip", 1.0, "clip received"))
         elif kind in ("generate", "continue_clip", "vary", "infill"):
@@ -201,11 +212,15 @@ class ClipFactory:
             settings.default_soundfont,
             restrict=True,
         )
+        sample_rate_hz = render.sample_rate_hz if render is not None and render.sample_rate_hz else 44_100
+        channels = render.channels if render is not None and render.channels else 2
+        # The WAV travels in one message with the MIDI: refuse up front what could not be sent.
+        sendable_s = (settings.max_message_bytes - 2 * len(midi_bytes) - 65_536) / (sample_rate_hz * max(1, channels) * 2)
         options = RenderOptions(
             soundfont=soundfont,
-            sample_rate_hz=(render.sample_rate_hz if render is not None and render.sample_rate_hz else 44_100),
-            channels=(render.channels if render is not None and render.channels else 2),
-            max_duration_s=settings.limits.max_render_s,
+            sample_rate_hz=sample_rate_hz,
+            channels=channels,
+            max_duration_s=max(0.0, min(settings.limits.max_render_s, sendable_s)),
             soundfont_dirs=settings.soundfont_dirs,
         )
         audio = render_midi(midi_bytes, options, progress=progress, cancel=cancel)
@@ -219,14 +234,16 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
         self.registry = SessionRegistry(
             clip_maker=ClipFactory(settings),
             max_sessions=settings.limits.max_sessions,
-            limits=SessionLimits(max_watchers=settings.limits.max_watchers_per_session),
+            limits=SessionLimits(max_watchers=settings.limits.max_watchers_per_session,
+                                 max_pending_requests=settings.limits.max_pending_requests_per_session),
+            idle_close_s=settings.limits.session_idle_close_s,
         )
         self._reaper = threading.Thread(target=self._reap_forever, name="ostinato-session-reaper", daemon=True)
         self._reaper.start()
 
     def _reap_forever(self) -> None:
         while True:
-            time.sleep(10.0)
+            time.sleep(1.0)
             closed = self.registry.reap()
             if closed:
                 log.info("closed idle bridge sessions: %s", ", ".join(closed))
@@ -240,7 +257,7 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
             first.open.session_id,
             first.open.tempo_bpm or 120.0,
             _time_signature(first.open.time_signature),
-            max(0.0, first.open.output_latency_s),
+            check_range("output_latency_s", first.open.output_latency_s, 0.0, MAX_OUTPUT_LATENCY_S, "s"),
         )
         watcher = session.watch()
         context.add_callback(watcher.close)
@@ -286,9 +303,13 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
             for request in request_iterator:
                 try:
                     self._handle(request, session)
-                except (InvalidInput, NotImplementedYet) as error:
+                except OstinatoError as error:
                     # Only the sender made the mistake: tell it alone (sequence 0: outside the session's numbering).
-                    watcher.deliver(SessionEvent(0, Notice("invalid_request", str(error))))
+                    watcher.deliver(SessionEvent(0, Notice("invalid_request", short_message(str(error)))))
+                except Exception:  # noqa: BLE001 - one bad message must not end the session
+                    error_id = uuid.uuid4().hex[:12]
+                    log.exception("session %s: request failed (error id %s)", session.session_id, error_id)
+                    watcher.deliver(SessionEvent(0, Notice("error", f"internal error {error_id} handling the request")))
         except grpc.RpcError:
             pass  # the client went away; _follow notices through the context
         except Exception:  # noqa: BLE001 - a reader crash must not leave the follower hanging silently
@@ -314,10 +335,15 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
         elif action == "play":
             if not request.play.data:
                 raise InvalidInput("play needs MIDI bytes in data")
+            if len(request.play.data) > 3:
+                raise InvalidInput(f"play carries one MIDI message (1-3 bytes), got {len(request.play.data)} bytes")
+            check_range("play.beat", request.play.beat, 0.0, MAX_BEAT)
+            check_range("play.time_s", request.play.time_s, 0.0, MAX_BEAT)
             timed = request.play.beat > 0 or request.play.time_s > 0
             session.play(bytes(request.play.data), request.play.beat if timed else None)
         elif action == "position":
             position = request.position
+            check_range("position.beat", position.beat, -MAX_BEAT, MAX_BEAT)
             session.locate(position.beat, position.playing, position.tempo_bpm or session.transport.state.tempo_bpm)
         elif action == "open":
             raise InvalidInput("this stream already has a session open; start another stream to open another")
