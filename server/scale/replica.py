@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import grpc
@@ -26,6 +27,26 @@ from server.settings import Settings
 DEADLINE_METADATA = "ostinato-deadline-unix-s"
 # Trailing metadata every replica adds: which replica (host:pid) served the call.
 REPLICA_METADATA = "ostinato-replica"
+
+
+def load_contract() -> None:
+    """Imports every generated module of the contract, so the default pool knows every service."""
+    import protos.ostinato.v1 as package
+
+    for path in sorted(Path(package.__file__).parent.glob("*_pb2.py")):
+        importlib.import_module(f"{package.__name__}.{path.stem}")
+
+
+class _Serialized:
+    """A response already serialized by the servicer's handler; Serve calls SerializeToString()."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 - the protobuf name Serve calls
+        return self.data
 
 
 class _HandlerCollector:
@@ -132,7 +153,8 @@ def _unary_method(name: str, handler: grpc.RpcMethodHandler) -> Callable[..., An
         grpc_context.set_trailing_metadata([(REPLICA_METADATA, self.tag)])
         call = ReplicaCallContext(grpc_context)
         try:
-            response = await asyncio.get_running_loop().run_in_executor(None, handler.unary_unary, request, call)
+            response = await asyncio.get_running_loop().run_in_executor(
+                None, handler.unary_unary, handler.request_deserializer(request), call)
         except asyncio.CancelledError:
             call.end()
             raise
@@ -142,7 +164,7 @@ def _unary_method(name: str, handler: grpc.RpcMethodHandler) -> Callable[..., An
         call.end()
         if call.code not in (None, grpc.StatusCode.OK):
             _raise_status(grpc_context, call, None)
-        return response
+        return _Serialized(handler.response_serializer(response))
 
     method.__name__ = name
     return method
@@ -160,7 +182,7 @@ def _streaming_method(name: str, handler: grpc.RpcMethodHandler) -> Callable[...
 
         def produce() -> None:
             try:
-                for response in handler.unary_stream(request, call):
+                for response in handler.unary_stream(handler.request_deserializer(request), call):
                     if not call.is_active():
                         return
                     asyncio.run_coroutine_threadsafe(items.put((None, response)), loop).result()
@@ -179,7 +201,7 @@ def _streaming_method(name: str, handler: grpc.RpcMethodHandler) -> Callable[...
                     break
                 if marker is not None:
                     _raise_status(grpc_context, call, marker)
-                yield response
+                yield _Serialized(handler.response_serializer(response))
         finally:
             call.end()
             # Unblock a producer waiting on a full queue after the consumer has gone.

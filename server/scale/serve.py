@@ -41,10 +41,9 @@ def default_job_store() -> Path:
 
 
 def servicer_function(service_name: str) -> str:
-    """Import path of the generated add_*Servicer_to_server of a service (for Serve's gRPC proxy)."""
+    """Import path of the bytes-in, bytes-out add-function of a service, for Serve's gRPC proxy."""
     service = descriptor_pool.Default().FindServiceByName(service_name)
-    module = "protos." + service.file.name.removesuffix(".proto").replace("/", ".") + "_pb2_grpc"
-    return f"{module}.add_{service.name}Servicer_to_server"
+    return f"server.scale.proxy_services.add_{service.name}Servicer_to_server"
 
 
 def deploy(config: ScaleConfig, settings: Settings, ray_address: str, grpc_port: int) -> None:
