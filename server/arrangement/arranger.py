@@ -40,7 +40,7 @@ from symbolic.drums import CRASH, grooves_for, render_groove
 from symbolic.instruments import role_of
 
 # Bump when the way sections are written changes: cached sections of older versions are not reused.
-ARRANGER_VERSION = 2
+ARRANGER_VERSION = 3
 # A composed track should start notes in at least this share of a section's bars.
 MIN_COVERAGE = 0.75
 THIN_TRACK_ATTEMPTS = 2
@@ -411,7 +411,10 @@ class Arranger:
         programs = [t.program for t in tracks]
         bar_q = bar_quarters(spec.time_signature)
         length_q = spec.bars * bar_q
-        fixed_notes = _concat([t for name, t in fixed.items()])
+        # Fixed drums are not shown to the Composer: with a full groove in the bars it is writing, it
+        # leaves the pitched tracks nearly silent (seen on the pop example: 1 note in 8 bars).
+        fixed = {name: t for name, t in fixed.items() if not (len(t) and (t.program == DRUM_PROGRAM).all())}
+        fixed_notes = _concat(list(fixed.values()))
         if context is not None and (context.spec.time_signature != spec.time_signature or
                                     not any(len(t) for t in context.parts.values())):
             context = None
@@ -474,6 +477,7 @@ class Arranger:
         if not thin:
             return
         composer = self._composer_fn()
+        fixed = {name: t for name, t in fixed.items() if not (len(t) and (t.program == DRUM_PROGRAM).all())}
         for attempt in range(THIN_TRACK_ATTEMPTS):
             if not thin:
                 break
