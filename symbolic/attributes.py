@@ -115,6 +115,11 @@ class Attributes:
     duration_s: float | None = None
     style: str | None = None
     polyphony: float | None = None
+    # A chord progression, one chord per bar ("C G Am F", or Roman numerals in the key: "I V vi IV");
+    # a shorter progression repeats. symbolic.chords parses it. Generated clips return theirs.
+    chords: str | None = None
+    # Role per program (symbolic.roles.ROLES); programs left out get one from the ensemble.
+    roles: dict[int, str] | None = None
     extra: dict = field(default_factory=dict)
 
     def copy(self, **changes) -> "Attributes":

@@ -36,6 +36,7 @@ from symbolic.attributes import (
     range_level,
     tempo_level,
 )
+from symbolic.chords import CHORD_MODEL_FILE, ChordModel, key_of_progression, parse_progression, progression_text
 from symbolic.codec import decode_bars
 from symbolic.conditioning import PREFIX_GROUPS, group_choices
 from symbolic.decoding import (
@@ -53,6 +54,7 @@ from symbolic.editing import SectionChange, continue_file, infill_file
 from symbolic.instruments import role_of
 from symbolic.midi_io import Clip, midi_to_clip, table_to_midi
 from symbolic.model import CONFIG_FILE, MusicTransformer
+from symbolic.roles import assign_roles, stand_ins
 from symbolic.tokenizer import Vocabulary, load_tokenizer, program_order
 
 DEFAULT_BARS_CHOICES = (4, 8, 8, 16)
@@ -76,6 +78,7 @@ class Generated:
     measured: Attributes
     seed: int
     notes: dict = field(default_factory=dict)  # remarks, e.g. instruments completed by construction
+    chords: list[str] = field(default_factory=list)  # the chord of each bar (given or sampled), "N" for none
 
 
 def _velocities(table: NoteTable, bar_q: float) -> np.ndarray:
@@ -118,8 +121,10 @@ COLOUR_BIAS_CHURCH_MODES = 1.5
 class Composer:
     """Attribute-conditioned generation with a MusicTransformer and its tokenizer."""
 
-    def __init__(self, model: MusicTransformer, tokenizer, meta: dict, limits: Limits | None = None) -> None:
+    def __init__(self, model: MusicTransformer, tokenizer, meta: dict, limits: Limits | None = None,
+                 chord_model: ChordModel | None = None) -> None:
         self.model = model
+        self.chord_model = chord_model  # samples a progression when none is given (symbolic.pop909 builds it)
         self.tokenizer = tokenizer
         self.vocab = Vocabulary.of(tokenizer)
         self.meta = meta
@@ -134,7 +139,9 @@ class Composer:
         model = MusicTransformer.from_pretrained(directory)
         tokenizer = load_tokenizer(directory)
         meta = json.loads((directory / CONFIG_FILE).read_text()).get("meta", {})
-        return cls(model, tokenizer, meta, limits)
+        chord_path = directory / CHORD_MODEL_FILE
+        chord_model = ChordModel.load(chord_path) if chord_path.exists() else None
+        return cls(model, tokenizer, meta, limits, chord_model)
 
     @property
     def time_signatures(self) -> list[tuple[int, int]]:
@@ -271,13 +278,19 @@ class Composer:
             sampling = Sampling(random.SystemRandom().randrange(1, 2**31), sampling.temperature, sampling.top_k)
         self._check(attributes)
         instruments = _normalise_instruments(attributes.instruments)
+        attributes = _key_from_chords(attributes)
         rng = random.Random(sampling.seed)
         plan, decided = self._plan(attributes, rng)
         decoder = Decoder(self.model, self.vocab, sampling, cancel)
         if progress:
             progress(ProgressEvent("generate", 0.0, "choosing attributes"))
         program_choices = sorted(self.vocab.program)
-        prefix = sample_prefix(decoder, plan, instruments, program_choices)
+        # Requested instruments get their roles now; one the model never heard is written by a trained
+        # stand-in of its role and renamed back afterwards (symbolic.roles.stand_ins).
+        asked_roles = assign_roles(instruments, attributes.roles) if instruments else None
+        stand_in = stand_ins(asked_roles) if asked_roles else {}
+        model_instruments = program_order(stand_in.values()) if instruments else None
+        prefix = sample_prefix(decoder, plan, model_instruments, program_choices)
         chosen = self._levels_from_prefix(prefix)
         time_signature = tuple(chosen["time_signature"])
         bars = decided["bars"]
@@ -289,9 +302,26 @@ class Composer:
             edges = (50.0,) + TEMPO_EDGES_BPM + (260.0,)
             level = chosen["tempo"]
             tempo_bpm = float(rng.randint(int(edges[level]), int(edges[level + 1]) - 1))
-        programs = chosen["programs"]
+        model_programs = chosen["programs"]
+        if asked_roles is not None:
+            programs = program_order(instruments)
+            real_roles = asked_roles
+            renamed = {model: real for real, model in stand_in.items()}
+        else:
+            programs = model_programs
+            real_roles = assign_roles(programs, attributes.roles)
+            renamed = {program: program for program in programs}
+        roles = {stand_in.get(program, program): role for program, role in real_roles.items()}
+        if attributes.chords is not None and attributes.chords.strip():
+            bar_chords = parse_progression(attributes.chords, key, bars)
+        elif self.chord_model is not None:
+            bar_chords = self.chord_model.sample(key, bars, rng)
+        else:
+            bar_chords = None
+        sparse_asked = (attributes.rhythm_intensity is not None or attributes.notes_per_bar is not None) and chosen["density"] == 0
         constraints = BodyConstraints(
-            time_signature=time_signature, programs=programs, required_programs=programs,
+            time_signature=time_signature, programs=model_programs, required_programs=model_programs,
+            roles=roles, bar_chords=bar_chords, fill_every_bar=not sparse_asked, pace_bias=4.0, span_push=4.0,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
             # Key and density are steered whether asked for or sampled in the prefix: the clip should
             # be what the request shown back to the user says.
@@ -311,6 +341,7 @@ class Composer:
                               else chosen["density"] / len(DENSITY_EDGES_ONSETS_PER_QUARTER)),
             duration_s=bars * bar_quarters(time_signature) * 60.0 / tempo_bpm,
             style=chosen.get("style"), polyphony=attributes.polyphony,
+            chords=progression_text(bar_chords) if bar_chords else None, roles=real_roles,
             extra={"range_level": chosen["range"], "density_level": chosen["density"],
                    "polyphony_level": chosen["polyphony"]})
         best: tuple[tuple, Generated] | None = None
@@ -325,6 +356,7 @@ class Composer:
             steps += decoder.steps
             with self._tokenizer_lock:
                 table = decode_bars(self.tokenizer, new_bars, time_signature)
+            table.program = np.array([renamed.get(int(p), int(p)) for p in table.program], dtype=int)
             notes: dict = {"tokens_sampled": steps, "candidates": candidates}
             table = self._complete_instruments(table, programs, time_signature, bars, tempo_bpm, key,
                                                chosen.get("style"), sampling.seed, notes)
@@ -334,6 +366,9 @@ class Composer:
                 best = (score, result)
         assert best is not None
         best[1].notes["tokens_sampled"] = steps
+        best[1].notes["roles"] = {str(program): role for program, role in real_roles.items()}
+        best[1].notes["written_as"] = {str(real): model for real, model in stand_in.items() if real != model}
+        best[1].chords = progression_text(bar_chords).split() if bar_chords else []
         return best[1]
 
     @staticmethod

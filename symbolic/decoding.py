@@ -86,6 +86,15 @@ class BodyConstraints:
     # far runs more than one onset ahead of (behind) this band, the next onsets are paced later (sooner).
     density_band: tuple[float, float] | None = None
     pace_bias: float = 2.5
+    # Roles and chords (symbolic.roles, symbolic.chords). With roles, every pitched track sounds in every
+    # bar (`fill_every_bar`); bass, pad and chords parts strike at the downbeat (chords again at mid-bar),
+    # bass on the chord's bass note, pads and chords on chord tones holding root and third; melodies
+    # lean to chord tones. `bar_chords` holds one chord (or None) per new bar.
+    roles: dict[int, str] = field(default_factory=dict)
+    bar_chords: list | None = None
+    fill_every_bar: bool = False
+    melody_chord_bias: float = 1.2
+    bass_chord_bias: float = 1.5
 
 
 _STEPPERS: dict[int, tuple[MusicTransformer, NumpyStepper, StepBatcher]] = {}
@@ -200,6 +209,8 @@ class MaskBook:
         self.position_ids = sorted((p, i) for p, i in vocab.position.items() if p < self.max_position)
         self.duration_ids = np.array(sorted(vocab.duration.values()))
         self.drum_pitch_ids = np.array(sorted(vocab.pitch_drum.values()))
+        self._harmony_part = any(role in ("pad", "chords", "counter_melody", "arpeggio")
+                                 for role in constraints.roles.values())
         self.program_bias = {}
         self.program_bias_last_bar = {}
         self.program_bias_cadence = {}
@@ -342,6 +353,145 @@ class MaskBook:
             self._cache[key] = bias
         return bias
 
+    # ---- roles and chords ------------------------------------------------------------------------
+    # Registers by role (MIDI pitches), intersected with the instrument's own range.
+    ROLE_REGISTER = {"bass": (28, 55), "pad": (48, 79), "chords": (45, 79), "arpeggio": (48, 88),
+                     "melody": (57, 98), "counter_melody": (50, 88)}
+
+    def anchors(self, role: str) -> tuple[int, ...]:
+        """Positions where a role must strike in every bar: pad and arpeggio at the downbeat; chords,
+        bass and counter-melody at the downbeat and at mid-bar (when the bar halves on a beat)."""
+        if role in ("pad", "arpeggio"):
+            return (0,)
+        if role in ("chords", "bass", "counter_melody"):
+            half = self.max_position // 2
+            return (0, half) if self.c.time_signature[0] % 2 == 0 else (0,)
+        return ()
+
+    @property
+    def fill_deadline(self) -> int:
+        """A part still silent at this position (the bar's last beat) plays there."""
+        return max(0, self.max_position - self.ticks_per_beat)
+
+    def role_pitch_bias(self, program: int, role: str, chord, slot: str, tonic_bias: float) -> np.ndarray:
+        """Pitch bias of a program playing `role` over `chord` (None: key steering only).
+
+        slot: "anchor" (a required strike), "strong" (on a beat) or "weak".
+        """
+        key = ("role", program, role, chord, slot, tonic_bias)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        base = self._pitch_bias(program, tonic_bias)
+        bias = base.copy()
+        low, high = self.ROLE_REGISTER.get(role, (0, 127))
+        registered = bias.copy()
+        for pitch, index in self.vocab.pitch.items():
+            if not low <= pitch <= high:
+                registered[index] = NEG
+        if np.isfinite(registered).any() and self.c.pitch_low is None and self.c.pitch_high is None:
+            bias = registered
+        if chord is not None:
+            tones = chord.pitch_classes()
+            hard = bias.copy()
+            for pitch, index in self.vocab.pitch.items():
+                if not np.isfinite(bias[index]):
+                    continue
+                pc = pitch % 12
+                in_chord = pc in tones
+                if in_chord and bias[index] < 0:
+                    bias[index] = 0.0  # a chord tone outside the scale (V in minor) is not penalised
+                if role == "bass":
+                    if slot == "anchor" and pc != chord.bass:
+                        hard[index] = NEG
+                    bias[index] += (self.c.bass_chord_bias if in_chord else 0.0) + (1.0 if pc == chord.bass else 0.0)
+                elif role in ("pad", "arpeggio") or (role in ("chords", "counter_melody") and slot == "anchor"):
+                    if not in_chord:
+                        hard[index] = NEG
+                    elif role == "counter_melody" and pc == chord.third_pitch_class:
+                        bias[index] += 2.0  # a held third under the tune: the chord's colour
+                elif in_chord:
+                    weight = self.c.melody_chord_bias * (1.0 if slot == "strong" else 0.4)
+                    bias[index] += weight * (1.3 if role == "counter_melody" else 1.0)
+                    if slot == "strong" and pc == self.c.tonic_pitch_class:
+                        bias[index] += 1.5  # the tonic where the chord allows it: the key's centre is heard
+                    elif self.c.triad_pitch_classes is not None and pc in self.c.triad_pitch_classes:
+                        bias[index] += 0.4
+                    if slot == "strong" and pc == chord.third_pitch_class and not self._harmony_part:
+                        bias[index] += 1.0  # no part holds the chord: the tune sounds its third
+            if role in ("pad", "arpeggio") or slot == "anchor":
+                hard = np.where(np.isfinite(hard), bias, NEG).astype(np.float32)
+                if np.isfinite(hard).any():
+                    bias = hard
+        self._cache[key] = bias
+        return bias
+
+    def tones_only(self, bias: np.ndarray, pitch_classes: frozenset[int]) -> np.ndarray:
+        """Of the pitches `bias` allows, only those of the given pitch classes (unchanged if none is)."""
+        key = ("tones", id(bias), pitch_classes)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is bias:
+            return cached[1]
+        narrowed = bias.copy()
+        for pitch, index in self.vocab.pitch.items():
+            if pitch % 12 not in pitch_classes:
+                narrowed[index] = NEG
+        if not np.isfinite(narrowed).any():
+            narrowed = bias
+        self._cache[key] = (bias, narrowed)
+        return narrowed
+
+    def only_programs(self, programs: tuple[int, ...]) -> np.ndarray:
+        key = ("programs", programs)
+        if key not in self._cache:
+            bias = self._empty()
+            for program in programs:
+                bias[self.vocab.program[program]] = 0.0
+            self._cache[key] = bias
+        return self._cache[key]
+
+    def next_positions(self, position: int, limit: int, early: bool) -> np.ndarray:
+        """After a Duration when a part must still strike at `limit`: more notes here, or a later
+        position up to `limit`; the bar cannot end."""
+        key = ("limited", position, limit, early)
+        if key not in self._cache:
+            bias = self.after_position_or_note(position, False, (), after_duration=True, early=early).copy()
+            for value, index in self.position_ids:
+                if value > limit:
+                    bias[index] = NEG
+            bias[self.vocab.bar] = NEG
+            bias[self.vocab.eos] = NEG
+            if not np.isfinite(bias).any():
+                bias[self.vocab.position[limit]] = 0.0
+            self._cache[key] = bias
+        return self._cache[key]
+
+    def start_limited(self, limit: int) -> np.ndarray:
+        """At bar start when a part must strike by `limit`: a position up to it."""
+        key = ("start_limited", limit)
+        if key not in self._cache:
+            bias = self._empty()
+            for value, index in self.position_ids:
+                if value <= limit:
+                    bias[index] = 0.0
+            self._cache[key] = bias
+        return self._cache[key]
+
+    def held_durations(self, span_ticks: int) -> np.ndarray:
+        """Durations that hold a struck chord until the next required strike (`span_ticks` later),
+        ending at most half a beat early."""
+        key = ("held", span_ticks)
+        if key not in self._cache:
+            bias = self._empty()
+            shortest = max(1, span_ticks - self.ticks_per_beat // 2)
+            for index, ticks in self.duration_ticks.items():
+                if shortest - 1e-6 <= ticks <= span_ticks + 1e-6:
+                    bias[index] = 0.0
+            if not np.isfinite(bias).any():
+                bias[self.duration_ids] = 0.0
+            self._cache[key] = bias
+        return self._cache[key]
+
     def durations(self, program: int | None = None) -> np.ndarray:
         """Duration tokens; a drum hit always gets the sixteenth the training grooves use (one less
         sampling step per hit: the token is forced)."""
@@ -407,6 +557,116 @@ def kept_events(bar_tokens: list[int], vocab: Vocabulary) -> list[tuple[int, lis
     return [(position, tokens) for position, tokens in events if tokens]
 
 
+class _BarPlan:
+    """What the roles still owe in one bar: required strikes (anchors), parts not yet heard, and a
+    pad or chord strike still missing its root or third."""
+
+    def __init__(self, book: MaskBook, roles: dict[int, str], fill_programs: list[int], chord) -> None:
+        self.book = book
+        self.roles = roles
+        self.chord = chord
+        self.due: dict[int, set[int]] = {}
+        self.anchor_of: dict[int, tuple[int, ...]] = {}
+        for program, role in roles.items():
+            anchors = book.anchors(role)
+            self.anchor_of[program] = anchors
+            for position in anchors:
+                self.due.setdefault(position, set()).add(program)
+        self.unheard = set(fill_programs)
+        self.held: dict[tuple[int, int], list[int]] = {}  # (program, anchor) -> pitch classes struck there
+        self.completing = False
+
+    def _needs_completion(self, program: int | None, position: int) -> frozenset[int] | None:
+        """Triad tones a pad/chords strike at an anchor still lacks (None when complete)."""
+        if program is None or self.chord is None or self.roles.get(program) not in ("pad", "chords"):
+            return None
+        if position not in self.anchor_of.get(program, ()):
+            return None
+        struck = self.held.get((program, position), [])
+        if len(struck) >= 4:  # the register cannot hold them: give up rather than loop
+            return None
+        lacking = frozenset(self.chord.triad_pitch_classes() - set(struck))
+        return lacking or None
+
+    def _next_due(self, position: int) -> int | None:
+        """The earliest position (>= position) where some part must still strike."""
+        due = [p for p, programs in self.due.items() if programs and p >= position]
+        if self.unheard:
+            due.append(max(position, self.book.fill_deadline))
+        return min(due) if due else None
+
+    def _due_here(self, position: int) -> tuple[int, ...]:
+        programs = set(self.due.get(position, set()))
+        if self.unheard and position >= self.book.fill_deadline:
+            programs |= self.unheard
+        return tuple(sorted(programs))
+
+    def bias(self, state: str, position: int, program: int | None, early: bool) -> np.ndarray | None:
+        """The grammar-state bias when roles constrain it, else None (the default applies)."""
+        book = self.book
+        self.completing = False
+        if state == "bar_start":
+            upcoming = self._next_due(0)
+            if upcoming is None:
+                return None
+            return book.start_limited(upcoming)
+        if state == "after_position":
+            here = self._due_here(position)
+            return book.only_programs(here) if here else None
+        if state == "after_duration":
+            if self._needs_completion(program, position):
+                self.completing = True
+                return book.only_programs((program,))
+            here = self._due_here(position)
+            if here:
+                return book.only_programs(here)
+            upcoming = self._next_due(position + 1)
+            if upcoming is None:
+                return None
+            return book.next_positions(position, upcoming, early)
+        return None
+
+    def pitch_bias(self, program: int, position: int, last_bar: bool, constraints: BodyConstraints) -> np.ndarray:
+        book = self.book
+        role = self.roles[program]
+        if program == DRUM_PROGRAM:
+            return book.program_bias[program]
+        if position in self.anchor_of.get(program, ()):
+            slot = "anchor"
+        else:
+            slot = "strong" if position % book.ticks_per_beat == 0 else "weak"
+        tonic_bias = 0.0
+        if self.chord is None:
+            tonic_bias = constraints.tonic_bias if not last_bar else constraints.last_bar_tonic_bias
+        if last_bar and role in ("melody", "counter_melody") and 2 * position >= book.max_position:
+            tonic_bias = constraints.final_tonic_bias / (2.0 if self.chord is not None else 1.0)
+        bias = book.role_pitch_bias(program, role, self.chord, slot, tonic_bias)
+        lacking = self._needs_completion(program, position)
+        if lacking and (program, position) in self.held:
+            self.completing = True
+            return book.tones_only(bias, lacking)
+        return bias
+
+    def duration_bias(self, program: int, position: int) -> np.ndarray:
+        book = self.book
+        role = self.roles[program]
+        anchors = self.anchor_of.get(program, ())
+        if role in ("pad", "chords", "counter_melody") and position in anchors:
+            later = [a for a in anchors if a > position]
+            span = (later[0] if later else book.max_position) - position
+            return book.held_durations(span)
+        return book.durations(program)
+
+    def struck(self, program: int, position: int, pitch: int | None) -> None:
+        """Bookkeeping after a note: anchors met, the part heard, chord tones held."""
+        self.unheard.discard(program)
+        programs = self.due.get(position)
+        if programs is not None:
+            programs.discard(program)
+        if pitch is not None and position in self.anchor_of.get(program, ()):
+            self.held.setdefault((program, position), []).append(pitch % 12)
+
+
 def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[int]], new_bars: int,
                    constraints: BodyConstraints, progress: ProgressFn | None,
                    progress_span: tuple[float, float], kept: list[list[int]] | None) -> list[list[int]]:
@@ -431,8 +691,13 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
     produced: list[list[int]] = []
     sounding: set[int] = set()
     required = [p for p in constraints.required_programs if p in constraints.programs]
+    roles = {p: r for p, r in constraints.roles.items() if p in constraints.programs}
+    fill_programs = list(roles) if constraints.fill_every_bar else []
     for bar_index in range(new_bars):
         last_bar = bar_index == new_bars - 1
+        chord = (constraints.bar_chords[bar_index]
+                 if constraints.bar_chords and bar_index < len(constraints.bar_chords) else None)
+        plan = _BarPlan(book, roles, fill_programs, chord)
         bar = [vocab.bar, time_signature_token]
         if decoder.room() < 8:
             decoder.reset(window_of(prefix, all_bars, [], capacity))
@@ -444,16 +709,26 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
         pending: list[int] = []  # chosen tokens not yet fed (a forced token rides along with its predecessor)
         waiting = kept_events(kept[bar_index], vocab) if kept and bar_index < len(kept) else []
         while True:
-            missing = tuple(p for p in required if p not in sounding) if last_bar else ()
+            missing = tuple(p for p in required if p not in sounding) if last_bar and not roles else ()
             if len(bar) > constraints.max_tokens_per_bar and state in ("bar_start", "after_duration"):
                 break
-            if state == "bar_start":
+            early = filled_ticks < book.max_position - book.ticks_per_beat
+            steered = plan.bias(state, position, current_program, early) if roles else None
+            if steered is not None:
+                bias = steered
+            elif state == "bar_start":
                 bias = book.bar_start(last_bar, missing)
             elif state == "after_position":
                 bias = book.after_position_or_note(position, last_bar, missing, after_duration=False)
             elif state == "after_duration":
-                bias = book.after_position_or_note(position, last_bar, missing, after_duration=True,
-                                                   early=filled_ticks < book.max_position - book.ticks_per_beat)
+                bias = book.after_position_or_note(position, last_bar, missing, after_duration=True, early=early)
+            elif state == "after_program" and current_program in roles:
+                bias = plan.pitch_bias(current_program, position, last_bar, constraints)
+                if steer_span and current_program != DRUM_PROGRAM and not plan.completing:
+                    extra = book.span_bias(lowest, highest, push=2 * bar_index >= new_bars - 1)
+                    if extra is not None:
+                        combined = bias + extra
+                        bias = combined if np.isfinite(combined).any() else book.narrowest(bias, lowest, highest)
             elif state == "after_program":
                 if not last_bar:
                     bias = book.program_bias[current_program]
@@ -466,11 +741,15 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                     if extra is not None:
                         combined = bias + extra
                         bias = combined if np.isfinite(combined).any() else book.narrowest(bias, lowest, highest)
+            elif current_program in roles:  # after a pitch
+                bias = plan.duration_bias(current_program, position)
             else:  # after a pitch
                 bias = book.durations(current_program)
             if constraints.density_band is not None and state in ("bar_start", "after_duration"):
                 elapsed_q = (bar_index * book.max_position + max(position, 0)) / ticks_per_quarter
                 low, high = constraints.density_band
+                if roles:  # aim at the band's middle: the forced strikes leave less room either side
+                    low = high = (low + high) / 2.0
                 if onsets > high * elapsed_q + 0.5:
                     bias = bias + book.pace(position, -1)
                 elif onsets < low * elapsed_q - 0.5:
@@ -520,6 +799,8 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                 state = "after_program"
             elif token in pitch_ids:
                 sounding.add(current_program)
+                if roles:
+                    plan.struck(current_program, position, pitch_of.get(token))
                 if token in pitch_of:
                     if last_onset != (bar_index, position):
                         onsets += 1
