@@ -251,14 +251,14 @@ def test_repeat_up_a_tone(sources_piece) -> None:  # type: ignore[no-untyped-def
 # ---- validation ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("edit, expected", [
     (("bars = 8\n\n[[sections]]\nname = \"A2\"", "bars = 0\n\n[[sections]]\nname = \"A2\""),
-     "piece.toml:30: sections[0].bars: 0 is less than the minimum of 1"),
-    (('name = "C"\nbars = 4', 'name = "C"\nbarz = 4'), "piece.toml:47: sections[3].barz: unknown field"),
-    (('instrument = "piano"', 'instrument = "pianoforte-ish"'), "piece.toml:18: tracks[1].instrument: unknown instrument"),
-    (('repeat = "A1"', 'repeat = "Z"'), "piece.toml:51: sections[4].repeat: no earlier section is named 'Z'"),
-    (('key = "Ab major"', 'key = "H major"'), "piece.toml:43: sections[2].key: 'H major' is not a key"),
-    (('key = "Ab major"', 'key = "Ab major"\ntempo_bpm = "fast"'), "piece.toml:44: sections[2].tempo_bpm: 'fast' is not of type 'number'"),
-    (('name = "C"\nbars = 4', 'name = "C"\nbars = 4\nenter = ["tuba"]'), "piece.toml:48: sections[3].enter[0]: no track is named 'tuba'"),
-    (('vary = "A1"', 'vary = "A1"\nbars = 4'), "piece.toml:36: sections[1].bars: 4 bars, but 'A1' has 8"),
+     "piece.toml:23: sections[0].bars: 0 is less than the minimum of 1"),
+    (('name = "C"\nbars = 4', 'name = "C"\nbarz = 4'), "piece.toml:37: sections[3].barz: unknown field"),
+    (('instrument = "piano"', 'instrument = "pianoforte-ish"'), "piece.toml:15: tracks[1].instrument: unknown instrument"),
+    (('repeat = "A1"', 'repeat = "Z"'), "piece.toml:41: sections[4].repeat: no earlier section is named 'Z'"),
+    (('key = "Ab major"', 'key = "H major"'), "piece.toml:33: sections[2].key: 'H major' is not a key"),
+    (('key = "Ab major"', 'key = "Ab major"\ntempo_bpm = "fast"'), "piece.toml:34: sections[2].tempo_bpm: 'fast' is not of type 'number'"),
+    (('name = "C"\nbars = 4', 'name = "C"\nbars = 4\nenter = ["tuba"]'), "piece.toml:38: sections[3].enter[0]: no track is named 'tuba'"),
+    (('vary = "A1"', 'vary = "A1"\nbars = 4'), "piece.toml:28: sections[1].bars: 4 bars, but 'A1' has 8"),
     (('seed = 5', 'seed = 5\nseed = 6'), "piece.toml:7: TOML syntax"),
 ])
 def test_invalid_file_names_line_and_field(edit: tuple[str, str], expected: str) -> None:
@@ -272,7 +272,7 @@ def test_invalid_file_names_line_and_field(edit: tuple[str, str], expected: str)
 def test_missing_clip_file_is_named() -> None:
     with pytest.raises(ArrangementError) as raised:
         load_arrangement(SOURCES, source_name="song.toml", files={})
-    assert "song.toml:12: tracks[0].file: the file 'tune.mid' was not sent" in str(raised.value)
+    assert "song.toml:11: tracks[0].file: the file 'tune.mid' was not sent" in str(raised.value)
 
 
 def test_example_files_are_valid() -> None:
