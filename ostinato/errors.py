@@ -5,6 +5,10 @@ Messages are written for the person who sent the request: they say what was wron
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
 
 class OstinatoError(Exception):
     """Base class of every domain error."""
@@ -39,3 +43,19 @@ class Cancelled(OstinatoError):
 
 class NotImplementedYet(OstinatoError):
     """A declared capability that this build does not provide yet. -> UNIMPLEMENTED"""
+
+
+@contextmanager
+def asset_errors(what: str, where: object) -> Iterator[None]:
+    """Turns any failure to load an asset (missing, corrupt or incompatible model weights, a config
+    that does not parse) into MissingAsset, so a client gets FAILED_PRECONDITION, not INTERNAL, and a
+    server preloading its models refuses to start with one line."""
+    try:
+        yield
+    except OstinatoError:
+        raise
+    except Exception as error:  # noqa: BLE001 - torch, safetensors, json... each raise their own
+        logging.getLogger("ostinato").error("the %s at %s cannot be loaded", what, where, exc_info=error)
+        detail = " ".join(str(error).split())[:200]
+        raise MissingAsset(f"the {what} at {where} cannot be loaded ({type(error).__name__}: {detail}): "
+                           "check or reinstall its files") from error

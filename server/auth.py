@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 import grpc
 
+from server.settings import SettingsError
+
 # Load balancers and orchestrators probe health without credentials.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
@@ -17,7 +19,7 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, token: str) -> None:
         if not token or not token.strip():
-            raise ValueError("the auth token is empty: give a non-empty token, or none to serve without auth")
+            raise SettingsError("the auth token is empty: give a non-empty token, or none to serve without auth")
         self._expected = f"Bearer {token}".encode()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:

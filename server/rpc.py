@@ -13,7 +13,6 @@ import queue
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
 import grpc
@@ -171,20 +170,6 @@ def stream_work(
         response = to_response(item)
         if response is not None:
             yield response
-
-
-@contextmanager
-def loading_model(what: str, directory: object) -> Iterator[None]:
-    """Turns any failure to load a model (missing, corrupt or incompatible weights) into MissingAsset,
-    so the client gets FAILED_PRECONDITION and start-up with preloading refuses to serve."""
-    try:
-        yield
-    except OstinatoError:
-        raise
-    except Exception as error:  # noqa: BLE001 - torch, safetensors, json... each raise their own
-        log.error("the %s model at %s cannot be loaded", what, directory, exc_info=error)
-        raise MissingAsset(f"the {what} model at {directory} cannot be loaded ({type(error).__name__}: "
-                           f"{short_message(str(error), 200)}): check or reinstall its files") from error
 
 
 def check_response_size(what: str, size_bytes: float, limit_bytes: int) -> None:

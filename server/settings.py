@@ -15,6 +15,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/soundfonts"))
 
 
+class SettingsError(ValueError):
+    """Settings the server refuses to start with; the message is one line for the operator."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-request limits. Each is documented in the .proto of the service that enforces it."""
@@ -77,14 +81,14 @@ class Settings:
     def validate(self) -> None:
         """Refuses settings the server must not start with (ValueError with a one-line reason)."""
         if self.auth_token is not None and not self.auth_token.strip():
-            raise ValueError("the auth token is empty: give a non-empty token, or none to serve without auth")
+            raise SettingsError("the auth token is empty: give a non-empty token, or none to serve without auth")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
-            raise ValueError("the TLS certificate and key go together")
+            raise SettingsError("the TLS certificate and key go together")
         for name in ("workers", "max_stream_calls", "max_message_bytes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_queued_calls < 0 or not self.queue_timeout_s >= 0 or not self.shutdown_grace_s >= 0:
-            raise ValueError("max_queued_calls, queue_timeout_s and shutdown_grace_s must be >= 0")
+            raise SettingsError("max_queued_calls, queue_timeout_s and shutdown_grace_s must be >= 0")
 
     @property
     def address(self) -> str:

@@ -15,9 +15,11 @@ import sys
 with contextlib.redirect_stdout(sys.stderr):
     import fluidsynth  # noqa: F401
 
+from ostinato.errors import OstinatoError
 from server.cli import accompany, arrange, bridge, composer, demo, latent, melody, renderer, scale, serve
 from server.cli.common import CommandLineError, check_paths, remove_partial_output
 from server.client import ServerError
+from server.settings import SettingsError
 
 # One subcommand module per capability; each adds its own subparsers.
 SUBCOMMAND_MODULES = (serve, composer, latent, renderer, melody, accompany, bridge, arrange, demo, scale)
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         status = 1
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
         print(f"ostinato: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        status = 1
+    except (OstinatoError, SettingsError) as error:  # e.g. `serve` with an empty token or corrupt weights
+        print(f"ostinato: {' '.join(str(error).split())}", file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
         remove_partial_output(checked)

@@ -150,6 +150,7 @@ class Tally:
     cases: int = 0
     max_cpu_s: float = 0.0
     max_extra_bytes: int = 0
+    costliest: list[Outcome] = field(default_factory=list)  # the five calls with the most server CPU
 
     def add(self, outcome: Outcome) -> None:
         self.cases += 1
@@ -158,6 +159,7 @@ class Tally:
         self.by_attack_code[(outcome.attack.split("/")[0], outcome.code)] += 1
         self.max_cpu_s = max(self.max_cpu_s, outcome.cpu_s)
         self.max_extra_bytes = max(self.max_extra_bytes, outcome.extra_bytes)
+        self.costliest = sorted([*self.costliest, outcome], key=lambda o: -o.cpu_s)[:5]
         if outcome.code in ("INTERNAL", "UNKNOWN", "CRASH"):
             self.internal.append(outcome)
         if outcome.input_bytes < 1024 * 1024:
@@ -178,6 +180,9 @@ class Tally:
         for rpc in rpcs:
             codes = ", ".join(f"{code} {n}" for (r, code), n in sorted(self.by_rpc_code.items()) if r == rpc)
             lines.append(f"  {rpc}: {codes}")
+        for outcome in self.costliest:
+            lines.append(f"  costliest: {outcome.rpc} {outcome.attack} -> {outcome.code} cpu {outcome.cpu_s:.2f} s "
+                         f"+{outcome.extra_bytes / 1024 / 1024:.0f} MiB, {outcome.input_bytes:,} bytes in")
         for title, items in (("INTERNAL", self.internal), ("over CPU", self.over_cpu), ("over memory", self.over_memory)):
             for outcome in items[:10]:
                 lines.append(f"  {title}: {outcome.rpc} {outcome.attack} -> {outcome.code} cpu {outcome.cpu_s:.2f} s "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
 import struct
 import subprocess
 import sys
@@ -19,13 +20,14 @@ import numpy as np
 import pytest
 
 from audio_render.audio_io import LIMITER_THRESHOLD, decode_audio, encode_wav, limit_peaks, to_pcm_s16le
-from ostinato.errors import InvalidInput, LimitExceeded
+from ostinato.errors import InvalidInput, LimitExceeded, MissingAsset
 from ostinato.limits import MidiLimits
 from ostinato.midi_scan import scan_audio, scan_midi
 from protos.ostinato.v1 import composer_pb2, composer_pb2_grpc, renderer_pb2, renderer_pb2_grpc
 from server.app import start_server
 from server.client import Client, ServerError
 from server.rpc import handle_errors
+from server.settings import Settings
 from tests.conftest import make_midi, make_settings
 from tests.fuzz.cases import _meta, melody_track, seed_flac, seed_float_wav, seed_midis, seed_wav, smf
 
@@ -300,3 +302,19 @@ def test_the_cli_fails_in_one_line(tmp_path) -> None:
     assert not (tmp_path / "out.wav").exists()
     unwritable = run("generate", "a jig", "-o", str(tmp_path / "no" / "such" / "dir" / "out.mid"))
     assert unwritable.returncode == 2 and "does not exist" in unwritable.stderr
+
+
+def test_a_model_that_cannot_load_is_a_failed_precondition(tmp_path) -> None:
+    broken = tmp_path / "composer"
+    shutil.copytree(Settings().composer_model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 64)  # corrupt weights
+    with pytest.raises(MissingAsset, match="cannot be loaded"):
+        start_server(make_settings(composer_model_dir=broken, preload_models=True))
+    running = start_server(make_settings(composer_model_dir=broken))
+    try:
+        with Client(running.address, timeout_s=60) as client:
+            with pytest.raises(ServerError) as caught:
+                client.generate(text="2 bars of piano")
+        assert caught.value.code is grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        running.stop(0)
