@@ -1,7 +1,7 @@
 """DAW bridge timing through real JACK ports (a private dummy-backend jackd per configuration), clock
 following when the "DAW" changes tempo, and session event latency over gRPC.
 
-    .venv/bin/python -m benchmarks.bridge [--notes 300] [--periods 128,32] [--quick]
+    .venv/bin/python -m benchmarks.bridge [--notes 300] [--periods 128,32] [--quick] [--busy 2] [--load-only]
 
 Figures (baselines measured in the same run):
 1. Note-out timing error against the schedule, at the stand-in DAW's MIDI input (master mode: the
@@ -11,7 +11,10 @@ Figures (baselines measured in the same run):
    view: clock in through one port, notes out through another).
 3. Clock-follow tempo error when the DAW steps 120 -> 140 BPM and ramps 140 -> 90 BPM. Baselines: the
    tempo from the last tick interval, and from the last beat's 24 intervals.
-4. Session event latency: from the clip maker returning to the ClipReady event arriving at the asking
+4. Following the DAW's clock without and with `--busy` background busy loops (CPU load on the cores
+   the bridge and jackd use): p50/p99/max note error, the second half's median (a constant offset,
+   as lost clock ticks used to cause, shows there), and the clock ticks the follower took as lost.
+5. Session event latency: from the clip maker returning to the ClipReady event arriving at the asking
    client and at 4 watchers. Baseline: a unary Health call on the same server.
 """
 
@@ -125,8 +128,9 @@ def note_timing_naive(jack: DummyJack, notes: int, tag: str) -> list[float]:
         daw.close()
 
 
-def note_timing_follow(jack: DummyJack, notes: int, tag: str) -> list[float]:
-    """Errors against the beats of the clock the stand-in DAW sent."""
+def note_timing_follow(jack: DummyJack, notes: int, tag: str, stats: dict | None = None) -> list[float]:
+    """Errors against the beats of the clock the stand-in DAW sent (`stats` gets the follower's lost and
+    late tick counts and how many notes arrived)."""
     bridge = LocalBridge(BridgeConfig(PortConfig(MidiApi.JACK, port_name=f"F{tag}"), ClockMode.FOLLOW))
     daw = StandInDaw(MidiApi.JACK, f"F{tag} out", f"F{tag} in")
     try:
@@ -137,10 +141,37 @@ def note_timing_follow(jack: DummyJack, notes: int, tag: str) -> list[float]:
         run.done.wait(120)
         time.sleep(0.2)
         pairs = match_arrivals(clip, 2.0, daw.messages())
+        if stats is not None:
+            follower = bridge.clock_follower
+            stats.update(lost=follower.lost_ticks, late=follower.late_ticks, arrived=len(pairs), expected=notes,
+                         beats=[beat for beat, _ in pairs])
         return [t - run.beat_time(beat) for beat, t in pairs]
     finally:
         daw.stop_clock()
         close_together([daw], [bridge])
+
+
+def busy_loops(count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` processes spinning on the CPU (they inherit this process's CPU affinity)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def note_timing_under_load(jack: DummyJack, notes: int, tag: str, busy: int) -> None:
+    """Following the DAW's clock, the same run without and with `busy` background busy loops: p50/p99/max
+    note error, and the median error of the run's second half (a constant offset shows there)."""
+    for label, count in (("quiet", 0), (f"{busy} busy loop(s)", busy)):
+        loops = busy_loops(count)
+        try:
+            stats: dict = {}
+            errors = note_timing_follow(jack, notes, f"{tag}{count}", stats)
+        finally:
+            for process in loops:
+                process.kill()
+                process.wait(5)
+        half = [e for e, beat in zip(errors, stats["beats"]) if beat >= stats["beats"][len(errors) // 2]]
+        print(f"  following, {label:<16}: {stats_ms(errors)}")
+        print(f"  {'':<28}second-half p50 {percentile([e * 1000 for e in half], 50):7.3f} ms; notes "
+              f"{stats['arrived']}/{stats['expected']}; clock ticks lost {stats['lost']}, late {stats['late']}")
 
 
 def tempo_following(jack: DummyJack, tag: str) -> None:
@@ -300,17 +331,28 @@ def main() -> int:
                         help="jackd modes: nort (--no-realtime, asynchronous, as the tests), nort-sync "
                              "(--no-realtime --sync), rt (realtime, as a studio machine)")
     parser.add_argument("--quick", action="store_true", help="fewer notes and rounds")
+    parser.add_argument("--busy", type=int, default=2,
+                        help="background busy loops for the loaded run (0: skip it)")
+    parser.add_argument("--load-only", action="store_true",
+                        help="only the run with and without background CPU load (period 128, --no-realtime jackd)")
     parser.add_argument("--one", metavar="MODE:PERIOD", help=argparse.SUPPRESS)
     parser.add_argument("--with-tempo", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one-load", metavar="PERIOD", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         mode, period = args.one.split(":")
         return run_configuration(mode, int(period), args.notes, args.with_tempo)
+    if args.one_load:
+        return run_load(int(args.one_load), args.notes, args.busy)
     if args.quick:
         args.notes, args.rounds = 80, 10
     if not DummyJack.available():
         print("jackd is not installed (apt-get install jackd2)", file=sys.stderr)
         return 1
+    if args.load_only:
+        print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        load_run(args)
+        return 0
     sys.setswitchinterval(0.0005)  # as `ostinato bridge` does
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     first = True
@@ -326,9 +368,30 @@ def main() -> int:
                 print(f"  (configuration {mode}:{period} failed with code {result.returncode}: "
                       f"{result.stderr.strip().splitlines()[-1:] or ''})")
             first = False
+    if args.busy:
+        load_run(args)
     print_header("Session event latency over gRPC (loopback)")
     session_latency(args.rounds)
     return 0
+
+
+def run_load(period: int, notes: int, busy: int) -> int:
+    sys.setswitchinterval(0.0005)  # as `ostinato bridge` does
+    with DummyJack(f"ob{os.getpid()}L{period}", period_frames=period) as jack:
+        print_header(f"Note timing with and without background CPU load: period {period} frames, jackd "
+                     f"--no-realtime, {notes} notes at 240 BPM, CPUs usable {len(os.sched_getaffinity(0))}, "
+                     f"load average {os.getloadavg()[0]:.2f}")
+        note_timing_under_load(jack, notes, f"{period}", busy)
+    return 0
+
+
+def load_run(args: argparse.Namespace) -> None:
+    command = [sys.executable, "-u", "-m", "benchmarks.bridge", "--one-load", "128", "--notes", str(args.notes),
+               "--busy", str(args.busy)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    print(result.stdout, end="")
+    if result.returncode != 0:
+        print(f"  (the loaded run failed with code {result.returncode}: {result.stderr.strip().splitlines()[-1:]})")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import subprocess
+import sys
 import time
 from typing import Iterator
 
@@ -20,9 +22,12 @@ from tests.daw_bridge.conftest import scale_clip_midi
 
 _names = itertools.count(1)
 # One JACK period at 128 frames / 48 kHz is 2.7 ms; the clock crosses one port and the notes another.
-# The benchmark measures the distribution; here a loaded CI machine must still pass.
-MEDIAN_TOLERANCE_S = 0.004
-MAX_TOLERANCE_S = 0.025
+# The benchmark (benchmarks/bridge.py) measures the distribution and holds the tight figures; here a
+# loaded 2-core CI machine (non-realtime jackd, other test processes) must still pass, so the bounds
+# only catch real faults: a wrong beat (250-500 ms), Start taken as beat 0 (the lead-in), or a
+# constant offset of whole clock ticks (21 ms each at 120 BPM).
+MEDIAN_TOLERANCE_S = 0.010
+MAX_TOLERANCE_S = 0.060
 
 
 @pytest.fixture()
@@ -167,3 +172,46 @@ def test_one_port_per_track(rig, jack_server) -> None:
 def test_transit_latency_is_within_two_periods(jack_server) -> None:
     transit = measure_transit_latency(MidiApi.JACK)
     assert 0.0 < transit < 2 * jack_server.period_s + 0.002
+
+
+def test_beat_zero_lands_on_the_first_clock_tick_after_start_not_on_start(rig) -> None:
+    """The DAW sends Start, waits 200 ms, then clocks: the downbeat used to go out on Start, 190 ms early."""
+    bridge, daw, _ = rig()
+    bridge.play_clip(clip_from_midi(scale_clip_midi(bars=1, step_beats=1.0)), at_beat=0.0)
+    run = daw.run_clock(beats=3, tempo_bpm=120.0, lead_in_s=0.2)
+    assert run.done.wait(10)
+    time.sleep(0.1)
+    ons = [t for t, d in note_events(daw) if midi.is_note_on(d)]
+    assert len(ons) == 3
+    first_tick = run.tick_s[0]
+    print(f"beat 0 at first tick {1000 * (ons[0] - first_tick):+.2f} ms (Start was 200 ms before it)")
+    assert abs(ons[0] - first_tick) < MAX_TOLERANCE_S
+    assert abs(ons[1] - run.beat_time(1.0)) < MAX_TOLERANCE_S
+
+
+def test_a_background_busy_loop_does_not_leave_a_constant_offset(rig) -> None:
+    """Two processes spinning on the CPU the bridge and jackd run on, for the whole run: notes may come
+    late now and then, but the second half must not sit a tick or more late (the old failure: from
+    about beat 14 every note 41 or 83 ms late until Stop)."""
+    bridge, daw, _ = rig()
+    clip = clip_from_midi(scale_clip_midi(bars=8, step_beats=1.0))
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        bridge.play_clip(clip, at_beat=1.0)
+        run = daw.run_clock(beats=34, tempo_bpm=120.0)
+        assert run.done.wait(60)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait(5)
+    time.sleep(0.1)
+    ons = [t for t, d in note_events(daw) if midi.is_note_on(d)]
+    assert len(ons) == 32
+    errors = [t - run.beat_time(1.0 + i) for i, t in enumerate(ons)]
+    second_half = sorted(errors[16:])
+    follower = bridge.clock_follower
+    print(f"busy loop: error ms p50 {1000 * statistics.median(errors):.2f}, second half p50 "
+          f"{1000 * statistics.median(second_half):.2f}, max {1000 * max(errors):.2f}; "
+          f"ticks lost {follower.lost_ticks}, late {follower.late_ticks}")
+    assert abs(statistics.median(second_half)) < 0.015
+    assert second_half[int(len(second_half) * 0.75)] < 0.03  # three quarters of the late half within a tick
