@@ -178,11 +178,11 @@ def test_beat_zero_lands_on_the_first_clock_tick_after_start_not_on_start(rig) -
     """The DAW sends Start, waits 200 ms, then clocks: the downbeat used to go out on Start, 190 ms early."""
     bridge, daw, _ = rig()
     bridge.play_clip(clip_from_midi(scale_clip_midi(bars=1, step_beats=1.0)), at_beat=0.0)
-    run = daw.run_clock(beats=3, tempo_bpm=120.0, lead_in_s=0.2)
+    run = daw.run_clock(beats=3.5, tempo_bpm=120.0, lead_in_s=0.2)
     assert run.done.wait(10)
     time.sleep(0.1)
     ons = [t for t, d in note_events(daw) if midi.is_note_on(d)]
-    assert len(ons) == 3
+    assert len(ons) == 4
     first_tick = run.tick_s[0]
     print(f"beat 0 at first tick {1000 * (ons[0] - first_tick):+.2f} ms (Start was 200 ms before it)")
     assert abs(ons[0] - first_tick) < MAX_TOLERANCE_S
