@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 from typing import Iterator
 
 import grpc
@@ -28,6 +29,10 @@ from ostinato.midi_scan import scan_midi
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from protos.ostinato.v1 import bridge_pb2, bridge_pb2_grpc, common_pb2, composer_pb2
 from server.rpc import check_size, handle_errors, short_message
+from server.application import composing
+from server.application import latent as latent_work
+from server.application.models import MODELS
+from server.convert import composer as convert
 from server.settings import Settings
 
 SERVICE_NAME = bridge_pb2.DESCRIPTOR.services_by_name["Bridge"].full_name
@@ -94,8 +99,6 @@ class ClipFactory:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._lock = threading.Lock()
-        self._loaded_composer = None
 
     def __call__(self, request: ClipRequest, progress: ProgressFn, cancel: CancelToken) -> MadeClip:
         work = request.work
@@ -140,66 +143,37 @@ class ClipFactory:
         for field in ("primer_midi", "midi"):
             if field in inner.DESCRIPTOR.fields_by_name:
                 check_size(f"{kind}.{field}", getattr(inner, field), limits.max_midi_bytes)
-        # The same domain calls, with the same conversions, as the Composer service.
-        from server.services.composer import attributes_from_proto, merge_attributes, sampling_from_proto
-
+        # The same application calls, with the same conversions, as the Composer service.
+        settings = self._settings
         if kind == "vary":
             return self._vary(inner, progress, cancel)
-        composer = self._composer()
-        sampling = sampling_from_proto(inner.sampling)
         if kind == "generate":
-            attributes = attributes_from_proto(inner.attributes)
-            if inner.text:
-                from symbolic.text import parse_text
-
-                parsed = parse_text(inner.text, max_bars=limits.max_bars)
-                attributes = merge_attributes(attributes, parsed.attributes)
+            job = convert.generate_job(inner)
+            attributes = composing.requested_attributes(job, settings)
+            # The session's meter and tempo stand in for what neither the request nor its text gives.
             if attributes.time_signature is None:
                 attributes.time_signature = (request.time_signature.numerator, request.time_signature.denominator)
             if attributes.tempo_bpm is None:
                 attributes.tempo_bpm = request.tempo_bpm
-            return composer.generate(attributes, sampling, progress=progress, cancel=cancel).midi
+            return composing.generate(replace(job, attributes=attributes, text=""), settings, progress, cancel).midi
         if kind == "continue_clip":
-            return composer.continue_clip(
-                inner.primer_midi, int(inner.bars), sampling,
-                continuation_only=inner.continuation_only or from_capture, progress=progress, cancel=cancel,
-            ).midi
-        return composer.infill(
-            inner.midi, list(inner.bars), list(inner.tracks), sampling, progress=progress, cancel=cancel
-        ).midi
-
-    def _composer(self):  # type: ignore[no-untyped-def]
-        """The symbolic generator, loaded on first use (MissingAsset -> a notice to the session)."""
-        with self._lock:
-            if self._loaded_composer is None:
-                import torch
-
-                from symbolic.composer import Composer, Limits
-
-                torch.set_num_threads(self._settings.torch_threads)
-                limits = self._settings.limits
-                self._loaded_composer = Composer.from_pretrained(
-                    self._settings.composer_model_dir,
-                    Limits(max_bars=limits.max_bars, max_primer_bars=limits.max_bars),
-                )
-            return self._loaded_composer
+            job = convert.continue_job(inner)
+            job.continuation_only = job.continuation_only or from_capture
+            return composing.continue_clip(job, settings, progress, cancel).midi
+        return composing.infill(convert.infill_job(inner), settings, progress, cancel).midi
 
     def _vary(self, request: composer_pb2.VaryRequest, progress: ProgressFn, cancel: CancelToken) -> bytes:
         """One variation (a session launches one clip per request) through the latent space."""
-        from server.services.latent import load_space
-        from symbolic.latent.representation import clip_to_midi, midi_to_clip
-        from symbolic.latent.space import Decoding
+        from symbolic.latent.representation import clip_to_midi, midi_to_clip  # torch: on first use
 
-        if not 0.0 <= request.similarity_distance <= 1.0:
-            raise InvalidInput(f"similarity_distance {request.similarity_distance:g} is out of range: use 0-1")
-        shifts: dict[str, float] = {}
-        for shift in request.shifts:
-            shifts[shift.attribute] = shifts.get(shift.attribute, 0.0) + float(shift.amount)
-        decoding = Decoding(temperature=float(request.sampling.temperature), top_k=int(request.sampling.top_k),
-                            seed=int(request.sampling.seed) % (2**63))
-        clips = load_space(self._settings).vary(
+        limits = self._settings.limits
+        latent_work.check_vary(1, request.similarity_distance, limits)
+        sampling = request.sampling
+        decoding = latent_work.decoding(sampling.seed, sampling.temperature, sampling.top_k)
+        shifts = latent_work.total_shifts((shift.attribute, shift.amount) for shift in request.shifts)
+        clips = MODELS.latent_space(self._settings).vary(
             midi_to_clip(request.midi), 1, float(request.similarity_distance), shifts, decoding,
-            max_variations=self._settings.limits.max_variations, progress=progress, cancel=cancel,
+            max_variations=limits.max_variations, progress=progress, cancel=cancel,
         )
         return clip_to_midi(clips[0])
 

@@ -12,10 +12,7 @@ while streaming Progress, then yields one Clip per result. The model is loaded o
 
 from __future__ import annotations
 
-import functools
-import threading
 import time
-from pathlib import Path
 from typing import Callable, Iterator
 
 import grpc
@@ -23,34 +20,20 @@ import grpc
 from ostinato.errors import InvalidInput
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import composer_pb2
+from server.application import latent as latent_work
+from server.application.models import MODELS
+from server.convert.composer import clip_to_proto
 from server.rpc import check_size, progress_message, stream_work
 from server.settings import Settings
 
-_LOAD_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_space(model_dir: Path, torch_threads: int):  # type: ignore[no-untyped-def]
-    import torch
-
-    from symbolic.latent.space import LatentSpace
-
-    torch.set_num_threads(torch_threads)
-    return LatentSpace.from_pretrained(model_dir)
-
 
 def load_space(settings: Settings):  # type: ignore[no-untyped-def]
-    """The LatentSpace of settings.latent_model_dir (MissingAsset -> FAILED_PRECONDITION if absent)."""
-    with _LOAD_LOCK:
-        return _cached_space(Path(settings.latent_model_dir), settings.torch_threads)
+    """The process's one LatentSpace (MissingAsset -> FAILED_PRECONDITION if absent)."""
+    return MODELS.latent_space(settings)
 
 
 def _decoding(message: composer_pb2.Sampling):  # type: ignore[no-untyped-def]
-    from symbolic.latent.space import Decoding
-
-    if message.top_k > 130:
-        raise InvalidInput(f"top_k {message.top_k} is more than the model's 130 classes")
-    return Decoding(temperature=float(message.temperature), top_k=int(message.top_k), seed=int(message.seed) % (2**63))
+    return latent_work.decoding(message.seed, message.temperature, message.top_k)
 
 
 def _read_clip(what: str, data: bytes, settings: Settings):  # type: ignore[no-untyped-def]
@@ -66,21 +49,7 @@ def _read_clip(what: str, data: bytes, settings: Settings):  # type: ignore[no-u
 def clip_message(clip, seed: int) -> composer_pb2.Clip:  # type: ignore[no-untyped-def]
     """A grid clip as a Clip message: MIDI bytes, NoteSequence, requested (meter, tempo, bars,
     instrument) and the attributes the shared extractor measures on the output."""
-    from server.services.composer import attributes_to_proto
-    from symbolic import midi_io
-    from symbolic.attributes import Attributes, extract
-    from symbolic.latent.representation import clip_to_midi
-
-    midi = clip_to_midi(clip)
-    time_signature = (clip.time_signature.numerator, clip.time_signature.denominator)
-    parsed = midi_io.midi_to_clip(midi)
-    parsed.bars = clip.num_bars
-    measured = extract(parsed.table, time_signature, clip.tempo_bpm, bars=clip.num_bars)
-    requested = Attributes(instruments=[int(clip.program)], time_signature=time_signature,
-                           tempo_bpm=float(clip.tempo_bpm), bars=clip.num_bars)
-    return composer_pb2.Clip(midi=midi, note_sequence=midi_io.clip_to_note_sequence(parsed),
-                             requested=attributes_to_proto(requested), measured=attributes_to_proto(measured),
-                             seed=seed)
+    return clip_to_proto(latent_work.melody_result(clip, seed))
 
 
 def _stream_clips(context: grpc.ServicerContext, work: Callable, response_type, seed: int) -> Iterator:  # type: ignore[type-arg]
@@ -97,27 +66,16 @@ def _stream_clips(context: grpc.ServicerContext, work: Callable, response_type, 
 
 
 def _seed(message: composer_pb2.Sampling) -> int:
-    import secrets
-
-    return int(message.seed) if message.seed else secrets.randbelow(2**31) + 1
+    return latent_work.resolve_seed(message.seed)
 
 
 def vary(request: composer_pb2.VaryRequest, context: grpc.ServicerContext,
          settings: Settings) -> Iterator[composer_pb2.VaryResponse]:
     """num_variations clips near the request's clip (streamed Progress, then one Clip each)."""
     limits = settings.limits
-    if request.num_variations > limits.max_variations:
-        from ostinato.errors import LimitExceeded
-
-        raise LimitExceeded("num_variations", request.num_variations, limits.max_variations)
-    if request.num_variations < 1:
-        raise InvalidInput("num_variations is 0: ask for 1-16 variations")
-    if not 0.0 <= request.similarity_distance <= 1.0:
-        raise InvalidInput(f"similarity_distance {request.similarity_distance:g} is out of range: use 0-1")
+    latent_work.check_vary(request.num_variations, request.similarity_distance, limits)
     clip = _read_clip("midi", request.midi, settings)
-    shifts: dict[str, float] = {}
-    for shift in request.shifts:
-        shifts[shift.attribute] = shifts.get(shift.attribute, 0.0) + float(shift.amount)
+    shifts = latent_work.total_shifts((shift.attribute, shift.amount) for shift in request.shifts)
     seed = _seed(request.sampling)
     sampling = composer_pb2.Sampling(seed=seed, temperature=request.sampling.temperature,
                                      top_k=request.sampling.top_k)

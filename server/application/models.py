@@ -1,0 +1,103 @@
+"""The model instances of this process, each loaded once and shared.
+
+The Composer service, the latent-space calls, the bridge's clip factory and the melody service all ask
+this registry, so a process holds one Composer (one LatentSpace, one melody model) however many services
+or servers use it. Instances are keyed by what defines them (model directory, limits, threads), so a
+server started with another model directory gets its own. torch and the model code are imported on the
+first load, not when the server starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Hashable
+
+from ostinato.errors import asset_errors
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from audio_render.melody.model import MelodyModel
+    from symbolic.composer import Composer
+    from symbolic.latent.space import LatentSpace
+
+log = logging.getLogger("ostinato.models")
+
+
+class ModelRegistry:
+    """Loads each model on first request and hands the same instance to every later caller."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._loaded: dict[Hashable, Any] = {}
+
+    def _get(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        with self._guard:
+            if key in self._loaded:
+                return self._loaded[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one load per key; other models load in parallel
+            if key not in self._loaded:
+                started = time.monotonic()
+                with asset_errors(key[0], key[1]):  # corrupt weights: FAILED_PRECONDITION, not INTERNAL
+                    instance = load()
+                log.info("loaded %s from %s in %.1f s", key[0], key[1], time.monotonic() - started)
+                with self._guard:
+                    self._loaded[key] = instance
+            return self._loaded[key]
+
+    def composer(self, settings: Settings) -> "Composer":
+        """The symbolic generator of settings.composer_model_dir (MissingAsset if absent)."""
+        max_bars = settings.limits.max_bars
+        key = ("composer", Path(settings.composer_model_dir), max_bars, settings.torch_threads)
+
+        def load() -> "Composer":
+            _set_torch_threads(settings.torch_threads)
+            from symbolic.composer import Composer, Limits
+
+            return Composer.from_pretrained(settings.composer_model_dir,
+                                            Limits(max_bars=max_bars, max_primer_bars=max_bars))
+
+        return self._get(key, load)
+
+    def latent_space(self, settings: Settings) -> "LatentSpace":
+        """The latent space of settings.latent_model_dir (MissingAsset if absent)."""
+        key = ("latent space", Path(settings.latent_model_dir), settings.torch_threads)
+
+        def load() -> "LatentSpace":
+            _set_torch_threads(settings.torch_threads)
+            from symbolic.latent.space import LatentSpace
+
+            return LatentSpace.from_pretrained(Path(settings.latent_model_dir))
+
+        return self._get(key, load)
+
+    def melody_model(self, settings: Settings) -> "MelodyModel":
+        """The melody-conditioned audio model of settings.melody_model_dir (MissingAsset if absent)."""
+        key = ("melody model", Path(settings.melody_model_dir), settings.torch_threads)
+
+        def load() -> "MelodyModel":
+            from audio_render.melody.loading import load_melody_model
+
+            return load_melody_model(settings.melody_model_dir, threads=settings.torch_threads)
+
+        return self._get(key, load)
+
+    def preload(self, settings: Settings) -> None:
+        """Loads every model now (`serve --preload`), so the first request does not wait for one."""
+        self.composer(settings)
+        self.latent_space(settings)
+        self.melody_model(settings)
+
+
+def _set_torch_threads(threads: int) -> None:
+    import torch  # the first model load pays for torch, not the server's start
+
+    torch.set_num_threads(threads)
+
+
+# The one registry of this process.
+MODELS = ModelRegistry()
