@@ -40,7 +40,7 @@ from symbolic.drums import CRASH, grooves_for, render_groove
 from symbolic.instruments import role_of
 
 # Bump when the way sections are written changes: cached sections of older versions are not reused.
-ARRANGER_VERSION = 3
+ARRANGER_VERSION = 4
 # A composed track should start notes in at least this share of a section's bars.
 MIN_COVERAGE = 0.75
 THIN_TRACK_ATTEMPTS = 2
@@ -415,20 +415,40 @@ class Arranger:
         # leaves the pitched tracks nearly silent (seen on the pop example: 1 note in 8 bars).
         fixed = {name: t for name, t in fixed.items() if not (len(t) and (t.program == DRUM_PROGRAM).all())}
         fixed_notes = _concat(list(fixed.values()))
-        if context is not None and (context.spec.time_signature != spec.time_signature or
-                                    not any(len(t) for t in context.parts.values())):
+        # What the Composer hears of the previous section: its pitched parts and composed drums.
+        heard = [] if context is None else [
+            part for name, part in context.parts.items() if len(part) and (
+                int(part.program[0]) != DRUM_PROGRAM or arrangement.track(name).source == m.SOURCE_COMPOSE)]
+        if context is not None and (context.spec.time_signature != spec.time_signature or not heard):
             context = None
-        if spec.chords:
-            self._note_chords(spec, notices)
+        if spec.chords and not (context is None and len(fixed_notes) == 0 and _has_chords(Attributes())):
+            notices.append(f"{spec.name}: chords are followed when a section is written from scratch; "
+                           "this one continues its context or is written around given tracks")
         if context is None and len(fixed_notes) == 0:
             attributes = Attributes(instruments=programs, key=spec.key, time_signature=spec.time_signature,
                                     tempo_bpm=spec.tempo_bpm, bars=spec.bars, rhythm_intensity=spec.density)
+            if spec.chords and _has_chords(attributes):
+                attributes.chords = " ".join(spec.chords)
             generated = composer.generate(attributes, Sampling(seed=seed), cancel=cancel)
             table = generated.clip.table
+        elif context is not None and len(fixed_notes) == 0 and continuation_api(composer):
+            # The Composer continues across the boundary with the new key, tempo, density and
+            # instruments itself (it hears the context transposed into the new key).
+            from symbolic.editing import SectionChange
+
+            context_bars = min(arrangement.context_bars, context.spec.bars)
+            start_q = context.length_q - context_bars * bar_q
+            window = _concat([_window(part, start_q, context.length_q) for part in heard])
+            primer = table_to_midi(window, context.spec.time_signature, context.spec.tempo_bpm, bars=context_bars)
+            change = SectionChange(key=spec.key, tempo_bpm=spec.tempo_bpm, rhythm_intensity=spec.density,
+                                   instruments=programs)
+            generated = composer.continue_clip(primer, spec.bars, Sampling(seed=seed), continuation_only=True,
+                                               change=change, cancel=cancel)
+            table = _window(generated.clip.table, 0.0, length_q)
         else:
             if spec.density is not None:
-                notices.append(f"{spec.name}: density is steered when a section is written from scratch; "
-                               "a continuation follows its context's density")
+                notices.append(f"{spec.name}: density is steered except where given tracks play; "
+                               "here the composed tracks follow their context's density")
             context_bars = 0
             pieces = []
             wanted = set(programs) | {int(p) for p in fixed_notes.program}
@@ -525,10 +545,6 @@ class Arranger:
             pitch = np.full(len(beats), tonic)
         return NoteTable(beats, np.full(len(beats), 0.9), pitch.astype(int), np.full(len(beats), program), None)
 
-    def _note_chords(self, spec: m.SectionSpec, notices: list[str]) -> None:
-        if "chords" not in {f.name for f in dataclasses.fields(Attributes)}:
-            notices.append(f"{spec.name}: chords are not followed yet (this build's Composer has no chord attribute)")
-
     # ---- variations --------------------------------------------------------------------------------
     def _vary(self, arrangement: m.Arrangement, spec: m.SectionSpec, parts: dict[str, NoteTable], seed: int,
               notices: list[str], cancel: CancelToken | None) -> list[str]:
@@ -624,6 +640,10 @@ def _same_notes(a: NoteTable, b: NoteTable) -> bool:
 
 
 def continuation_api(composer: object) -> bool:
-    """True when the Composer can continue with new attributes itself (symbolic issue 9)."""
+    """True when the Composer can continue with new attributes itself (Composer.continue_clip(change=))."""
     method = getattr(composer, "continue_clip", None)
-    return method is not None and "attributes" in inspect.signature(method).parameters
+    return method is not None and "change" in inspect.signature(method).parameters
+
+
+def _has_chords(attributes: Attributes) -> bool:
+    return "chords" in {f.name for f in dataclasses.fields(attributes)}

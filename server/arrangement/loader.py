@@ -291,7 +291,7 @@ def _build(document: dict, check: _Checker, base_dir: Path | None, files: Mappin
     piece_key = check.attempt(("piece", "key"), parse_key, piece["key"])
     piece_meter = check.attempt(("piece", "time_signature"), parse_time_signature, piece.get("time_signature", "4/4"))
     tracks = _tracks(document["tracks"], check, base_dir, files, capabilities)
-    names = [t.name for t in tracks]
+    names = list(dict.fromkeys(raw["name"] for raw in document["tracks"]))  # a track with a problem still has its name
     sections: list[m.SectionSpec] = []
     if piece_key is None or piece_meter is None:
         return None
@@ -362,8 +362,8 @@ def _build(document: dict, check: _Checker, base_dir: Path | None, files: Mappin
         elif "variation" in raw:
             check.fail(path + ("variation",), "a variation needs vary = \"<earlier section>\"")
         for track_name in playing:
-            track = next(t for t in tracks if t.name == track_name)
-            if track.source == m.SOURCE_GROOVE and not grooves_for(meter, track.style):
+            track = next((t for t in tracks if t.name == track_name), None)
+            if track is not None and track.source == m.SOURCE_GROOVE and not grooves_for(meter, track.style):
                 check.fail(path + ("time_signature",), f"the groove library has no {meter[0]}/{meter[1]} groove "
                            f"for {track_name!r}: compose the drums (source = \"compose\") instead")
         chords = tuple(raw.get("chords", ()))

@@ -27,6 +27,16 @@ def key_signature(key: Key) -> tuple[int, int]:
     return _MAJOR_SHARPS[major_tonic], 1 if key.mode == "minor" else 0
 
 
+_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+
+
+def spelled(key: Key) -> str:
+    """"Db major" rather than "C# major": the tonic spelled as its key signature has it."""
+    names = _FLAT_NAMES if key_signature(key)[0] < 0 else _SHARP_NAMES
+    return f"{names[key.tonic_pitch_class]} {key.mode}"
+
+
 @dataclass
 class RenderedPiece:
     mix_wav: bytes
@@ -155,7 +165,7 @@ class Piece:
                 axis.set_xticks([])
                 axis.set_yticks([])
                 if row == 0:
-                    axis.set_title(f"{section.spec.name}\n{section.spec.key}, {section.spec.tempo_bpm:g} bpm",
+                    axis.set_title(f"{section.spec.name}\n{spelled(section.spec.key)}, {section.spec.tempo_bpm:g} bpm",
                                    fontsize=8)
                 if column == 0:
                     axis.set_ylabel(track.name, fontsize=8, rotation=0, ha="right", va="center")
@@ -171,7 +181,7 @@ class Piece:
             spec = section.spec
             sections.append({
                 "name": spec.name, "start_bar": section.start_bar, "bars": spec.bars,
-                "start_s": round(self.section_start_s(index), 3), "key": str(spec.key), "tempo_bpm": spec.tempo_bpm,
+                "start_s": round(self.section_start_s(index), 3), "key": spelled(spec.key), "tempo_bpm": spec.tempo_bpm,
                 "time_signature": f"{spec.time_signature[0]}/{spec.time_signature[1]}",
                 "tracks": {name: len(part) for name, part in section.parts.items()},
                 "how": section.how, "cached": section.cached, "cache_key": section.cache_key,

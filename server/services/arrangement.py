@@ -28,6 +28,7 @@ PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
 
 def _section_message(section, piece_start_s: float, midi: bytes) -> arrangement_pb2.SectionDone:  # type: ignore[no-untyped-def]
     from server.arrangement.arranger import bars_with_notes
+    from server.arrangement.piece import spelled
 
     spec = section.spec
     tracks = [arrangement_pb2.TrackNotes(name=name, notes=len(part),
@@ -35,7 +36,7 @@ def _section_message(section, piece_start_s: float, midi: bytes) -> arrangement_
               for name, part in section.parts.items()]
     return arrangement_pb2.SectionDone(
         index=section.index, name=spec.name, start_bar=section.start_bar, bars=spec.bars, start_s=piece_start_s,
-        key=str(spec.key), tempo_bpm=spec.tempo_bpm, time_signature=f"{spec.time_signature[0]}/{spec.time_signature[1]}",
+        key=spelled(spec.key), tempo_bpm=spec.tempo_bpm, time_signature=f"{spec.time_signature[0]}/{spec.time_signature[1]}",
         midi=midi, tracks=tracks, how=section.how, cached=section.cached, cache_key=section.cache_key,
         cache_entry=section.to_bytes(), notices=section.notices)
 
