@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from protos.ostinato.v1 import composer_pb2
 from server.cli.common import add_connection_arguments, connect, progress_bar, update_bar
+
+if TYPE_CHECKING:  # the contract loads when a command runs, not for `--help`
+    from protos.ostinato.v1 import common_pb2, composer_pb2
 
 
 def _add_sampling(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "vary", help="variations of a 2-4 bar melody clip (latent space)",
         description="Encode the melody of a 2-4 bar clip into the latent space and decode points near it "
                     "(longer clips are varied two bars at a time). "
-                    "Multi-track files: the non-drum track with the highest mean pitch is used. Outputs keep "
-                    "the input's meter and tempo.")
+                    "Multi-track files: one line is varied, the --track you name, else a track named like a "
+                    "melody, else the highest of the tracks that sound in most bars; a notice says which was "
+                    "taken and what was left out or changed. Outputs keep the input's meter, tempo and register.")
     parser.add_argument("midi", type=Path, help="a .mid file")
     parser.add_argument("-n", "--num-variations", type=int, default=4, help="1-16 (default 4)")
     parser.add_argument("-d", "--distance", type=float, default=0.3,
@@ -39,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shift", action="append", default=[], type=_parse_shift, metavar="ATTRIBUTE=SD",
                         help="move along an attribute vector, in standard deviations (repeatable): "
                              "notes_per_bar=1 (denser), pitch_range_octaves=-1, mean_pitch=1, rhythm_intensity=1")
+    parser.add_argument("--track", default="", metavar="NAME|INDEX",
+                        help="the track of a multi-track file to vary: its name or zero-based index")
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("variations"))
     _add_sampling(parser)
     add_connection_arguments(parser)
@@ -51,7 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(the first and last outputs are the model's reconstructions of the inputs).")
     parser.add_argument("start", type=Path, help="the first .mid file")
     parser.add_argument("end", type=Path, help="the second .mid file")
-    parser.add_argument("--steps", type=int, default=8, help="clips to write, 1-16 (default 8)")
+    parser.add_argument("--steps", type=int, default=8, help="clips to write, endpoints included, 2-16 (default 8)")
+    parser.add_argument("--track", default="", metavar="NAME|INDEX",
+                        help="the track to take from multi-track files (name or zero-based index), both ends")
+    parser.add_argument("--start-track", default=None, metavar="NAME|INDEX", help="the start file's track")
+    parser.add_argument("--end-track", default=None, metavar="NAME|INDEX", help="the end file's track")
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("interpolation"))
     _add_sampling(parser)
     add_connection_arguments(parser)
@@ -72,12 +83,17 @@ def _write(clips: list[composer_pb2.Clip], directory: Path, stem: str) -> list[P
     return paths
 
 
+def _print_notice(notice: common_pb2.Notice) -> None:
+    print(f"notice ({notice.code}): {notice.message}", file=sys.stderr)
+
+
 def vary(args: argparse.Namespace) -> int:
     bar = progress_bar("vary")
     with connect(args) as client:
         clips = client.vary(args.midi, args.num_variations, similarity_distance=args.distance,
                             shifts=dict(args.shift), seed=args.seed, temperature=args.temperature,
-                            top_k=args.top_k, on_progress=lambda p: update_bar(bar, p.fraction, p.message))
+                            top_k=args.top_k, track=args.track, on_notice=_print_notice,
+                            on_progress=lambda p: update_bar(bar, p.fraction, p.message))
     bar.close()
     _write(clips, args.output_dir, args.midi.stem + "_var")
     return 0
@@ -86,8 +102,11 @@ def vary(args: argparse.Namespace) -> int:
 def interpolate(args: argparse.Namespace) -> int:
     bar = progress_bar("interpolate")
     with connect(args) as client:
-        clips = client.interpolate(args.start, args.end, args.steps, seed=args.seed, temperature=args.temperature,
-                                   top_k=args.top_k, on_progress=lambda p: update_bar(bar, p.fraction, p.message))
+        clips = client.interpolate(
+            args.start, args.end, args.steps, seed=args.seed, temperature=args.temperature, top_k=args.top_k,
+            start_track=args.track if args.start_track is None else args.start_track,
+            end_track=args.track if args.end_track is None else args.end_track, on_notice=_print_notice,
+            on_progress=lambda p: update_bar(bar, p.fraction, p.message))
     bar.close()
     _write(clips, args.output_dir, "interp")
     return 0

@@ -6,8 +6,10 @@ The Composer servicer delegates to these generators:
     def Vary(self, request, context):
         yield from latent.vary(request, context, self._settings)
 
-Each validates and converts the request, runs the domain work (symbolic.latent) in a worker thread
-while streaming Progress, then yields one Clip per result. The model is loaded on first use.
+Each validates and converts the request, streams a Notice for everything the reading of the input
+changed or left out (the track taken from a multi-track file, chords cut to one note, onsets moved onto
+the sixteenth grid), runs the domain work (symbolic.latent) in a worker thread while streaming
+Progress, then yields one Clip per result. The model is loaded on first use.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import grpc
 
 from ostinato.errors import InvalidInput
 from ostinato.runtime import CancelToken, ProgressEvent
-from protos.ostinato.v1 import composer_pb2
+from protos.ostinato.v1 import common_pb2, composer_pb2
 from server.application import latent as latent_work
 from server.application.models import MODELS
 from server.convert.composer import clip_to_proto
@@ -36,14 +38,20 @@ def _decoding(message: composer_pb2.Sampling):  # type: ignore[no-untyped-def]
     return latent_work.decoding(message.seed, message.temperature, message.top_k)
 
 
-def _read_clip(what: str, data: bytes, settings: Settings):  # type: ignore[no-untyped-def]
-    from symbolic.latent.representation import midi_to_clip
+def _read_clip(what: str, data: bytes, settings: Settings, track: str = ""):  # type: ignore[no-untyped-def]
+    """The ReadClip of one request field (clip, track taken, notices); errors name the field."""
+    from symbolic.latent.representation import read_clip
 
     check_size(what, data, settings.limits.max_midi_bytes)
     try:
-        return midi_to_clip(data, max_bars=settings.limits.max_bars)
+        return read_clip(data, max_bars=settings.limits.max_bars, track=track.strip() or None)
     except InvalidInput as error:
         raise InvalidInput(f"{what}: {error}") from error
+
+
+def _notices(response_type, read, prefix: str = "") -> Iterator:  # type: ignore[no-untyped-def]
+    for notice in read.notices:
+        yield response_type(notice=common_pb2.Notice(code=notice.code, message=prefix + notice.message))
 
 
 def clip_message(clip, seed: int) -> composer_pb2.Clip:  # type: ignore[no-untyped-def]
@@ -53,11 +61,15 @@ def clip_message(clip, seed: int) -> composer_pb2.Clip:  # type: ignore[no-untyp
 
 
 def _stream_clips(context: grpc.ServicerContext, work: Callable, response_type, seed: int) -> Iterator:  # type: ignore[type-arg]
+    from symbolic.latent.representation import Notice
+
     started = time.monotonic()
 
     def to_response(event: object):  # type: ignore[no-untyped-def]
         if isinstance(event, ProgressEvent):
             return response_type(progress=progress_message(event, started))
+        if isinstance(event, Notice):
+            return response_type(notice=common_pb2.Notice(code=event.code, message=event.message))
         return None
 
     clips = yield from stream_work(context, work, to_response)
@@ -74,7 +86,8 @@ def vary(request: composer_pb2.VaryRequest, context: grpc.ServicerContext,
     """num_variations clips near the request's clip (streamed Progress, then one Clip each)."""
     limits = settings.limits
     latent_work.check_vary(request.num_variations, request.similarity_distance, limits)
-    clip = _read_clip("midi", request.midi, settings)
+    read = _read_clip("midi", request.midi, settings, request.track)
+    clip = read.clip
     shifts = latent_work.total_shifts((shift.attribute, shift.amount) for shift in request.shifts)
     seed = _seed(request.sampling)
     sampling = composer_pb2.Sampling(seed=seed, temperature=request.sampling.temperature,
@@ -83,9 +96,16 @@ def vary(request: composer_pb2.VaryRequest, context: grpc.ServicerContext,
     space = load_space(settings)
 
     def work(emit: Callable[[object], None], token: CancelToken):  # type: ignore[no-untyped-def]
-        return space.vary(clip, int(request.num_variations), float(request.similarity_distance), shifts, decoding,
-                          max_variations=limits.max_variations, progress=emit, cancel=token)
+        from symbolic.latent.representation import Notice
 
+        variations = space.vary(clip, int(request.num_variations), float(request.similarity_distance), shifts,
+                                decoding, max_variations=limits.max_variations, progress=emit, cancel=token)
+        if len(variations) < request.num_variations:
+            emit(Notice("fewer_variations", f"{len(variations)} of {request.num_variations} variations: the "
+                                            "others kept decoding to the clip itself and were left out"))
+        return variations
+
+    yield from _notices(composer_pb2.VaryResponse, read)
     yield from _stream_clips(context, work, composer_pb2.VaryResponse, seed)
 
 
@@ -97,10 +117,12 @@ def interpolate(request: composer_pb2.InterpolateRequest, context: grpc.Servicer
         from ostinato.errors import LimitExceeded
 
         raise LimitExceeded("interpolation steps", request.steps, limits.max_interpolation_steps)
-    if request.steps < 1:
-        raise InvalidInput(f"steps is 0: ask for 1-{limits.max_interpolation_steps} clips")
-    start = _read_clip("start_midi", request.start_midi, settings)
-    end = _read_clip("end_midi", request.end_midi, settings)
+    if request.steps < 2:
+        raise InvalidInput(f"steps is {request.steps}: ask for 2-{limits.max_interpolation_steps} clips "
+                           "(the two endpoints and the blends between them)")
+    start_read = _read_clip("start_midi", request.start_midi, settings, request.start_track)
+    end_read = _read_clip("end_midi", request.end_midi, settings, request.end_track)
+    start, end = start_read.clip, end_read.clip
     seed = _seed(request.sampling)
     decoding = _decoding(composer_pb2.Sampling(seed=seed, temperature=request.sampling.temperature,
                                                top_k=request.sampling.top_k))
@@ -110,4 +132,6 @@ def interpolate(request: composer_pb2.InterpolateRequest, context: grpc.Servicer
         return space.interpolate(start, end, int(request.steps), decoding,
                                  max_steps=limits.max_interpolation_steps, progress=emit, cancel=token)
 
+    yield from _notices(composer_pb2.InterpolateResponse, start_read, "start: ")
+    yield from _notices(composer_pb2.InterpolateResponse, end_read, "end: ")
     yield from _stream_clips(context, work, composer_pb2.InterpolateResponse, seed)

@@ -309,7 +309,9 @@ def vary_repeats(space, excerpts: list[Excerpt], distance: float = 0.1, per_clip
 def attribute_shifts(space, excerpts: list[Excerpt]) -> dict:  # type: ignore[no-untyped-def]
     from symbolic.latent.representation import clip_to_midi
 
-    names = sorted(space.attribute_vectors)
+    from symbolic.latent.space import CLIP_SHIFTS
+
+    names = sorted(set(space.attribute_vectors) | set(CLIP_SHIFTS))
     if not names:
         return {}
     base, moved = [], {(name, sign): [] for name in names for sign in (1, -1)}
@@ -343,11 +345,12 @@ def table(report: dict) -> str:
         source, bars = key.rsplit(" x", 1)
         lines.append(f"{source:<18} {bars:>4}  {row['excerpts']:>8}  {row['greedy_grid']:>11.3f}  "
                      f"{row['greedy_f1']:>9.3f}  {row['sampled_grid']:>12.3f}  {row['sampled_f1']:>10.3f}")
-    i = report["interpolation"]
-    lines.append(f"interpolation: {i['monotone_pairs']:.0%} of {i['pairs']} pairs monotone (1/16 tolerance); "
-                 f"first blend vs start reconstruction {i['first_blend_vs_start_reconstruction']:.3f}; "
-                 f"blend notes in key {i['blend_notes_in_key_of_a_or_b']} (inputs {i['input_notes_in_their_key']})")
-    for key, v in report["vary"].items():
+    if "interpolation" in report:
+        i = report["interpolation"]
+        lines.append(f"interpolation: {i['monotone_pairs']:.0%} of {i['pairs']} pairs monotone (1/16 tolerance); "
+                     f"first blend vs start reconstruction {i['first_blend_vs_start_reconstruction']:.3f}; "
+                     f"blend notes in key {i['blend_notes_in_key_of_a_or_b']} (inputs {i['input_notes_in_their_key']})")
+    for key, v in report.get("vary", {}).items():
         lines.append(f"vary {key}: {v['equal_to_reconstruction']:.0%} of {v['variations']} variations equal the "
                      f"reconstruction at distance {v['distance']}")
     for name, entry in report.get("attribute_shifts", {}).items():
@@ -370,6 +373,8 @@ def main() -> None:
     parser.add_argument("--attribute-clips", type=int, default=40, help="clips per material for attribute shifts")
     parser.add_argument("--skip-16", action="store_true", help="leave out the 16-bar excerpts")
     parser.add_argument("--max-excerpts", type=int, default=None, help="at most this many excerpts per set")
+    parser.add_argument("--parts", default="reconstruction,interpolation,vary,attributes",
+                        help="which measures to run (comma-separated)")
     parser.add_argument("--output", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -380,14 +385,18 @@ def main() -> None:
         material = {key: items[:args.max_excerpts] for key, items in material.items()}
     order = [("pop melody", 2), ("pop melody", 4), ("pop melody", 16), ("pop bass", 2), ("pop bass", 4),
              ("pop bass", 16), ("folk", 2), ("folk", 4)]
+    parts = set(args.parts.split(","))
     report: dict = {"model_dir": str(args.model_dir), "reconstruction": {}}
     for key in order:
-        if key in material and not (args.skip_16 and key[1] == 16):
+        if key in material and not (args.skip_16 and key[1] == 16) and "reconstruction" in parts:
             report["reconstruction"][f"{key[0]} x{key[1]}"] = reconstruction(space, material[key])
-    report["interpolation"] = interpolation(space, material[("pop melody", 2)], args.pairs, args.seed)
-    report["vary"] = {kind: vary_repeats(space, material[(kind, 2)][:40]) for kind in ("pop melody", "folk")}
-    clips = material[("pop melody", 2)][:args.attribute_clips] + material[("folk", 2)][:args.attribute_clips]
-    report["attribute_shifts"] = attribute_shifts(space, clips)
+    if "interpolation" in parts:
+        report["interpolation"] = interpolation(space, material[("pop melody", 2)], args.pairs, args.seed)
+    if "vary" in parts:
+        report["vary"] = {kind: vary_repeats(space, material[(kind, 2)][:40]) for kind in ("pop melody", "folk")}
+    if "attributes" in parts:
+        clips = material[("pop melody", 2)][:args.attribute_clips] + material[("folk", 2)][:args.attribute_clips]
+        report["attribute_shifts"] = attribute_shifts(space, clips)
     report["seconds"] = round(time.monotonic() - started, 1)
     if args.output:
         args.output.write_text(json.dumps(report, indent=2) + "\n")

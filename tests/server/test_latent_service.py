@@ -16,6 +16,7 @@ from server.client import Client, ServerError
 from symbolic.latent.representation import midi_to_clip
 from symbolic.latent.space import LatentSpace
 from tests.symbolic.latent.clips import jig, melody_midi, scale_run
+from tests.symbolic.latent.test_representation import BASS, DRUMS, named_tracks_midi
 
 SCALE = melody_midi(scale_run((4, 4)), tempo_bpm=100.0)
 JIG = melody_midi(jig(), time_signature=(6, 8), tempo_bpm=140.0, program=40)
@@ -60,6 +61,9 @@ def test_vary_returns_distinct_clips_in_the_input_meter(client: Client, space: L
 
 @pytest.mark.parametrize("call,code", [
     (lambda c: c.interpolate(SCALE, JIG, 0), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.interpolate(SCALE, JIG, 1), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.vary(SCALE, 2, track="Vocals"), grpc.StatusCode.INVALID_ARGUMENT),
+    (lambda c: c.interpolate(SCALE, JIG, 4, end_track=3), grpc.StatusCode.INVALID_ARGUMENT),
     (lambda c: c.interpolate(SCALE, JIG, 17), grpc.StatusCode.RESOURCE_EXHAUSTED),
     (lambda c: c.interpolate(b"garbage, not MIDI", JIG, 4), grpc.StatusCode.INVALID_ARGUMENT),
     (lambda c: c.interpolate(SCALE, b"", 4), grpc.StatusCode.INVALID_ARGUMENT),
@@ -98,3 +102,47 @@ def test_cli_interpolate_and_vary_write_midi_files(server_address: str, tmp_path
     assert cli_main(["vary", str(start), "-n", "2", "--distance", "0.5", "--shift", "notes_per_bar=1",
                      "-o", str(tmp_path / "vars"), "--server", server_address]) == 0
     assert len(list((tmp_path / "vars").glob("*.mid"))) == 2
+
+
+TRIO = named_tracks_midi([("Tune", 73, False, scale_run()), ("Bass", 33, False, BASS), ("Kit", 0, True, DRUMS)])
+
+
+def test_multi_track_vary_names_the_track_taken_and_honours_a_named_track(client: Client) -> None:
+    notices = []
+    clips = client.vary(TRIO, 2, similarity_distance=0.3, seed=3, on_notice=notices.append)
+    assert len(clips) == 2
+    (taken,) = [n for n in notices if n.code == "track_taken"]
+    assert "0 'Tune'" in taken.message and "1 'Bass'" in taken.message and "2 'Kit'" in taken.message
+    assert all(midi_to_clip(clip.midi).program == 73 for clip in clips)
+    bass_notices = []
+    bass_clips = client.vary(TRIO, 2, similarity_distance=0.3, seed=3, track="Bass", on_notice=bass_notices.append)
+    assert "named in the request" in bass_notices[0].message
+    assert all(midi_to_clip(clip.midi).program == 33 for clip in bass_clips)
+
+
+def test_interpolate_reads_each_end_by_its_track_and_says_so(client: Client) -> None:
+    notices = []
+    clips = client.interpolate(TRIO, TRIO, 3, start_track="1", end_track="Tune", on_notice=notices.append)
+    assert midi_to_clip(clips[0].midi).program == 33 and midi_to_clip(clips[-1].midi).program == 73
+    assert [n.message.split(":")[0] for n in notices if n.code == "track_taken"] == ["start", "end"]
+
+
+def test_a_chordal_input_gets_a_notice(client: Client) -> None:
+    chords = [(p, bar * 2.0, bar * 2.0 + 2.0) for bar in range(4) for p in (60 + bar, 64 + bar, 67 + bar)]
+    notices = []
+    client.vary(melody_midi(chords, program=0), 1, similarity_distance=0.3, seed=2, on_notice=notices.append)
+    assert [n.code for n in notices] == ["chords_reduced"]
+
+
+def test_cli_takes_a_track_and_refuses_one_step(server_address: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    trio = tmp_path / "trio.mid"
+    trio.write_bytes(TRIO)
+    assert cli_main(["vary", str(trio), "-n", "1", "--track", "Bass", "-o", str(tmp_path / "bass"),
+                     "--server", server_address]) == 0
+    (written,) = (tmp_path / "bass").glob("*.mid")
+    assert midi_to_clip(written.read_bytes()).program == 33
+    assert "notice (track_taken)" in capsys.readouterr().err
+    assert cli_main(["interpolate", str(trio), str(trio), "--steps", "1", "-o", str(tmp_path / "one"),
+                     "--server", server_address]) == 1
+    assert "INVALID_ARGUMENT" in capsys.readouterr().err

@@ -26,17 +26,17 @@ from protos.third_party import note_seq_music_pb2 as note__seq_dot_protobuf_dot_
 from protos.ostinato.v1 import common_pb2 as ostinato_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aostinato/v1/composer.proto\x12\x0bostinato.v1\x1a\x1dnote_seq/protobuf/music.proto\x1a\x18ostinato/v1/common.proto\"A\n\x03Key\x12\x19\n\x11tonic_pitch_class\x18\x01 \x01(\r\x12\x1f\n\x04mode\x18\x02 \x01(\x0e\x32\x11.ostinato.v1.Mode\"7\n\rTimeSignature\x12\x11\n\tnumerator\x18\x01 \x01(\r\x12\x13\n\x0b\x64\x65nominator\x18\x02 \x01(\r\"]\n\nInstrument\x12\x0f\n\x07program\x18\x01 \x01(\r\x12\x0f\n\x07is_drum\x18\x02 \x01(\x08\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x1f\n\x04role\x18\x04 \x01(\x0e\x32\x11.ostinato.v1.Role\"9\n\nPitchRange\x12\x14\n\x0clowest_pitch\x18\x01 \x01(\r\x12\x15\n\rhighest_pitch\x18\x02 \x01(\r\"\xbf\x04\n\nAttributes\x12,\n\x0binstruments\x18\x01 \x03(\x0b\x32\x17.ostinato.v1.Instrument\x12\"\n\x03key\x18\x02 \x01(\x0b\x32\x10.ostinato.v1.KeyH\x00\x88\x01\x01\x12\x37\n\x0etime_signature\x18\x03 \x01(\x0b\x32\x1a.ostinato.v1.TimeSignatureH\x01\x88\x01\x01\x12\x16\n\ttempo_bpm\x18\x04 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\x04\x62\x61rs\x18\x05 \x01(\rH\x03\x88\x01\x01\x12\x31\n\x0bpitch_range\x18\x06 \x01(\x0b\x32\x17.ostinato.v1.PitchRangeH\x04\x88\x01\x01\x12 \n\x13pitch_range_octaves\x18\x07 \x01(\x02H\x05\x88\x01\x01\x12\x1a\n\rnotes_per_bar\x18\x08 \x01(\x02H\x06\x88\x01\x01\x12\x1d\n\x10rhythm_intensity\x18\t \x01(\x02H\x07\x88\x01\x01\x12\x17\n\nduration_s\x18\n \x01(\x02H\x08\x88\x01\x01\x12\x12\n\x05style\x18\x0b \x01(\tH\t\x88\x01\x01\x12\x16\n\tpolyphony\x18\x0c \x01(\x02H\n\x88\x01\x01\x42\x06\n\x04_keyB\x11\n\x0f_time_signatureB\x0c\n\n_tempo_bpmB\x07\n\x05_barsB\x0e\n\x0c_pitch_rangeB\x16\n\x14_pitch_range_octavesB\x10\n\x0e_notes_per_barB\x13\n\x11_rhythm_intensityB\r\n\x0b_duration_sB\x08\n\x06_styleB\x0c\n\n_polyphony\"P\n\x08Sampling\x12\x0c\n\x04seed\x18\x01 \x01(\x04\x12\x13\n\x0btemperature\x18\x02 \x01(\x02\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\x12\n\ncandidates\x18\x04 \x01(\r\"\xa7\x01\n\x04\x43lip\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12,\n\rnote_sequence\x18\x02 \x01(\x0b\x32\x15.magenta.NoteSequence\x12*\n\trequested\x18\x03 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12)\n\x08measured\x18\x04 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12\x0c\n\x04seed\x18\x05 \x01(\x04\"u\n\x0fGenerateRequest\x12+\n\nattributes\x18\x01 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12\'\n\x08sampling\x18\x02 \x01(\x0b\x32\x15.ostinato.v1.Sampling\x12\x0c\n\x04text\x18\x03 \x01(\t\"i\n\x10GenerateResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x42\x07\n\x05\x65vent\" \n\x10ParseTextRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\"e\n\x11ParseTextResponse\x12+\n\nattributes\x18\x01 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12\x12\n\nunderstood\x18\x02 \x03(\t\x12\x0f\n\x07ignored\x18\x03 \x03(\t\"x\n\x0f\x43ontinueRequest\x12\x13\n\x0bprimer_midi\x18\x01 \x01(\x0c\x12\x0c\n\x04\x62\x61rs\x18\x02 \x01(\r\x12\'\n\x08sampling\x18\x03 \x01(\x0b\x32\x15.ostinato.v1.Sampling\x12\x19\n\x11\x63ontinuation_only\x18\x04 \x01(\x08\"i\n\x10\x43ontinueResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x42\x07\n\x05\x65vent\"d\n\rInfillRequest\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\x0c\n\x04\x62\x61rs\x18\x02 \x03(\r\x12\x0e\n\x06tracks\x18\x03 \x03(\r\x12\'\n\x08sampling\x18\x04 \x01(\x0b\x32\x15.ostinato.v1.Sampling\"g\n\x0eInfillResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x42\x07\n\x05\x65vent\"3\n\x0e\x41ttributeShift\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x02\"\xa6\x01\n\x0bVaryRequest\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\x16\n\x0enum_variations\x18\x02 \x01(\r\x12\x1b\n\x13similarity_distance\x18\x03 \x01(\x02\x12+\n\x06shifts\x18\x04 \x03(\x0b\x32\x1b.ostinato.v1.AttributeShift\x12\'\n\x08sampling\x18\x05 \x01(\x0b\x32\x15.ostinato.v1.Sampling\"e\n\x0cVaryResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x42\x07\n\x05\x65vent\"r\n\x12InterpolateRequest\x12\x12\n\nstart_midi\x18\x01 \x01(\x0c\x12\x10\n\x08\x65nd_midi\x18\x02 \x01(\x0c\x12\r\n\x05steps\x18\x03 \x01(\r\x12\'\n\x08sampling\x18\x04 \x01(\x0b\x32\x15.ostinato.v1.Sampling\"l\n\x13InterpolateResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x42\x07\n\x05\x65vent\"#\n\x13\x44\x65scribeMidiRequest\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\"q\n\x14\x44\x65scribeMidiResponse\x12,\n\rnote_sequence\x18\x01 \x01(\x0b\x32\x15.magenta.NoteSequence\x12+\n\nattributes\x18\x02 \x01(\x0b\x32\x17.ostinato.v1.Attributes*\x98\x01\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_MAJOR\x10\x01\x12\x0e\n\nMODE_MINOR\x10\x02\x12\x0f\n\x0bMODE_DORIAN\x10\x03\x12\x11\n\rMODE_PHRYGIAN\x10\x04\x12\x0f\n\x0bMODE_LYDIAN\x10\x05\x12\x13\n\x0fMODE_MIXOLYDIAN\x10\x06\x12\x10\n\x0cMODE_LOCRIAN\x10\x07*^\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_MELODY\x10\x01\x12\x10\n\x0cROLE_HARMONY\x10\x02\x12\r\n\tROLE_BASS\x10\x03\x12\x0e\n\nROLE_DRUMS\x10\x04\x32\x99\x04\n\x08\x43omposer\x12I\n\x08Generate\x12\x1c.ostinato.v1.GenerateRequest\x1a\x1d.ostinato.v1.GenerateResponse0\x01\x12J\n\tParseText\x12\x1d.ostinato.v1.ParseTextRequest\x1a\x1e.ostinato.v1.ParseTextResponse\x12I\n\x08\x43ontinue\x12\x1c.ostinato.v1.ContinueRequest\x1a\x1d.ostinato.v1.ContinueResponse0\x01\x12\x43\n\x06Infill\x12\x1a.ostinato.v1.InfillRequest\x1a\x1b.ostinato.v1.InfillResponse0\x01\x12=\n\x04Vary\x12\x18.ostinato.v1.VaryRequest\x1a\x19.ostinato.v1.VaryResponse0\x01\x12R\n\x0bInterpolate\x12\x1f.ostinato.v1.InterpolateRequest\x1a .ostinato.v1.InterpolateResponse0\x01\x12S\n\x0c\x44\x65scribeMidi\x12 .ostinato.v1.DescribeMidiRequest\x1a!.ostinato.v1.DescribeMidiResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aostinato/v1/composer.proto\x12\x0bostinato.v1\x1a\x1dnote_seq/protobuf/music.proto\x1a\x18ostinato/v1/common.proto\"A\n\x03Key\x12\x19\n\x11tonic_pitch_class\x18\x01 \x01(\r\x12\x1f\n\x04mode\x18\x02 \x01(\x0e\x32\x11.ostinato.v1.Mode\"7\n\rTimeSignature\x12\x11\n\tnumerator\x18\x01 \x01(\r\x12\x13\n\x0b\x64\x65nominator\x18\x02 \x01(\r\"]\n\nInstrument\x12\x0f\n\x07program\x18\x01 \x01(\r\x12\x0f\n\x07is_drum\x18\x02 \x01(\x08\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x1f\n\x04role\x18\x04 \x01(\x0e\x32\x11.ostinato.v1.Role\"9\n\nPitchRange\x12\x14\n\x0clowest_pitch\x18\x01 \x01(\r\x12\x15\n\rhighest_pitch\x18\x02 \x01(\r\"\xdf\x04\n\nAttributes\x12,\n\x0binstruments\x18\x01 \x03(\x0b\x32\x17.ostinato.v1.Instrument\x12\"\n\x03key\x18\x02 \x01(\x0b\x32\x10.ostinato.v1.KeyH\x00\x88\x01\x01\x12\x37\n\x0etime_signature\x18\x03 \x01(\x0b\x32\x1a.ostinato.v1.TimeSignatureH\x01\x88\x01\x01\x12\x16\n\ttempo_bpm\x18\x04 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\x04\x62\x61rs\x18\x05 \x01(\rH\x03\x88\x01\x01\x12\x31\n\x0bpitch_range\x18\x06 \x01(\x0b\x32\x17.ostinato.v1.PitchRangeH\x04\x88\x01\x01\x12 \n\x13pitch_range_octaves\x18\x07 \x01(\x02H\x05\x88\x01\x01\x12\x1a\n\rnotes_per_bar\x18\x08 \x01(\x02H\x06\x88\x01\x01\x12\x1d\n\x10rhythm_intensity\x18\t \x01(\x02H\x07\x88\x01\x01\x12\x17\n\nduration_s\x18\n \x01(\x02H\x08\x88\x01\x01\x12\x12\n\x05style\x18\x0b \x01(\tH\t\x88\x01\x01\x12\x16\n\tpolyphony\x18\x0c \x01(\x02H\n\x88\x01\x01\x12\x13\n\x06\x63hords\x18\r \x01(\tH\x0b\x88\x01\x01\x42\x06\n\x04_keyB\x11\n\x0f_time_signatureB\x0c\n\n_tempo_bpmB\x07\n\x05_barsB\x0e\n\x0c_pitch_rangeB\x16\n\x14_pitch_range_octavesB\x10\n\x0e_notes_per_barB\x13\n\x11_rhythm_intensityB\r\n\x0b_duration_sB\x08\n\x06_styleB\x0c\n\n_polyphonyB\t\n\x07_chords\"P\n\x08Sampling\x12\x0c\n\x04seed\x18\x01 \x01(\x04\x12\x13\n\x0btemperature\x18\x02 \x01(\x02\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\x12\n\ncandidates\x18\x04 \x01(\r\"\xa7\x01\n\x04\x43lip\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12,\n\rnote_sequence\x18\x02 \x01(\x0b\x32\x15.magenta.NoteSequence\x12*\n\trequested\x18\x03 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12)\n\x08measured\x18\x04 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12\x0c\n\x04seed\x18\x05 \x01(\x04\"\x8a\x01\n\x0fGenerateRequest\x12+\n\nattributes\x18\x01 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12\'\n\x08sampling\x18\x02 \x01(\x0b\x32\x15.ostinato.v1.Sampling\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x13\n\x0b\x63hords_midi\x18\x04 \x01(\x0c\"i\n\x10GenerateResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x42\x07\n\x05\x65vent\" \n\x10ParseTextRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\"e\n\x11ParseTextResponse\x12+\n\nattributes\x18\x01 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12\x12\n\nunderstood\x18\x02 \x03(\t\x12\x0f\n\x07ignored\x18\x03 \x03(\t\"\xf7\x01\n\x0f\x43ontinueRequest\x12\x13\n\x0bprimer_midi\x18\x01 \x01(\x0c\x12\x0c\n\x04\x62\x61rs\x18\x02 \x01(\r\x12\'\n\x08sampling\x18\x03 \x01(\x0b\x32\x15.ostinato.v1.Sampling\x12\x19\n\x11\x63ontinuation_only\x18\x04 \x01(\x08\x12(\n\x07\x63hanges\x18\x05 \x01(\x0b\x32\x17.ostinato.v1.Attributes\x12)\n\x08\x65ntering\x18\x06 \x03(\x0b\x32\x17.ostinato.v1.Instrument\x12(\n\x07leaving\x18\x07 \x03(\x0b\x32\x17.ostinato.v1.Instrument\"i\n\x10\x43ontinueResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x42\x07\n\x05\x65vent\"d\n\rInfillRequest\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\x0c\n\x04\x62\x61rs\x18\x02 \x03(\r\x12\x0e\n\x06tracks\x18\x03 \x03(\r\x12\'\n\x08sampling\x18\x04 \x01(\x0b\x32\x15.ostinato.v1.Sampling\"g\n\x0eInfillResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x42\x07\n\x05\x65vent\"3\n\x0e\x41ttributeShift\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x02\"\xb5\x01\n\x0bVaryRequest\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\x16\n\x0enum_variations\x18\x02 \x01(\r\x12\x1b\n\x13similarity_distance\x18\x03 \x01(\x02\x12+\n\x06shifts\x18\x04 \x03(\x0b\x32\x1b.ostinato.v1.AttributeShift\x12\'\n\x08sampling\x18\x05 \x01(\x0b\x32\x15.ostinato.v1.Sampling\x12\r\n\x05track\x18\x06 \x01(\t\"\x8c\x01\n\x0cVaryResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x12%\n\x06notice\x18\x03 \x01(\x0b\x32\x13.ostinato.v1.NoticeH\x00\x42\x07\n\x05\x65vent\"\x9a\x01\n\x12InterpolateRequest\x12\x12\n\nstart_midi\x18\x01 \x01(\x0c\x12\x10\n\x08\x65nd_midi\x18\x02 \x01(\x0c\x12\r\n\x05steps\x18\x03 \x01(\r\x12\'\n\x08sampling\x18\x04 \x01(\x0b\x32\x15.ostinato.v1.Sampling\x12\x13\n\x0bstart_track\x18\x05 \x01(\t\x12\x11\n\tend_track\x18\x06 \x01(\t\"\x93\x01\n\x13InterpolateResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12!\n\x04\x63lip\x18\x02 \x01(\x0b\x32\x11.ostinato.v1.ClipH\x00\x12%\n\x06notice\x18\x03 \x01(\x0b\x32\x13.ostinato.v1.NoticeH\x00\x42\x07\n\x05\x65vent\"#\n\x13\x44\x65scribeMidiRequest\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\"q\n\x14\x44\x65scribeMidiResponse\x12,\n\rnote_sequence\x18\x01 \x01(\x0b\x32\x15.magenta.NoteSequence\x12+\n\nattributes\x18\x02 \x01(\x0b\x32\x17.ostinato.v1.Attributes*\x98\x01\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_MAJOR\x10\x01\x12\x0e\n\nMODE_MINOR\x10\x02\x12\x0f\n\x0bMODE_DORIAN\x10\x03\x12\x11\n\rMODE_PHRYGIAN\x10\x04\x12\x0f\n\x0bMODE_LYDIAN\x10\x05\x12\x13\n\x0fMODE_MIXOLYDIAN\x10\x06\x12\x10\n\x0cMODE_LOCRIAN\x10\x07*\xa9\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_MELODY\x10\x01\x12\x10\n\x0cROLE_HARMONY\x10\x02\x12\r\n\tROLE_BASS\x10\x03\x12\x0e\n\nROLE_DRUMS\x10\x04\x12\x17\n\x13ROLE_COUNTER_MELODY\x10\x05\x12\x0f\n\x0bROLE_CHORDS\x10\x06\x12\x0c\n\x08ROLE_PAD\x10\x07\x12\x11\n\rROLE_ARPEGGIO\x10\x08\x32\x99\x04\n\x08\x43omposer\x12I\n\x08Generate\x12\x1c.ostinato.v1.GenerateRequest\x1a\x1d.ostinato.v1.GenerateResponse0\x01\x12J\n\tParseText\x12\x1d.ostinato.v1.ParseTextRequest\x1a\x1e.ostinato.v1.ParseTextResponse\x12I\n\x08\x43ontinue\x12\x1c.ostinato.v1.ContinueRequest\x1a\x1d.ostinato.v1.ContinueResponse0\x01\x12\x43\n\x06Infill\x12\x1a.ostinato.v1.InfillRequest\x1a\x1b.ostinato.v1.InfillResponse0\x01\x12=\n\x04Vary\x12\x18.ostinato.v1.VaryRequest\x1a\x19.ostinato.v1.VaryResponse0\x01\x12R\n\x0bInterpolate\x12\x1f.ostinato.v1.InterpolateRequest\x1a .ostinato.v1.InterpolateResponse0\x01\x12S\n\x0c\x44\x65scribeMidi\x12 .ostinato.v1.DescribeMidiRequest\x1a!.ostinato.v1.DescribeMidiResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ostinato.v1.composer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODE']._serialized_start=2711
-  _globals['_MODE']._serialized_end=2863
-  _globals['_ROLE']._serialized_start=2865
-  _globals['_ROLE']._serialized_end=2959
+  _globals['_MODE']._serialized_start=3029
+  _globals['_MODE']._serialized_end=3181
+  _globals['_ROLE']._serialized_start=3184
+  _globals['_ROLE']._serialized_end=3353
   _globals['_KEY']._serialized_start=100
   _globals['_KEY']._serialized_end=165
   _globals['_TIMESIGNATURE']._serialized_start=167
@@ -46,41 +46,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PITCHRANGE']._serialized_start=319
   _globals['_PITCHRANGE']._serialized_end=376
   _globals['_ATTRIBUTES']._serialized_start=379
-  _globals['_ATTRIBUTES']._serialized_end=954
-  _globals['_SAMPLING']._serialized_start=956
-  _globals['_SAMPLING']._serialized_end=1036
-  _globals['_CLIP']._serialized_start=1039
-  _globals['_CLIP']._serialized_end=1206
-  _globals['_GENERATEREQUEST']._serialized_start=1208
-  _globals['_GENERATEREQUEST']._serialized_end=1325
-  _globals['_GENERATERESPONSE']._serialized_start=1327
-  _globals['_GENERATERESPONSE']._serialized_end=1432
-  _globals['_PARSETEXTREQUEST']._serialized_start=1434
-  _globals['_PARSETEXTREQUEST']._serialized_end=1466
-  _globals['_PARSETEXTRESPONSE']._serialized_start=1468
-  _globals['_PARSETEXTRESPONSE']._serialized_end=1569
-  _globals['_CONTINUEREQUEST']._serialized_start=1571
-  _globals['_CONTINUEREQUEST']._serialized_end=1691
-  _globals['_CONTINUERESPONSE']._serialized_start=1693
-  _globals['_CONTINUERESPONSE']._serialized_end=1798
-  _globals['_INFILLREQUEST']._serialized_start=1800
-  _globals['_INFILLREQUEST']._serialized_end=1900
-  _globals['_INFILLRESPONSE']._serialized_start=1902
-  _globals['_INFILLRESPONSE']._serialized_end=2005
-  _globals['_ATTRIBUTESHIFT']._serialized_start=2007
-  _globals['_ATTRIBUTESHIFT']._serialized_end=2058
-  _globals['_VARYREQUEST']._serialized_start=2061
-  _globals['_VARYREQUEST']._serialized_end=2227
-  _globals['_VARYRESPONSE']._serialized_start=2229
-  _globals['_VARYRESPONSE']._serialized_end=2330
-  _globals['_INTERPOLATEREQUEST']._serialized_start=2332
-  _globals['_INTERPOLATEREQUEST']._serialized_end=2446
-  _globals['_INTERPOLATERESPONSE']._serialized_start=2448
-  _globals['_INTERPOLATERESPONSE']._serialized_end=2556
-  _globals['_DESCRIBEMIDIREQUEST']._serialized_start=2558
-  _globals['_DESCRIBEMIDIREQUEST']._serialized_end=2593
-  _globals['_DESCRIBEMIDIRESPONSE']._serialized_start=2595
-  _globals['_DESCRIBEMIDIRESPONSE']._serialized_end=2708
-  _globals['_COMPOSER']._serialized_start=2962
-  _globals['_COMPOSER']._serialized_end=3499
+  _globals['_ATTRIBUTES']._serialized_end=986
+  _globals['_SAMPLING']._serialized_start=988
+  _globals['_SAMPLING']._serialized_end=1068
+  _globals['_CLIP']._serialized_start=1071
+  _globals['_CLIP']._serialized_end=1238
+  _globals['_GENERATEREQUEST']._serialized_start=1241
+  _globals['_GENERATEREQUEST']._serialized_end=1379
+  _globals['_GENERATERESPONSE']._serialized_start=1381
+  _globals['_GENERATERESPONSE']._serialized_end=1486
+  _globals['_PARSETEXTREQUEST']._serialized_start=1488
+  _globals['_PARSETEXTREQUEST']._serialized_end=1520
+  _globals['_PARSETEXTRESPONSE']._serialized_start=1522
+  _globals['_PARSETEXTRESPONSE']._serialized_end=1623
+  _globals['_CONTINUEREQUEST']._serialized_start=1626
+  _globals['_CONTINUEREQUEST']._serialized_end=1873
+  _globals['_CONTINUERESPONSE']._serialized_start=1875
+  _globals['_CONTINUERESPONSE']._serialized_end=1980
+  _globals['_INFILLREQUEST']._serialized_start=1982
+  _globals['_INFILLREQUEST']._serialized_end=2082
+  _globals['_INFILLRESPONSE']._serialized_start=2084
+  _globals['_INFILLRESPONSE']._serialized_end=2187
+  _globals['_ATTRIBUTESHIFT']._serialized_start=2189
+  _globals['_ATTRIBUTESHIFT']._serialized_end=2240
+  _globals['_VARYREQUEST']._serialized_start=2243
+  _globals['_VARYREQUEST']._serialized_end=2424
+  _globals['_VARYRESPONSE']._serialized_start=2427
+  _globals['_VARYRESPONSE']._serialized_end=2567
+  _globals['_INTERPOLATEREQUEST']._serialized_start=2570
+  _globals['_INTERPOLATEREQUEST']._serialized_end=2724
+  _globals['_INTERPOLATERESPONSE']._serialized_start=2727
+  _globals['_INTERPOLATERESPONSE']._serialized_end=2874
+  _globals['_DESCRIBEMIDIREQUEST']._serialized_start=2876
+  _globals['_DESCRIBEMIDIREQUEST']._serialized_end=2911
+  _globals['_DESCRIBEMIDIRESPONSE']._serialized_start=2913
+  _globals['_DESCRIBEMIDIRESPONSE']._serialized_end=3026
+  _globals['_COMPOSER']._serialized_start=3356
+  _globals['_COMPOSER']._serialized_end=3893
 # @@protoc_insertion_point(module_scope)

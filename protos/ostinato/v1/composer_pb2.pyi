@@ -27,6 +27,10 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLE_HARMONY: _ClassVar[Role]
     ROLE_BASS: _ClassVar[Role]
     ROLE_DRUMS: _ClassVar[Role]
+    ROLE_COUNTER_MELODY: _ClassVar[Role]
+    ROLE_CHORDS: _ClassVar[Role]
+    ROLE_PAD: _ClassVar[Role]
+    ROLE_ARPEGGIO: _ClassVar[Role]
 MODE_UNSPECIFIED: Mode
 MODE_MAJOR: Mode
 MODE_MINOR: Mode
@@ -40,6 +44,10 @@ ROLE_MELODY: Role
 ROLE_HARMONY: Role
 ROLE_BASS: Role
 ROLE_DRUMS: Role
+ROLE_COUNTER_MELODY: Role
+ROLE_CHORDS: Role
+ROLE_PAD: Role
+ROLE_ARPEGGIO: Role
 
 class Key(_message.Message):
     __slots__ = ("tonic_pitch_class", "mode")
@@ -78,7 +86,7 @@ class PitchRange(_message.Message):
     def __init__(self, lowest_pitch: _Optional[int] = ..., highest_pitch: _Optional[int] = ...) -> None: ...
 
 class Attributes(_message.Message):
-    __slots__ = ("instruments", "key", "time_signature", "tempo_bpm", "bars", "pitch_range", "pitch_range_octaves", "notes_per_bar", "rhythm_intensity", "duration_s", "style", "polyphony")
+    __slots__ = ("instruments", "key", "time_signature", "tempo_bpm", "bars", "pitch_range", "pitch_range_octaves", "notes_per_bar", "rhythm_intensity", "duration_s", "style", "polyphony", "chords")
     INSTRUMENTS_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     TIME_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +99,7 @@ class Attributes(_message.Message):
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
     POLYPHONY_FIELD_NUMBER: _ClassVar[int]
+    CHORDS_FIELD_NUMBER: _ClassVar[int]
     instruments: _containers.RepeatedCompositeFieldContainer[Instrument]
     key: Key
     time_signature: TimeSignature
@@ -103,7 +112,8 @@ class Attributes(_message.Message):
     duration_s: float
     style: str
     polyphony: float
-    def __init__(self, instruments: _Optional[_Iterable[_Union[Instrument, _Mapping]]] = ..., key: _Optional[_Union[Key, _Mapping]] = ..., time_signature: _Optional[_Union[TimeSignature, _Mapping]] = ..., tempo_bpm: _Optional[float] = ..., bars: _Optional[int] = ..., pitch_range: _Optional[_Union[PitchRange, _Mapping]] = ..., pitch_range_octaves: _Optional[float] = ..., notes_per_bar: _Optional[float] = ..., rhythm_intensity: _Optional[float] = ..., duration_s: _Optional[float] = ..., style: _Optional[str] = ..., polyphony: _Optional[float] = ...) -> None: ...
+    chords: str
+    def __init__(self, instruments: _Optional[_Iterable[_Union[Instrument, _Mapping]]] = ..., key: _Optional[_Union[Key, _Mapping]] = ..., time_signature: _Optional[_Union[TimeSignature, _Mapping]] = ..., tempo_bpm: _Optional[float] = ..., bars: _Optional[int] = ..., pitch_range: _Optional[_Union[PitchRange, _Mapping]] = ..., pitch_range_octaves: _Optional[float] = ..., notes_per_bar: _Optional[float] = ..., rhythm_intensity: _Optional[float] = ..., duration_s: _Optional[float] = ..., style: _Optional[str] = ..., polyphony: _Optional[float] = ..., chords: _Optional[str] = ...) -> None: ...
 
 class Sampling(_message.Message):
     __slots__ = ("seed", "temperature", "top_k", "candidates")
@@ -132,14 +142,16 @@ class Clip(_message.Message):
     def __init__(self, midi: _Optional[bytes] = ..., note_sequence: _Optional[_Union[_music_pb2.NoteSequence, _Mapping]] = ..., requested: _Optional[_Union[Attributes, _Mapping]] = ..., measured: _Optional[_Union[Attributes, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("attributes", "sampling", "text")
+    __slots__ = ("attributes", "sampling", "text", "chords_midi")
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    CHORDS_MIDI_FIELD_NUMBER: _ClassVar[int]
     attributes: Attributes
     sampling: Sampling
     text: str
-    def __init__(self, attributes: _Optional[_Union[Attributes, _Mapping]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
+    chords_midi: bytes
+    def __init__(self, attributes: _Optional[_Union[Attributes, _Mapping]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., text: _Optional[str] = ..., chords_midi: _Optional[bytes] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
     __slots__ = ("progress", "clip")
@@ -166,16 +178,22 @@ class ParseTextResponse(_message.Message):
     def __init__(self, attributes: _Optional[_Union[Attributes, _Mapping]] = ..., understood: _Optional[_Iterable[str]] = ..., ignored: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContinueRequest(_message.Message):
-    __slots__ = ("primer_midi", "bars", "sampling", "continuation_only")
+    __slots__ = ("primer_midi", "bars", "sampling", "continuation_only", "changes", "entering", "leaving")
     PRIMER_MIDI_FIELD_NUMBER: _ClassVar[int]
     BARS_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
     CONTINUATION_ONLY_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    ENTERING_FIELD_NUMBER: _ClassVar[int]
+    LEAVING_FIELD_NUMBER: _ClassVar[int]
     primer_midi: bytes
     bars: int
     sampling: Sampling
     continuation_only: bool
-    def __init__(self, primer_midi: _Optional[bytes] = ..., bars: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., continuation_only: _Optional[bool] = ...) -> None: ...
+    changes: Attributes
+    entering: _containers.RepeatedCompositeFieldContainer[Instrument]
+    leaving: _containers.RepeatedCompositeFieldContainer[Instrument]
+    def __init__(self, primer_midi: _Optional[bytes] = ..., bars: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., continuation_only: _Optional[bool] = ..., changes: _Optional[_Union[Attributes, _Mapping]] = ..., entering: _Optional[_Iterable[_Union[Instrument, _Mapping]]] = ..., leaving: _Optional[_Iterable[_Union[Instrument, _Mapping]]] = ...) -> None: ...
 
 class ContinueResponse(_message.Message):
     __slots__ = ("progress", "clip")
@@ -214,46 +232,56 @@ class AttributeShift(_message.Message):
     def __init__(self, attribute: _Optional[str] = ..., amount: _Optional[float] = ...) -> None: ...
 
 class VaryRequest(_message.Message):
-    __slots__ = ("midi", "num_variations", "similarity_distance", "shifts", "sampling")
+    __slots__ = ("midi", "num_variations", "similarity_distance", "shifts", "sampling", "track")
     MIDI_FIELD_NUMBER: _ClassVar[int]
     NUM_VARIATIONS_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     SHIFTS_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    TRACK_FIELD_NUMBER: _ClassVar[int]
     midi: bytes
     num_variations: int
     similarity_distance: float
     shifts: _containers.RepeatedCompositeFieldContainer[AttributeShift]
     sampling: Sampling
-    def __init__(self, midi: _Optional[bytes] = ..., num_variations: _Optional[int] = ..., similarity_distance: _Optional[float] = ..., shifts: _Optional[_Iterable[_Union[AttributeShift, _Mapping]]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ...) -> None: ...
+    track: str
+    def __init__(self, midi: _Optional[bytes] = ..., num_variations: _Optional[int] = ..., similarity_distance: _Optional[float] = ..., shifts: _Optional[_Iterable[_Union[AttributeShift, _Mapping]]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., track: _Optional[str] = ...) -> None: ...
 
 class VaryResponse(_message.Message):
-    __slots__ = ("progress", "clip")
+    __slots__ = ("progress", "clip", "notice")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     CLIP_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     progress: _common_pb2.Progress
     clip: Clip
-    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., clip: _Optional[_Union[Clip, _Mapping]] = ...) -> None: ...
+    notice: _common_pb2.Notice
+    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., clip: _Optional[_Union[Clip, _Mapping]] = ..., notice: _Optional[_Union[_common_pb2.Notice, _Mapping]] = ...) -> None: ...
 
 class InterpolateRequest(_message.Message):
-    __slots__ = ("start_midi", "end_midi", "steps", "sampling")
+    __slots__ = ("start_midi", "end_midi", "steps", "sampling", "start_track", "end_track")
     START_MIDI_FIELD_NUMBER: _ClassVar[int]
     END_MIDI_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    START_TRACK_FIELD_NUMBER: _ClassVar[int]
+    END_TRACK_FIELD_NUMBER: _ClassVar[int]
     start_midi: bytes
     end_midi: bytes
     steps: int
     sampling: Sampling
-    def __init__(self, start_midi: _Optional[bytes] = ..., end_midi: _Optional[bytes] = ..., steps: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ...) -> None: ...
+    start_track: str
+    end_track: str
+    def __init__(self, start_midi: _Optional[bytes] = ..., end_midi: _Optional[bytes] = ..., steps: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., start_track: _Optional[str] = ..., end_track: _Optional[str] = ...) -> None: ...
 
 class InterpolateResponse(_message.Message):
-    __slots__ = ("progress", "clip")
+    __slots__ = ("progress", "clip", "notice")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     CLIP_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     progress: _common_pb2.Progress
     clip: Clip
-    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., clip: _Optional[_Union[Clip, _Mapping]] = ...) -> None: ...
+    notice: _common_pb2.Notice
+    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., clip: _Optional[_Union[Clip, _Mapping]] = ..., notice: _Optional[_Union[_common_pb2.Notice, _Mapping]] = ...) -> None: ...
 
 class DescribeMidiRequest(_message.Message):
     __slots__ = ("midi",)

@@ -31,8 +31,10 @@ class ComposerStub:
 
     Limits (server defaults, configurable lower or higher by the operator):
     - bars: 1 to 64 per generated clip (INVALID_ARGUMENT for 0, RESOURCE_EXHAUSTED above the limit).
-    - MIDI inputs: 4 MiB each; at most 64 bars are read from a primer or clip.
-    - num_variations: 1 to 16; Interpolate steps: 1 to 16 (as Magenta Studio).
+    - MIDI inputs: 4 MiB each, of any length: Continue and Infill read the bars around the place they
+    write and return the whole file, untouched bars unchanged.
+    - num_variations: 1 to 16; Interpolate steps: 2 to 16, endpoints included (INVALID_ARGUMENT below 2,
+    RESOURCE_EXHAUSTED above the limit).
     - text: at most 1,000 characters.
     """
 
@@ -85,8 +87,10 @@ class ComposerServicer:
 
     Limits (server defaults, configurable lower or higher by the operator):
     - bars: 1 to 64 per generated clip (INVALID_ARGUMENT for 0, RESOURCE_EXHAUSTED above the limit).
-    - MIDI inputs: 4 MiB each; at most 64 bars are read from a primer or clip.
-    - num_variations: 1 to 16; Interpolate steps: 1 to 16 (as Magenta Studio).
+    - MIDI inputs: 4 MiB each, of any length: Continue and Infill read the bars around the place they
+    write and return the whole file, untouched bars unchanged.
+    - num_variations: 1 to 16; Interpolate steps: 2 to 16, endpoints included (INVALID_ARGUMENT below 2,
+    RESOURCE_EXHAUSTED above the limit).
     - text: at most 1,000 characters.
     """
 
@@ -192,8 +196,10 @@ class Composer:
 
     Limits (server defaults, configurable lower or higher by the operator):
     - bars: 1 to 64 per generated clip (INVALID_ARGUMENT for 0, RESOURCE_EXHAUSTED above the limit).
-    - MIDI inputs: 4 MiB each; at most 64 bars are read from a primer or clip.
-    - num_variations: 1 to 16; Interpolate steps: 1 to 16 (as Magenta Studio).
+    - MIDI inputs: 4 MiB each, of any length: Continue and Infill read the bars around the place they
+    write and return the whole file, untouched bars unchanged.
+    - num_variations: 1 to 16; Interpolate steps: 2 to 16, endpoints included (INVALID_ARGUMENT below 2,
+    RESOURCE_EXHAUSTED above the limit).
     - text: at most 1,000 characters.
     """
 

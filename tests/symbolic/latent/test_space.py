@@ -71,10 +71,11 @@ def test_interpolation_moves_away_from_the_start(space: LatentSpace, scale_clip:
 
 
 def test_interpolation_step_counts(space: LatentSpace, scale_clip: MelodyClip, jig_clip: MelodyClip) -> None:
-    assert len(space.interpolate(scale_clip, jig_clip, 1)) == 1
+    assert len(space.interpolate(scale_clip, jig_clip, 2)) == 2
     assert len(space.interpolate(scale_clip, jig_clip, 16)) == 16
-    with pytest.raises(InvalidInput):
-        space.interpolate(scale_clip, jig_clip, 0)
+    for steps in (0, 1):  # the contract says 2-16: both endpoints are always returned
+        with pytest.raises(InvalidInput, match="2-16"):
+            space.interpolate(scale_clip, jig_clip, steps)
     with pytest.raises(LimitExceeded):
         space.interpolate(scale_clip, jig_clip, 17)
 
@@ -91,6 +92,17 @@ def test_variations_differ_but_stay_near(space: LatentSpace, scale_clip: MelodyC
         assert pitches(variation), "a variation has no notes"
         assert low - 12 <= min(pitches(variation)) and max(pitches(variation)) <= high + 12
     assert len({v.tokens.tobytes() for v in variations}) > 1
+
+
+@pytest.mark.parametrize("name", ["scale_clip", "jig_clip"])
+def test_a_variation_is_never_the_reconstruction_or_the_clip(space: LatentSpace, name: str,
+                                                             request: pytest.FixtureRequest) -> None:
+    clip = request.getfixturevalue(name)
+    original = space.reconstruct(clip).tokens
+    for seed in range(4):
+        for variation in space.vary(clip, 4, similarity_distance=0.05, decoding=Decoding(seed=seed)):
+            assert not np.array_equal(variation.tokens, original)
+            assert not np.array_equal(variation.tokens, clip.tokens)
 
 
 def test_variations_are_reproducible_and_distance_zero_is_the_reconstruction(space: LatentSpace,
