@@ -22,7 +22,7 @@ LOOPBACK_ONLY = ROOT.parent / "shared" / "tools" / "loopback-only"
 
 
 def test_deployment_file_errors_name_the_family_and_field(tmp_path: Path) -> None:
-    assert {f.name for f in load_config().families} == {"composer", "renderer", "melody", "accompanist"}
+    assert {f.name for f in load_config().families} == {"composer", "renderer", "melody", "accompanist", "arranger"}
     with pytest.raises(DeploymentConfigError, match=r"\[composer\] replicas"):
         parse_config({"composer": {"module": "server.services.composer", "replicas": 0}})
     with pytest.raises(DeploymentConfigError, match=r"\[melody\] unknown field"):
@@ -92,7 +92,7 @@ def test_every_service_answers_through_the_cluster_as_on_one_server(scenario: di
 def test_the_node_client_discovers_and_calls_the_cluster(scenario: dict) -> None:
     node = scenario["node"]
     assert "error" not in node, node
-    assert {"ostinato.v1.Composer", "ostinato.v1.Renderer", "ostinato.v1.Bridge"} <= set(node["services"])
+    assert {"ostinato.v1.Composer", "ostinato.v1.Renderer", "ostinato.v1.Arranger", "ostinato.v1.Bridge"} <= set(node["services"])
     assert node["reflection"]["pitches"] == [60, 62, 64, 65, 67, 69, 71, 72]
     assert node["badMidi"]["code"] == "INVALID_ARGUMENT"
 
