@@ -101,6 +101,7 @@ def _one_voice(notes: TranscribedNotes, tolerance: float) -> TranscribedNotes:
     """One note at a time: the strongest of the notes starting together, each cut at the next onset."""
     if len(notes) == 0:
         return notes
+    notes = _merge_restrikes(notes, gap_s=0.03)
     keep: list[int] = []
     index = 0
     order = np.argsort(notes.onset, kind="stable")
@@ -115,6 +116,26 @@ def _one_voice(notes: TranscribedNotes, tolerance: float) -> TranscribedNotes:
     ends = np.minimum(chosen.onset + chosen.duration, np.append(chosen.onset[1:], np.inf))
     chosen.duration = np.maximum(ends - chosen.onset, 1e-3)
     return chosen
+
+
+def _merge_restrikes(notes: TranscribedNotes, gap_s: float) -> TranscribedNotes:
+    """A same-pitch onset inside (or touching) a sounding note is one sustained note heard twice (a
+    breath or vibrato swell): the first note is extended, the second dropped."""
+    ends = notes.onset + notes.duration
+    last_of_pitch: dict[int, int] = {}  # pitch -> index of the note kept last
+    kept_end: dict[int, float] = {}  # index kept -> its (extended) end
+    for index in np.argsort(notes.onset, kind="stable").tolist():
+        pitch = int(notes.pitch[index])
+        previous = last_of_pitch.get(pitch)
+        if previous is not None and notes.onset[index] <= kept_end[previous] + gap_s:
+            kept_end[previous] = max(kept_end[previous], float(ends[index]))
+            continue
+        last_of_pitch[pitch] = index
+        kept_end[index] = float(ends[index])
+    keep = sorted(kept_end, key=lambda i: (notes.onset[i], i))
+    merged = notes.select(np.array(keep, dtype=int))
+    merged.duration = np.array([kept_end[i] for i in keep]) - merged.onset
+    return merged
 
 
 def quantise(notes: TranscribedNotes, tempo_bpm: float, steps_per_quarter: int = 4) -> TranscribedNotes:

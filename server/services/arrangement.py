@@ -58,10 +58,15 @@ class ArrangerServicer(arrangement_pb2_grpc.ArrangerServicer):
         self._settings = settings
 
     def _arranger(self, cache):  # type: ignore[no-untyped-def]
-        from server.arrangement.run import build_arranger
+        from server.application.models import MODELS
+        from server.arrangement.arranger import Arranger, model_fingerprint
+        from server.arrangement.run import transcribe_to_grid, transcription_available
 
-        return build_arranger(self._settings.composer_model_dir, self._settings.latent_model_dir,
-                              torch_threads=self._settings.torch_threads, cache=cache)
+        settings = self._settings  # the process's one Composer and LatentSpace, shared with the other services
+        return Arranger(composer=lambda: MODELS.composer(settings), latent=lambda: MODELS.latent_space(settings),
+                        transcriber=transcribe_to_grid if transcription_available() else None, cache=cache,
+                        model_id=f"{model_fingerprint(settings.composer_model_dir)}:"
+                                 f"{model_fingerprint(settings.latent_model_dir)}")
 
     def _load(self, text: str, source_name: str, files, capabilities):  # type: ignore[no-untyped-def]
         from server.arrangement.loader import load_arrangement
