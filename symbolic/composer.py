@@ -479,7 +479,7 @@ class Composer:
         if not keep_velocity or table.velocity is None:
             table.velocity = _velocities(table, bar_q)
         clip = Clip(table, tuple(time_signature), float(tempo_bpm), bars=bars)
-        midi = table_to_midi(table, time_signature, tempo_bpm, bars=bars)
+        midi = table_to_midi(table, time_signature, tempo_bpm, bars=bars, key=requested.key)
         measured = extract(table, tuple(time_signature), tempo_bpm, bars=bars, style=requested.style)
         return Generated(clip, midi, requested, measured, seed, notes)
 

@@ -208,6 +208,28 @@ def _steering(key: Key, strong: bool) -> dict:
                             else composer_module.COLOUR_BIAS_CHURCH_MODES)}
 
 
+def _bar_by_bar(decoder: Decoder, prefix: list[int], context: list[list[int]], constraints: list[BodyConstraints],
+                progress: ProgressFn | None, span: tuple[float, float] = (0.0, 1.0),
+                kept: list[list[int]] | None = None) -> list[list[int]]:
+    """New bars one at a time, each with its own constraints: a bar cannot end while one of its
+    required parts is silent, so every part that must play does so in every bar (not only somewhere)."""
+    produced: list[list[int]] = []
+    count = len(constraints)
+    for index, bar_constraints in enumerate(constraints):
+        low = span[0] + (span[1] - span[0]) * index / count
+        high = span[0] + (span[1] - span[0]) * (index + 1) / count
+        bar_kept = [kept[index]] if kept and index < len(kept) else None
+        produced += generate_bars(decoder, prefix, context + produced, 1, bar_constraints, progress, (low, high),
+                                  kept=bar_kept)
+    return produced
+
+
+def _inner_bar(steering: dict) -> dict:
+    """Steering of a bar that is not the last one written: no cadence."""
+    tonic = steering.get("tonic_bias", 1.0)
+    return {**steering, "last_bar_tonic_bias": tonic, "final_tonic_bias": tonic} if steering else steering
+
+
 def _validate_programs(programs: list[int], what: str) -> None:
     for program in programs:
         if not (program == DRUM_PROGRAM or 0 <= program <= 127):
@@ -290,8 +312,16 @@ def continue_file(composer: "Composer", primer_midi: bytes, bars: int, sampling:
     steering = _steering(new_key, strong=change.key is not None)
     # the primer's density level (or the requested one) paces the new bars
     steering["density_band"] = composer_module._density_band(chosen["density"])
-    constraints = BodyConstraints(time_signature=new_meter, programs=after, required_programs=after, **steering)
-    new_bars = generate_bars(decoder, prefix, context_tokens, bars, constraints, progress)
+    # every instrument that plays on (in most of the primer's last bars) or enters plays in every new bar
+    recent_bars = max(1, total - max(context_first, total - PLAYING_BARS))
+    bar_of_note = np.floor((context.onset_q * song.ticks_per_quarter - (recent_start - window_start))
+                           / song.bar_ticks(meter)).astype(int)
+    steady = [p for p in after if p in change.entering or (change.instruments is not None and p not in playing)
+              or len(set(bar_of_note[(context.program == p) & (bar_of_note >= 0)])) * 2 >= recent_bars]
+    constraints = [BodyConstraints(time_signature=new_meter, programs=after, required_programs=steady,
+                                   **(steering if bar == bars - 1 else _inner_bar(steering)))
+                   for bar in range(bars)]
+    new_bars = _bar_by_bar(decoder, prefix, context_tokens, constraints, progress)
     with composer._tokenizer_lock:
         table = decode_bars(composer.tokenizer, new_bars, new_meter)
     table = table.select(np.isin(table.program, after))
@@ -382,10 +412,16 @@ def infill_file(composer: "Composer", midi: bytes, bars: list[int], tracks: list
         window_bars = right_end - first
         table = song.window(window_start, window_end)
         measured = extract(table, meter, tempo_bpm, bars=window_bars)
-        regenerate = program_order(song.program_at(p, run_start) for p in regenerate_parts)
         replaced = [n for n in song.live_notes() if Part(n.track, n.channel) in regenerate_parts
                     and run_start <= n.start_tick < run_end]
-        required = program_order(n.program for n in replaced)
+        # the regenerated parts that played in the gap play in it again, bar by bar; a part silent
+        # there (but playing around it) may come in; parts silent in the whole window stay silent
+        around = {Part(n.track, n.channel) for n in song.live_notes() if window_start <= n.start_tick < window_end}
+        regenerate = (program_order(n.program for n in replaced)
+                      or program_order(song.program_at(p, run_start) for p in regenerate_parts & around)
+                      or program_order(song.program_at(p, run_start) for p in regenerate_parts))
+        required_per_bar = [program_order(n.program for n in replaced if bar_map.start_tick[b] <= n.start_tick
+                                          < bar_map.end_tick[b]) for b in run]
         staying = song.window(run_start, run_end, staying_parts)
         all_programs = program_order(list(table.program) + regenerate)
         rng = random.Random(sampling.seed + run_index)
@@ -402,8 +438,9 @@ def infill_file(composer: "Composer", midi: bytes, bars: list[int], tracks: list
         candidates = composer_module.INFILL_CANDIDATES if following else 1
         key = measured.key
         steering = composer_module._gentle_key_steering(key, cadence=start + count == total) if key else {}
-        constraints = BodyConstraints(time_signature=meter, programs=regenerate, required_programs=required,
-                                      **steering)
+        constraints = [BodyConstraints(time_signature=meter, programs=regenerate, required_programs=required,
+                                       **(steering if index == count - 1 else _inner_bar(steering)))
+                       for index, required in enumerate(required_per_bar)]
         best: tuple[float, list[list[int]]] | None = None
         scores: list[float] = []
         for candidate in range(candidates):
@@ -412,7 +449,7 @@ def infill_file(composer: "Composer", midi: bytes, bars: list[int], tracks: list
             prefix = sample_prefix(decoder, plan, all_programs, sorted(composer.vocab.program))
             part = len(runs) * candidates
             span = ((run_index * candidates + candidate) / part, (run_index * candidates + candidate + 1) / part)
-            new_bars = generate_bars(decoder, prefix, context, count, constraints, progress, span, kept=kept)
+            new_bars = _bar_by_bar(decoder, prefix, context, constraints, progress, span, kept=kept)
             steps += decoder.steps
             score = composer._continuation_logprob(prefix, context + new_bars, following) if candidates > 1 else 0.0
             scores.append(round(score, 3))

@@ -249,6 +249,7 @@ class MidiEventFile:
                                  _RANK_INSERTED))
         events.append(_Event(tick, mido.MetaMessage("end_of_track"), _RANK_END))
         self.tracks.append(events)
+        self.file_type = 1  # a type-0 file holds one track: with a second it is written as type 1
         return len(self.tracks) - 1
 
     def free_channel(self, drums: bool) -> int | None:

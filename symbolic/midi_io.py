@@ -9,8 +9,9 @@ import symusic
 
 from ostinato.errors import InvalidInput
 from ostinato.midi_scan import scan_midi
-from symbolic.attributes import DRUM_PROGRAM, NoteTable
+from symbolic.attributes import DRUM_PROGRAM, Key, NoteTable
 from symbolic.instruments import program_name
+from symbolic.midi_file import key_signature_sharps
 
 TICKS_PER_QUARTER = 480
 
@@ -26,11 +27,17 @@ class Clip:
     track_programs: list[int] | None = None  # program of each track in file order (-1 = drums)
 
 
+KeyChanges = Key | list[tuple[float, Key]] | None
+
+
 def table_to_score(table: NoteTable, time_signature: tuple[int, int], tempo_bpm: float,
-                   tpq: int = TICKS_PER_QUARTER, bars: int | None = None) -> symusic.Score:
+                   tpq: int = TICKS_PER_QUARTER, bars: int | None = None, key: KeyChanges = None) -> symusic.Score:
     """One track per program (drums last), the given meter and tempo at tick 0.
 
     With `bars`, an "end" marker at the end of the last bar keeps trailing silent bars in the file.
+    `key`: a key-signature event at tick 0 for a Key, or one per (onset in quarters, Key) for key
+    changes. A pitch struck again while it still sounds on the same track ends where it is re-struck
+    (MIDI cannot tell which of two overlapping same-pitch notes a note-off ends).
     """
     score = symusic.Score(tpq)
     if bars is not None:
@@ -38,17 +45,41 @@ def table_to_score(table: NoteTable, time_signature: tuple[int, int], tempo_bpm:
         score.markers.append(symusic.TextMeta(bars * bar_ticks, "end"))
     score.tempos.append(symusic.Tempo(0, float(tempo_bpm)))
     score.time_signatures.append(symusic.TimeSignature(0, int(time_signature[0]), int(time_signature[1])))
+    for onset_q, each in ([(0.0, key)] if isinstance(key, Key) else key or []):
+        sharps, tonality = key_signature_sharps(each)
+        score.key_signatures.append(symusic.KeySignature(int(round(onset_q * tpq)), sharps, tonality))
     programs = sorted({int(p) for p in table.program}, key=lambda p: (p == DRUM_PROGRAM, p))
     velocities = table.velocity if table.velocity is not None else np.full(len(table), 90)
     for program in programs:
         is_drum = program == DRUM_PROGRAM
         track = symusic.Track(program_name(program), 0 if is_drum else program, is_drum)
-        for index in np.nonzero(table.program == program)[0]:
-            start = int(round(table.onset_q[index] * tpq))
-            duration = max(1, int(round(table.duration_q[index] * tpq)))
-            track.notes.append(symusic.Note(start, duration, int(table.pitch[index]), int(velocities[index])))
+        indexes = np.nonzero(table.program == program)[0]
+        starts = np.round(table.onset_q[indexes] * tpq).astype(np.int64)
+        ends = starts + np.maximum(1, np.round(table.duration_q[indexes] * tpq).astype(np.int64))
+        for start, end, index in _without_restrikes(starts, ends, table.pitch[indexes], indexes):
+            track.notes.append(symusic.Note(int(start), int(end - start), int(table.pitch[index]),
+                                            int(velocities[index])))
         score.tracks.append(track)
     return score
+
+
+def _without_restrikes(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
+                       indexes: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, end, index) of one track's notes in time order: a note ends where its pitch is struck
+    again; of two notes struck together on one pitch the longer stays."""
+    order = np.lexsort((-ends, starts, pitches))
+    notes: list[tuple[int, int, int]] = []
+    for position in order:
+        start, end, pitch = int(starts[position]), int(ends[position]), int(pitches[position])
+        if notes and int(pitches[notes[-1][2]]) == pitch:
+            last_start, last_end, last_position = notes[-1]
+            if start == last_start:
+                continue
+            if start < last_end:
+                notes[-1] = (last_start, start, last_position)
+        notes.append((start, end, position))
+    notes.sort(key=lambda note: (note[0], int(pitches[note[2]])))
+    return [(start, end, int(indexes[position])) for start, end, position in notes]
 
 
 def score_to_clip(score: symusic.Score) -> Clip:
@@ -99,8 +130,9 @@ def midi_to_clip(midi: bytes) -> Clip:
 
 
 def table_to_midi(table: NoteTable, time_signature: tuple[int, int], tempo_bpm: float,
-                  bars: int | None = None) -> bytes:
-    return bytes(table_to_score(table, time_signature, tempo_bpm, bars=bars).dumps_midi())
+                  bars: int | None = None, key: KeyChanges = None) -> bytes:
+    """A type-1 Standard MIDI File of the table; see table_to_score for `bars` and `key`."""
+    return bytes(table_to_score(table, time_signature, tempo_bpm, bars=bars, key=key).dumps_midi())
 
 
 def clip_to_note_sequence(clip: Clip):
