@@ -44,7 +44,8 @@ class ComposerServicer(composer_pb2_grpc.ComposerServicer):
 
     @handle_errors
     def Generate(self, request: composer_pb2.GenerateRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
-        check_size("chords_midi", request.chords_midi, self._settings.limits.max_midi_bytes)
+        if request.chords_midi:
+            check_size("chords_midi", request.chords_midi, self._settings.limits.max_midi_bytes)
         job = convert.generate_job(request)
         yield from stream_clip(
             context, lambda emit, token: composing.generate(job, self._settings, emit, token),
