@@ -35,6 +35,8 @@ def format_attributes(attributes: composer_pb2.Attributes) -> str:
             lines.append(f"{name.replace('_', ' ')}: {text}{unit}")
     if attributes.HasField("pitch_range"):
         lines.append(f"pitch range: {attributes.pitch_range.lowest_pitch}-{attributes.pitch_range.highest_pitch}")
+    if attributes.HasField("chords"):
+        lines.append(f"chords: {attributes.chords}")
     return "\n".join("  " + line for line in lines)
 
 
@@ -68,6 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--density", type=float, dest="rhythm_intensity", help="rhythm intensity 0 (sparse) to 1 (dense)")
     parser.add_argument("--polyphony", type=float, help="average notes sounding together")
     parser.add_argument("--duration", type=float, dest="duration_s", help="seconds (sets bars from the tempo)")
+    parser.add_argument("--chords", help="one chord per bar: 'C G Am F' or Roman numerals 'I V vi IV' (repeats)")
+    parser.add_argument("--chords-from", type=Path, dest="chords_from", help="a .mid file whose chords to follow")
+    parser.add_argument("--role", action="append", default=[], dest="roles",
+                        help="INSTRUMENT=ROLE (repeatable), e.g. cello=bass; roles: melody, counter-melody, "
+                             "chords, pad, bass, drums, arpeggio")
     _add_sampling(parser)
     parser.add_argument("--candidates", type=int, default=0,
                         help="best-of-N: sample N clips and keep the best match of key/range/density (1-8)")
@@ -150,8 +157,10 @@ def generate(args: argparse.Namespace) -> int:
             instruments=[int(i) if i.isdigit() else i for i in args.instruments], key=args.key,
             time_signature=args.time_signature, tempo_bpm=args.tempo_bpm, bars=args.bars, style=args.style,
             pitch_range=pitch_range, pitch_range_octaves=args.pitch_range_octaves,
-            rhythm_intensity=args.rhythm_intensity, polyphony=args.polyphony, duration_s=args.duration_s)
-    except ValueError as error:
+            rhythm_intensity=args.rhythm_intensity, polyphony=args.polyphony, duration_s=args.duration_s,
+            chords=args.chords, roles=_roles(args.roles))
+        chords_midi = args.chords_from.read_bytes() if args.chords_from else b""
+    except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with connect(args) as client:
@@ -163,8 +172,20 @@ def generate(args: argparse.Namespace) -> int:
                     attributes.instruments.add(program=instrument.program, is_drum=instrument.is_drum)
         clip = _run_with_progress("generate", lambda on_progress: client.generate(
             attributes, text=args.text, seed=args.seed, temperature=args.temperature, top_k=args.top_k,
-            candidates=args.candidates, on_progress=on_progress))
+            candidates=args.candidates, chords_midi=chords_midi, on_progress=on_progress))
     return _write(args, clip)
+
+
+def _roles(pairs: list[str]) -> dict[str | int, str]:
+    """'cello=bass' -> {'cello': 'bass'}; a program number stays a number."""
+    roles: dict[str | int, str] = {}
+    for pair in pairs:
+        instrument, separator, role = pair.partition("=")
+        if not separator or not instrument.strip() or not role.strip():
+            raise ValueError(f"--role {pair!r}: write INSTRUMENT=ROLE, e.g. cello=bass")
+        name = instrument.strip()
+        roles[int(name) if name.isdigit() else name] = role.strip()
+    return roles
 
 
 def continue_clip(args: argparse.Namespace) -> int:

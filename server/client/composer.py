@@ -53,6 +53,8 @@ def make_attributes(
     duration_s: float | None = None,
     style: str | None = None,
     polyphony: float | None = None,
+    chords: str | None = None,
+    roles: dict[str | int, str] | None = None,
 ) -> composer_pb2.Attributes:
     """Builds an Attributes message from everyday values: instruments by name ("fiddle", "drums") or
     GM program number, key as "D major", time signature as "6/8"."""
@@ -72,9 +74,18 @@ def make_attributes(
         message.pitch_range.lowest_pitch, message.pitch_range.highest_pitch = pitch_range
     for name, value in (("tempo_bpm", tempo_bpm), ("bars", bars), ("pitch_range_octaves", pitch_range_octaves),
                         ("notes_per_bar", notes_per_bar), ("rhythm_intensity", rhythm_intensity),
-                        ("duration_s", duration_s), ("style", style), ("polyphony", polyphony)):
+                        ("duration_s", duration_s), ("style", style), ("polyphony", polyphony),
+                        ("chords", chords)):
         if value is not None:
             setattr(message, name, value)
+    for instrument, role in (roles or {}).items():  # {"cello": "bass"}: roles by instrument as given above
+        wanted = "ROLE_" + role.strip().upper().replace("-", "_").replace(" ", "_")
+        if wanted not in composer_pb2.Role.keys():
+            raise ValueError(f"unknown role {role!r}: melody, counter-melody, chords, pad, bass, drums, arpeggio")
+        matches = [i for i in message.instruments if (i.name or i.program) == instrument]
+        if not matches:
+            raise ValueError(f"--role {instrument}={role}: {instrument!r} is not one of the instruments given")
+        matches[0].role = composer_pb2.Role.Value(wanted)
     return message
 
 
@@ -106,13 +117,15 @@ class ComposerCalls(ClientBase):
         temperature: float = 0.0,
         top_k: int = 0,
         candidates: int = 0,
+        chords_midi: bytes = b"",
         on_progress: ProgressCallback | None = None,
     ) -> composer_pb2.Clip:
         """Generates a clip from attributes (see make_attributes) and/or free text; `candidates` > 1
-        samples that many and returns the best match of the steered attributes."""
+        samples that many and returns the best match of the steered attributes; `chords_midi`: a clip
+        whose per-bar chords the new one follows."""
         stub = self._stub(composer_pb2_grpc.ComposerStub)
         request = composer_pb2.GenerateRequest(
-            attributes=attributes or composer_pb2.Attributes(), text=text,
+            attributes=attributes or composer_pb2.Attributes(), text=text, chords_midi=chords_midi,
             sampling=composer_pb2.Sampling(seed=seed, temperature=temperature, top_k=top_k, candidates=candidates))
         return self._clip_stream(stub.Generate, request, on_progress)
 
