@@ -85,12 +85,13 @@ class Launch:
 
     Args:
         lane: clip-launcher lane; a new clip in a lane replaces the lane's clip on its launch beat.
+            None: the clip plays alongside everything else and replaces nothing.
         loop: repeat the clip until replaced or stopped.
         bars: launch on the next boundary of this many bars (1: next bar; 4: next 4-bar phrase).
         immediately: launch on the next sixteenth instead.
     """
 
-    lane: int = 0
+    lane: int | None = None
     loop: bool = False
     bars: int = 1
     immediately: bool = False
@@ -300,7 +301,7 @@ class Session:
         return request_id
 
     def _check_launch(self, launch: Launch) -> None:
-        if not 0 <= launch.lane < self.limits.max_lanes:
+        if launch.lane is not None and not 0 <= launch.lane < self.limits.max_lanes:
             raise InvalidInput(f"lane {launch.lane} does not exist: use 0-{self.limits.max_lanes - 1}")
         if not 1 <= launch.bars <= 64:
             raise InvalidInput(f"launch_bars {launch.bars} is out of range: use 1-64 bars")
@@ -342,11 +343,13 @@ class Session:
                 launch.immediately,
                 launch.bars,
             )
-            self._end_lane(launch.lane, beat)
-            self._publish(ClipReady(made.midi, made.wav, beat), request_id)
             key = next(self._lane_keys)
+            # A clip in no lane keeps a private one (negative: no request names it).
+            lane = -key if launch.lane is None else launch.lane
+            self._end_lane(lane, beat)
+            self._publish(ClipReady(made.midi, made.wav, beat), request_id)
             self._scheduler.add_clip(clip, beat, request_id, key)
-            self._lanes.setdefault(launch.lane, []).append(
+            self._lanes.setdefault(lane, []).append(
                 _LaneClip(key, clip, request_id, launch.loop, beat + clip.length_beats)
             )
         self._wake.set()
@@ -367,7 +370,7 @@ class Session:
         empty."""
         self._check_launch(Launch(lane=lane))
         with self._lock:
-            if not self._lanes.get(lane):
+            if lane < 0 or not self._lanes.get(lane):
                 return None
             beat = launch_beat(self.transport.state, self._clock.now(), self.time_signature.beats_per_bar,
                                self.limits.lookahead_s, immediately)

@@ -94,7 +94,7 @@ class BridgeSession:
         request_id: str = "",
         launch_immediately: bool = False,
         render_audio: bool = False,
-        lane: int = 0,
+        lane: int | None = None,
         loop: bool = False,
         launch_bars: int = 0,
     ) -> str:
@@ -112,8 +112,10 @@ class BridgeSession:
             request_id = f"{self._id_prefix}-{self._ids}"
         message = bridge_pb2.SessionGenerate(
             request_id=request_id, launch_immediately=launch_immediately, render_audio=render_audio,
-            lane=lane, loop=loop, launch_bars=launch_bars, **given
+            loop=loop, launch_bars=launch_bars, **given
         )
+        if lane is not None:
+            message.lane = lane  # in a lane: replaces the lane's clip; unset: plays alongside
         self.send(bridge_pb2.SessionRequest(generate=message))
         return request_id
 
@@ -187,7 +189,7 @@ class BridgeCalls(ClientBase):
         session_id: str,
         midi: bytes,
         *,
-        lane: int = 0,
+        lane: int | None = 0,
         loop: bool = False,
         launch_bars: int = 0,
         launch_immediately: bool = False,
@@ -196,9 +198,11 @@ class BridgeCalls(ClientBase):
     ) -> bridge_pb2.PushClipResponse:
         """Puts a clip into a running session; returns its request id and launch beat."""
         request = bridge_pb2.PushClipRequest(
-            session_id=session_id, midi=midi, lane=lane, loop=loop, launch_bars=launch_bars,
+            session_id=session_id, midi=midi, loop=loop, launch_bars=launch_bars,
             launch_immediately=launch_immediately, request_id=request_id,
         )
+        if lane is not None:
+            request.lane = lane
         try:
             return self._stub(bridge_pb2_grpc.BridgeStub).PushClip(request, metadata=self._metadata, timeout=timeout_s)
         except grpc.RpcError as error:

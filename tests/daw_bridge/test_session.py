@@ -219,10 +219,10 @@ def test_a_looping_clip_repeats_until_a_queued_clip_replaces_it_on_the_bar(sessi
     watcher = session.watch()
     one_bar = MadeClip(scale_clip_midi(bars=1, step_beats=1.0, first_pitch=60))  # 4 notes a bar
     other = MadeClip(scale_clip_midi(bars=1, step_beats=1.0, first_pitch=80))
-    assert session.launch(one_bar, "loop", launch=Launch(loop=True)) == 0.0  # waits for the start at beat 0
+    assert session.launch(one_bar, "loop", launch=Launch(lane=0, loop=True)) == 0.0  # waits for the start at beat 0
     session.start()
     play_through(session, fake_clock, 5.1)  # past beat 10 at 120 BPM
-    replace_at = session.launch(other, "next", launch=Launch(loop=True))
+    replace_at = session.launch(other, "next", launch=Launch(lane=0, loop=True))
     assert replace_at == 12.0  # the next bar line at least a lookahead away
     play_through(session, fake_clock, 4.0)  # to about beat 18
     events = drain(watcher)
@@ -241,11 +241,11 @@ def test_a_phrase_launch_keeps_the_loop_going_until_the_phrase_boundary(session,
     from daw_bridge.session import Launch
 
     watcher = session.watch()
-    session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0)), "loop", launch=Launch(loop=True))
+    session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0)), "loop", launch=Launch(lane=0, loop=True))
     session.start()
     play_through(session, fake_clock, 1.0)  # beat 2
     at = session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0, first_pitch=80)), "phrase",
-                        launch=Launch(loop=False, bars=4))
+                        launch=Launch(lane=0, loop=False, bars=4))
     assert at == 16.0
     play_through(session, fake_clock, 9.0)  # to beat 20
     ons = notes_on(drain(watcher))
@@ -302,3 +302,16 @@ def test_mix_commands_reach_the_followers_and_nonsense_is_refused(session) -> No
         session.mix(1, None, None)
     with pytest.raises(InvalidInput):
         session.mix(16, True, None)
+
+
+def test_clips_in_no_lane_play_alongside_each_other(session, fake_clock) -> None:
+    from daw_bridge.session import Launch
+
+    watcher = session.watch()
+    session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0)), "a", launch=Launch(loop=True))
+    session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0, first_pitch=80)), "b")
+    session.start()
+    play_through(session, fake_clock, 4.1)  # to beat 8
+    ons = notes_on(drain(watcher))
+    assert [n.beat for n in ons if n.data[1] < 80] == [float(b) for b in range(8)]  # still looping
+    assert [n.beat for n in ons if n.data[1] >= 80] == [0.0, 1.0, 2.0, 3.0]

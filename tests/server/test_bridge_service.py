@@ -406,6 +406,8 @@ def test_a_note_on_the_control_channel_makes_a_clip_that_starts_on_the_next_bar(
                     time.sleep(0.05)
                 arrivals = note_on_times(daw, lambda d: d[0] & 0x0F != 15)
                 assert arrivals, "the generated clip never reached the DAW"
+                while len(run.tick_s) <= (launch + first + 1) * 24:  # the clock has passed that beat
+                    time.sleep(0.05)
                 error_s = arrivals[0][0] - run.beat_time(launch + first)
                 # Loaded CI: generous. A wrong bar would be off by 2 s, Start-not-tick by a tick or more.
                 assert abs(error_s) < 0.06, error_s

@@ -27,53 +27,53 @@ from protos.ostinato.v1 import composer_pb2 as ostinato_dot_v1_dot_composer__pb2
 from protos.ostinato.v1 import renderer_pb2 as ostinato_dot_v1_dot_renderer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ostinato/v1/bridge.proto\x12\x0bostinato.v1\x1a\x18ostinato/v1/common.proto\x1a\x1aostinato/v1/composer.proto\x1a\x1aostinato/v1/renderer.proto\"\x82\x01\n\x0bOpenSession\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x02\x12\x32\n\x0etime_signature\x18\x03 \x01(\x0b\x32\x1a.ostinato.v1.TimeSignature\x12\x18\n\x10output_latency_s\x18\x04 \x01(\x01\"\xe1\x03\n\x0fSessionGenerate\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x08generate\x18\x02 \x01(\x0b\x32\x1c.ostinato.v1.GenerateRequestH\x00\x12\x35\n\rcontinue_clip\x18\x03 \x01(\x0b\x32\x1c.ostinato.v1.ContinueRequestH\x00\x12(\n\x04vary\x18\x04 \x01(\x0b\x32\x18.ostinato.v1.VaryRequestH\x00\x12,\n\x06infill\x18\x05 \x01(\x0b\x32\x1a.ostinato.v1.InfillRequestH\x00\x12\x30\n\x06render\x18\x06 \x01(\x0b\x32\x1e.ostinato.v1.RenderMidiRequestH\x00\x12+\n\x07\x64rumify\x18\x0c \x01(\x0b\x32\x18.ostinato.v1.DrumifyClipH\x00\x12/\n\taccompany\x18\r \x01(\x0b\x32\x1a.ostinato.v1.AccompanyClipH\x00\x12\x1a\n\x12launch_immediately\x18\x07 \x01(\x08\x12\x14\n\x0crender_audio\x18\x08 \x01(\x08\x12\x0c\n\x04lane\x18\t \x01(\r\x12\x0c\n\x04loop\x18\n \x01(\x08\x12\x13\n\x0blaunch_bars\x18\x0b \x01(\rB\x06\n\x04work\"D\n\x0b\x44rumifyClip\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\'\n\x08sampling\x18\x02 \x01(\x0b\x32\x15.ostinato.v1.Sampling\"T\n\rAccompanyClip\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\'\n\x08sampling\x18\x03 \x01(\x0b\x32\x15.ostinato.v1.Sampling\"0\n\x0bLaneCommand\x12\x0c\n\x04lane\x18\x01 \x01(\r\x12\x13\n\x0bimmediately\x18\x02 \x01(\x08\"Y\n\nMixCommand\x12\x13\n\x0boutput_port\x18\x01 \x01(\r\x12\x11\n\x04mute\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x11\n\x04solo\x18\x03 \x01(\x08H\x01\x88\x01\x01\x42\x07\n\x05_muteB\x07\n\x05_solo\"\x94\x01\n\x0fPushClipRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04midi\x18\x02 \x01(\x0c\x12\x0c\n\x04lane\x18\x03 \x01(\r\x12\x0c\n\x04loop\x18\x04 \x01(\x08\x12\x13\n\x0blaunch_bars\x18\x05 \x01(\r\x12\x1a\n\x12launch_immediately\x18\x06 \x01(\x08\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"Q\n\x10PushClipResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0blaunch_beat\x18\x02 \x01(\x01\x12\x14\n\x0clength_beats\x18\x03 \x01(\x01\"*\n\x14\x45xportSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"C\n\x15\x45xportSessionResponse\x12\x15\n\rcaptured_midi\x18\x01 \x01(\x0c\x12\x13\n\x0bplayed_midi\x18\x02 \x01(\x0c\"\xdf\x02\n\x0eSessionRequest\x12(\n\x04open\x18\x01 \x01(\x0b\x32\x18.ostinato.v1.OpenSessionH\x00\x12\x30\n\x08generate\x18\x02 \x01(\x0b\x32\x1c.ostinato.v1.SessionGenerateH\x00\x12\x32\n\ttransport\x18\x03 \x01(\x0e\x32\x1d.ostinato.v1.TransportCommandH\x00\x12(\n\x04play\x18\x04 \x01(\x0b\x32\x18.ostinato.v1.MidiMessageH\x00\x12\x32\n\x08position\x18\x05 \x01(\x0b\x32\x1e.ostinato.v1.TransportPositionH\x00\x12-\n\tstop_lane\x18\x06 \x01(\x0b\x32\x18.ostinato.v1.LaneCommandH\x00\x12&\n\x03mix\x18\x07 \x01(\x0b\x32\x17.ostinato.v1.MixCommandH\x00\x42\x08\n\x06\x61\x63tion\"E\n\x11TransportPosition\x12\x0c\n\x04\x62\x65\x61t\x18\x01 \x01(\x01\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x02\x12\x0f\n\x07playing\x18\x03 \x01(\x08\"H\n\x0bMidiMessage\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06time_s\x18\x02 \x01(\x01\x12\x0c\n\x04\x62\x65\x61t\x18\x03 \x01(\x01\x12\r\n\x05track\x18\x04 \x01(\r\"O\n\tClipReady\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04midi\x18\x02 \x01(\x0c\x12\x0b\n\x03wav\x18\x03 \x01(\x0c\x12\x13\n\x0blaunch_beat\x18\x04 \x01(\x01\"=\n\rSessionOpened\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x18\n\x10output_latency_s\x18\x02 \x01(\x01\"\xeb\x02\n\x0cSessionEvent\x12,\n\x06opened\x18\x01 \x01(\x0b\x32\x1a.ostinato.v1.SessionOpenedH\x00\x12)\n\x08progress\x18\x02 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12(\n\x04midi\x18\x03 \x01(\x0b\x32\x18.ostinato.v1.MidiMessageH\x00\x12&\n\x04\x63lip\x18\x04 \x01(\x0b\x32\x16.ostinato.v1.ClipReadyH\x00\x12\x32\n\ttransport\x18\x05 \x01(\x0e\x32\x1d.ostinato.v1.TransportCommandH\x00\x12%\n\x06notice\x18\x06 \x01(\x0b\x32\x13.ostinato.v1.NoticeH\x00\x12&\n\x03mix\x18\t \x01(\x0b\x32\x17.ostinato.v1.MixCommandH\x00\x12\x10\n\x08sequence\x18\x07 \x01(\x04\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x07\n\x05\x65vent\";\n\x0fSessionResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.ostinato.v1.SessionEvent\")\n\x13WatchSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"@\n\x14WatchSessionResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.ostinato.v1.SessionEvent*\x8e\x01\n\x10TransportCommand\x12!\n\x1dTRANSPORT_COMMAND_UNSPECIFIED\x10\x00\x12\x1b\n\x17TRANSPORT_COMMAND_START\x10\x01\x12\x1a\n\x16TRANSPORT_COMMAND_STOP\x10\x02\x12\x1e\n\x1aTRANSPORT_COMMAND_CONTINUE\x10\x03\x32\xca\x02\n\x06\x42ridge\x12H\n\x07Session\x12\x1b.ostinato.v1.SessionRequest\x1a\x1c.ostinato.v1.SessionResponse(\x01\x30\x01\x12U\n\x0cWatchSession\x12 .ostinato.v1.WatchSessionRequest\x1a!.ostinato.v1.WatchSessionResponse0\x01\x12G\n\x08PushClip\x12\x1c.ostinato.v1.PushClipRequest\x1a\x1d.ostinato.v1.PushClipResponse\x12V\n\rExportSession\x12!.ostinato.v1.ExportSessionRequest\x1a\".ostinato.v1.ExportSessionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ostinato/v1/bridge.proto\x12\x0bostinato.v1\x1a\x18ostinato/v1/common.proto\x1a\x1aostinato/v1/composer.proto\x1a\x1aostinato/v1/renderer.proto\"\x82\x01\n\x0bOpenSession\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x02\x12\x32\n\x0etime_signature\x18\x03 \x01(\x0b\x32\x1a.ostinato.v1.TimeSignature\x12\x18\n\x10output_latency_s\x18\x04 \x01(\x01\"\xef\x03\n\x0fSessionGenerate\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x08generate\x18\x02 \x01(\x0b\x32\x1c.ostinato.v1.GenerateRequestH\x00\x12\x35\n\rcontinue_clip\x18\x03 \x01(\x0b\x32\x1c.ostinato.v1.ContinueRequestH\x00\x12(\n\x04vary\x18\x04 \x01(\x0b\x32\x18.ostinato.v1.VaryRequestH\x00\x12,\n\x06infill\x18\x05 \x01(\x0b\x32\x1a.ostinato.v1.InfillRequestH\x00\x12\x30\n\x06render\x18\x06 \x01(\x0b\x32\x1e.ostinato.v1.RenderMidiRequestH\x00\x12+\n\x07\x64rumify\x18\x0c \x01(\x0b\x32\x18.ostinato.v1.DrumifyClipH\x00\x12/\n\taccompany\x18\r \x01(\x0b\x32\x1a.ostinato.v1.AccompanyClipH\x00\x12\x1a\n\x12launch_immediately\x18\x07 \x01(\x08\x12\x14\n\x0crender_audio\x18\x08 \x01(\x08\x12\x11\n\x04lane\x18\t \x01(\rH\x01\x88\x01\x01\x12\x0c\n\x04loop\x18\n \x01(\x08\x12\x13\n\x0blaunch_bars\x18\x0b \x01(\rB\x06\n\x04workB\x07\n\x05_lane\"D\n\x0b\x44rumifyClip\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\'\n\x08sampling\x18\x02 \x01(\x0b\x32\x15.ostinato.v1.Sampling\"T\n\rAccompanyClip\x12\x0c\n\x04midi\x18\x01 \x01(\x0c\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\'\n\x08sampling\x18\x03 \x01(\x0b\x32\x15.ostinato.v1.Sampling\"0\n\x0bLaneCommand\x12\x0c\n\x04lane\x18\x01 \x01(\r\x12\x13\n\x0bimmediately\x18\x02 \x01(\x08\"Y\n\nMixCommand\x12\x13\n\x0boutput_port\x18\x01 \x01(\r\x12\x11\n\x04mute\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x11\n\x04solo\x18\x03 \x01(\x08H\x01\x88\x01\x01\x42\x07\n\x05_muteB\x07\n\x05_solo\"\xa2\x01\n\x0fPushClipRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04midi\x18\x02 \x01(\x0c\x12\x11\n\x04lane\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x0c\n\x04loop\x18\x04 \x01(\x08\x12\x13\n\x0blaunch_bars\x18\x05 \x01(\r\x12\x1a\n\x12launch_immediately\x18\x06 \x01(\x08\x12\x12\n\nrequest_id\x18\x07 \x01(\tB\x07\n\x05_lane\"Q\n\x10PushClipResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0blaunch_beat\x18\x02 \x01(\x01\x12\x14\n\x0clength_beats\x18\x03 \x01(\x01\"*\n\x14\x45xportSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"C\n\x15\x45xportSessionResponse\x12\x15\n\rcaptured_midi\x18\x01 \x01(\x0c\x12\x13\n\x0bplayed_midi\x18\x02 \x01(\x0c\"\xdf\x02\n\x0eSessionRequest\x12(\n\x04open\x18\x01 \x01(\x0b\x32\x18.ostinato.v1.OpenSessionH\x00\x12\x30\n\x08generate\x18\x02 \x01(\x0b\x32\x1c.ostinato.v1.SessionGenerateH\x00\x12\x32\n\ttransport\x18\x03 \x01(\x0e\x32\x1d.ostinato.v1.TransportCommandH\x00\x12(\n\x04play\x18\x04 \x01(\x0b\x32\x18.ostinato.v1.MidiMessageH\x00\x12\x32\n\x08position\x18\x05 \x01(\x0b\x32\x1e.ostinato.v1.TransportPositionH\x00\x12-\n\tstop_lane\x18\x06 \x01(\x0b\x32\x18.ostinato.v1.LaneCommandH\x00\x12&\n\x03mix\x18\x07 \x01(\x0b\x32\x17.ostinato.v1.MixCommandH\x00\x42\x08\n\x06\x61\x63tion\"E\n\x11TransportPosition\x12\x0c\n\x04\x62\x65\x61t\x18\x01 \x01(\x01\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x02\x12\x0f\n\x07playing\x18\x03 \x01(\x08\"H\n\x0bMidiMessage\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06time_s\x18\x02 \x01(\x01\x12\x0c\n\x04\x62\x65\x61t\x18\x03 \x01(\x01\x12\r\n\x05track\x18\x04 \x01(\r\"O\n\tClipReady\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04midi\x18\x02 \x01(\x0c\x12\x0b\n\x03wav\x18\x03 \x01(\x0c\x12\x13\n\x0blaunch_beat\x18\x04 \x01(\x01\"=\n\rSessionOpened\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x18\n\x10output_latency_s\x18\x02 \x01(\x01\"\xeb\x02\n\x0cSessionEvent\x12,\n\x06opened\x18\x01 \x01(\x0b\x32\x1a.ostinato.v1.SessionOpenedH\x00\x12)\n\x08progress\x18\x02 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12(\n\x04midi\x18\x03 \x01(\x0b\x32\x18.ostinato.v1.MidiMessageH\x00\x12&\n\x04\x63lip\x18\x04 \x01(\x0b\x32\x16.ostinato.v1.ClipReadyH\x00\x12\x32\n\ttransport\x18\x05 \x01(\x0e\x32\x1d.ostinato.v1.TransportCommandH\x00\x12%\n\x06notice\x18\x06 \x01(\x0b\x32\x13.ostinato.v1.NoticeH\x00\x12&\n\x03mix\x18\t \x01(\x0b\x32\x17.ostinato.v1.MixCommandH\x00\x12\x10\n\x08sequence\x18\x07 \x01(\x04\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x07\n\x05\x65vent\";\n\x0fSessionResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.ostinato.v1.SessionEvent\")\n\x13WatchSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"@\n\x14WatchSessionResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.ostinato.v1.SessionEvent*\x8e\x01\n\x10TransportCommand\x12!\n\x1dTRANSPORT_COMMAND_UNSPECIFIED\x10\x00\x12\x1b\n\x17TRANSPORT_COMMAND_START\x10\x01\x12\x1a\n\x16TRANSPORT_COMMAND_STOP\x10\x02\x12\x1e\n\x1aTRANSPORT_COMMAND_CONTINUE\x10\x03\x32\xca\x02\n\x06\x42ridge\x12H\n\x07Session\x12\x1b.ostinato.v1.SessionRequest\x1a\x1c.ostinato.v1.SessionResponse(\x01\x30\x01\x12U\n\x0cWatchSession\x12 .ostinato.v1.WatchSessionRequest\x1a!.ostinato.v1.WatchSessionResponse0\x01\x12G\n\x08PushClip\x12\x1c.ostinato.v1.PushClipRequest\x1a\x1d.ostinato.v1.PushClipResponse\x12V\n\rExportSession\x12!.ostinato.v1.ExportSessionRequest\x1a\".ostinato.v1.ExportSessionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ostinato.v1.bridge_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSPORTCOMMAND']._serialized_start=2564
-  _globals['_TRANSPORTCOMMAND']._serialized_end=2706
+  _globals['_TRANSPORTCOMMAND']._serialized_start=2592
+  _globals['_TRANSPORTCOMMAND']._serialized_end=2734
   _globals['_OPENSESSION']._serialized_start=124
   _globals['_OPENSESSION']._serialized_end=254
   _globals['_SESSIONGENERATE']._serialized_start=257
-  _globals['_SESSIONGENERATE']._serialized_end=738
-  _globals['_DRUMIFYCLIP']._serialized_start=740
-  _globals['_DRUMIFYCLIP']._serialized_end=808
-  _globals['_ACCOMPANYCLIP']._serialized_start=810
-  _globals['_ACCOMPANYCLIP']._serialized_end=894
-  _globals['_LANECOMMAND']._serialized_start=896
-  _globals['_LANECOMMAND']._serialized_end=944
-  _globals['_MIXCOMMAND']._serialized_start=946
-  _globals['_MIXCOMMAND']._serialized_end=1035
-  _globals['_PUSHCLIPREQUEST']._serialized_start=1038
-  _globals['_PUSHCLIPREQUEST']._serialized_end=1186
-  _globals['_PUSHCLIPRESPONSE']._serialized_start=1188
-  _globals['_PUSHCLIPRESPONSE']._serialized_end=1269
-  _globals['_EXPORTSESSIONREQUEST']._serialized_start=1271
-  _globals['_EXPORTSESSIONREQUEST']._serialized_end=1313
-  _globals['_EXPORTSESSIONRESPONSE']._serialized_start=1315
-  _globals['_EXPORTSESSIONRESPONSE']._serialized_end=1382
-  _globals['_SESSIONREQUEST']._serialized_start=1385
-  _globals['_SESSIONREQUEST']._serialized_end=1736
-  _globals['_TRANSPORTPOSITION']._serialized_start=1738
-  _globals['_TRANSPORTPOSITION']._serialized_end=1807
-  _globals['_MIDIMESSAGE']._serialized_start=1809
-  _globals['_MIDIMESSAGE']._serialized_end=1881
-  _globals['_CLIPREADY']._serialized_start=1883
-  _globals['_CLIPREADY']._serialized_end=1962
-  _globals['_SESSIONOPENED']._serialized_start=1964
-  _globals['_SESSIONOPENED']._serialized_end=2025
-  _globals['_SESSIONEVENT']._serialized_start=2028
-  _globals['_SESSIONEVENT']._serialized_end=2391
-  _globals['_SESSIONRESPONSE']._serialized_start=2393
-  _globals['_SESSIONRESPONSE']._serialized_end=2452
-  _globals['_WATCHSESSIONREQUEST']._serialized_start=2454
-  _globals['_WATCHSESSIONREQUEST']._serialized_end=2495
-  _globals['_WATCHSESSIONRESPONSE']._serialized_start=2497
-  _globals['_WATCHSESSIONRESPONSE']._serialized_end=2561
-  _globals['_BRIDGE']._serialized_start=2709
-  _globals['_BRIDGE']._serialized_end=3039
+  _globals['_SESSIONGENERATE']._serialized_end=752
+  _globals['_DRUMIFYCLIP']._serialized_start=754
+  _globals['_DRUMIFYCLIP']._serialized_end=822
+  _globals['_ACCOMPANYCLIP']._serialized_start=824
+  _globals['_ACCOMPANYCLIP']._serialized_end=908
+  _globals['_LANECOMMAND']._serialized_start=910
+  _globals['_LANECOMMAND']._serialized_end=958
+  _globals['_MIXCOMMAND']._serialized_start=960
+  _globals['_MIXCOMMAND']._serialized_end=1049
+  _globals['_PUSHCLIPREQUEST']._serialized_start=1052
+  _globals['_PUSHCLIPREQUEST']._serialized_end=1214
+  _globals['_PUSHCLIPRESPONSE']._serialized_start=1216
+  _globals['_PUSHCLIPRESPONSE']._serialized_end=1297
+  _globals['_EXPORTSESSIONREQUEST']._serialized_start=1299
+  _globals['_EXPORTSESSIONREQUEST']._serialized_end=1341
+  _globals['_EXPORTSESSIONRESPONSE']._serialized_start=1343
+  _globals['_EXPORTSESSIONRESPONSE']._serialized_end=1410
+  _globals['_SESSIONREQUEST']._serialized_start=1413
+  _globals['_SESSIONREQUEST']._serialized_end=1764
+  _globals['_TRANSPORTPOSITION']._serialized_start=1766
+  _globals['_TRANSPORTPOSITION']._serialized_end=1835
+  _globals['_MIDIMESSAGE']._serialized_start=1837
+  _globals['_MIDIMESSAGE']._serialized_end=1909
+  _globals['_CLIPREADY']._serialized_start=1911
+  _globals['_CLIPREADY']._serialized_end=1990
+  _globals['_SESSIONOPENED']._serialized_start=1992
+  _globals['_SESSIONOPENED']._serialized_end=2053
+  _globals['_SESSIONEVENT']._serialized_start=2056
+  _globals['_SESSIONEVENT']._serialized_end=2419
+  _globals['_SESSIONRESPONSE']._serialized_start=2421
+  _globals['_SESSIONRESPONSE']._serialized_end=2480
+  _globals['_WATCHSESSIONREQUEST']._serialized_start=2482
+  _globals['_WATCHSESSIONREQUEST']._serialized_end=2523
+  _globals['_WATCHSESSIONRESPONSE']._serialized_start=2525
+  _globals['_WATCHSESSIONRESPONSE']._serialized_end=2589
+  _globals['_BRIDGE']._serialized_start=2737
+  _globals['_BRIDGE']._serialized_end=3067
 # @@protoc_insertion_point(module_scope)
