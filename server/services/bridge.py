@@ -12,16 +12,27 @@ import threading
 import time
 import uuid
 from dataclasses import replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 import grpc
 
 from audio_render.audio_io import encode_wav
 from audio_render.render import RenderOptions, render_midi
 from audio_render.soundfonts import resolve_soundfont
-from daw_bridge.events import ClipReady, MidiOut, Notice, Opened, ProgressUpdate, SessionEvent, TransportChanged, Watcher
-from daw_bridge.session import ClipRequest, MadeClip, SessionLimits, SessionRegistry
+from daw_bridge.events import (
+    ClipReady,
+    MidiOut,
+    MixChanged,
+    Notice,
+    Opened,
+    ProgressUpdate,
+    SessionEvent,
+    TransportChanged,
+    Watcher,
+)
+from daw_bridge.session import ClipRequest, Launch, MadeClip, SessionLimits, SessionRegistry
 from daw_bridge.session import Session as DawSession  # the servicer has a method named Session
+from daw_bridge.midi import clip_from_midi
 from daw_bridge.timeline import TimeSignature
 from ostinato.errors import InvalidInput, NotImplementedYet, OstinatoError
 from ostinato.limits import MidiLimits, check_range
@@ -80,6 +91,13 @@ def event_to_proto(event: SessionEvent) -> bridge_pb2.SessionEvent:
         message.transport = _TRANSPORT_TO_PROTO[payload.command]
     elif isinstance(payload, Notice):
         message.notice.CopyFrom(common_pb2.Notice(code=payload.code, message=payload.message))
+    elif isinstance(payload, MixChanged):
+        mix = bridge_pb2.MixCommand(output_port=payload.output_port)
+        if payload.mute is not None:
+            mix.mute = payload.mute
+        if payload.solo is not None:
+            mix.solo = payload.solo
+        message.mix.CopyFrom(mix)
     elif isinstance(payload, Opened):
         message.opened.CopyFrom(
             bridge_pb2.SessionOpened(session_id=payload.session_id, output_latency_s=payload.output_latency_s)
@@ -94,11 +112,28 @@ def _time_signature(proto: composer_pb2.TimeSignature) -> TimeSignature:
 
 
 # -- making clips -------------------------------------------------------------------------------------
+# A capability a session can ask for beyond the Composer's (Drumify, Accompany): takes the clip to work
+# on (MIDI bytes: the request's own, or the session's captured playing), the request message, the
+# session's tempo and meter, progress and cancel; returns the new clip's MIDI bytes.
+ExtraMaker = Callable[[bytes, object, ClipRequest, ProgressFn, CancelToken], bytes]
+
+
 class ClipFactory:
-    """Turns a SessionGenerate into MIDI (and WAV) bytes with the server's domain code."""
+    """Turns a SessionGenerate into MIDI (and WAV) bytes with the server's domain code.
+
+    Drumify and accompany are hooks: `register("drumify" | "accompany", maker)` plugs in the service
+    that provides them (the Accompanist registers itself once it exists); until then a session asking
+    for one gets a notice saying the server cannot do it yet, and keeps playing.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._extra: dict[str, ExtraMaker] = {}
+
+    def register(self, kind: str, maker: ExtraMaker) -> None:
+        if kind not in ("drumify", "accompany"):
+            raise ValueError(f"no session work kind {kind!r} to register")
+        self._extra[kind] = maker
 
     def __call__(self, request: ClipRequest, progress: ProgressFn, cancel: CancelToken) -> MadeClip:
         work = request.work
@@ -112,8 +147,12 @@ class ClipFactory:
             progress(ProgressEvent("clip", 1.0, "clip received"))
         elif kind in ("generate", "continue_clip", "vary", "infill"):
             midi_bytes = self._compose(kind, work, request, progress, cancel)
+        elif kind in ("drumify", "accompany"):
+            midi_bytes = self._extra_work(kind, getattr(work, kind), request, progress, cancel)
         else:
-            raise InvalidInput("a generate request needs one of generate, continue_clip, vary, infill or render")
+            raise InvalidInput(
+                "a generate request needs one of generate, continue_clip, vary, infill, drumify, accompany or render"
+            )
         wav = self._render(work, midi_bytes, progress, cancel) if work.render_audio else b""
         return MadeClip(midi_bytes, wav)
 
@@ -162,6 +201,16 @@ class ClipFactory:
             return composing.continue_clip(job, settings, progress, cancel).midi
         return composing.infill(convert.infill_job(inner), settings, progress, cancel).midi
 
+    def _extra_work(self, kind: str, inner, request: ClipRequest, progress: ProgressFn, cancel: CancelToken) -> bytes:  # type: ignore[no-untyped-def]
+        maker = self._extra.get(kind)
+        if maker is None:
+            raise NotImplementedYet(f"{kind} is not available on this server yet: the session keeps playing")
+        clip = inner.midi or request.primer_midi
+        if not clip:
+            raise InvalidInput(f"{kind} needs a clip: send midi, or play something into the session first")
+        check_size(f"{kind}.midi", clip, self._settings.limits.max_midi_bytes)
+        return maker(clip, inner, request, progress, cancel)
+
     def _vary(self, request: composer_pb2.VaryRequest, progress: ProgressFn, cancel: CancelToken) -> bytes:
         """One variation (a session launches one clip per request) through the latent space."""
         from symbolic.latent.representation import clip_to_midi, midi_to_clip  # torch: on first use
@@ -205,8 +254,9 @@ class ClipFactory:
 class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self.clip_factory = ClipFactory(settings)
         self.registry = SessionRegistry(
-            clip_maker=ClipFactory(settings),
+            clip_maker=self.clip_factory,
             max_sessions=settings.limits.max_sessions,
             limits=SessionLimits(max_watchers=settings.limits.max_watchers_per_session,
                                  max_pending_requests=settings.limits.max_pending_requests_per_session),
@@ -261,6 +311,26 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
         finally:
             session.unwatch(watcher)
 
+    @handle_errors
+    def PushClip(self, request: bridge_pb2.PushClipRequest, context: grpc.ServicerContext) -> bridge_pb2.PushClipResponse:  # type: ignore[override]
+        if not request.session_id:
+            raise InvalidInput("session_id is required: name the running session to push the clip into")
+        check_size("midi", request.midi, self._settings.limits.max_midi_bytes)
+        session = self.registry.get(request.session_id)
+        lane = request.lane if request.HasField("lane") else None
+        launch = Launch(lane, request.loop, request.launch_bars or 1, request.launch_immediately)
+        clip = clip_from_midi(request.midi, session.time_signature.beats_per_bar)  # refuse a bad file here
+        request_id = session.new_request_id(request.request_id or "push")
+        beat = session.launch(MadeClip(request.midi), request_id, launch=launch)
+        return bridge_pb2.PushClipResponse(request_id=request_id, launch_beat=beat, length_beats=clip.length_beats)
+
+    @handle_errors
+    def ExportSession(self, request: bridge_pb2.ExportSessionRequest, context: grpc.ServicerContext) -> bridge_pb2.ExportSessionResponse:  # type: ignore[override]
+        if not request.session_id:
+            raise InvalidInput("session_id is required: name the session to export")
+        captured, played = self.registry.get(request.session_id).export()
+        return bridge_pb2.ExportSessionResponse(captured_midi=captured, played_midi=played)
+
     def _follow(self, session: DawSession, watcher: Watcher, context: grpc.ServicerContext) -> Iterator[bridge_pb2.SessionEvent]:
         while True:
             event = watcher.next(_POLL_S)
@@ -296,7 +366,9 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
             work = request.generate
             if work.WhichOneof("work") is None:
                 raise InvalidInput("generate needs one of generate, continue_clip, vary, infill or render")
-            session.generate(work, work.request_id, work.launch_immediately)
+            lane = work.lane if work.HasField("lane") else None
+            launch = Launch(lane, work.loop, work.launch_bars or 1, work.launch_immediately)
+            session.generate(work, work.request_id, launch=launch)
         elif action == "transport":
             if request.transport == bridge_pb2.TRANSPORT_COMMAND_START:
                 session.start()
@@ -319,6 +391,12 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
             position = request.position
             check_range("position.beat", position.beat, -MAX_BEAT, MAX_BEAT)
             session.locate(position.beat, position.playing, position.tempo_bpm or session.transport.state.tempo_bpm)
+        elif action == "stop_lane":
+            session.stop_lane(request.stop_lane.lane, request.stop_lane.immediately)
+        elif action == "mix":
+            mix = request.mix
+            session.mix(mix.output_port, mix.mute if mix.HasField("mute") else None,
+                        mix.solo if mix.HasField("solo") else None)
         elif action == "open":
             raise InvalidInput("this stream already has a session open; start another stream to open another")
         else:
