@@ -316,6 +316,7 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
         if not request.session_id:
             raise InvalidInput("session_id is required: name the running session to push the clip into")
         check_size("midi", request.midi, self._settings.limits.max_midi_bytes)
+        scan_midi(request.midi, MidiLimits(max_notes=MAX_CLIP_NOTES))  # the same cap as a rendered clip
         session = self.registry.get(request.session_id)
         lane = request.lane if request.HasField("lane") else None
         launch = Launch(lane, request.loop, request.launch_bars or 1, request.launch_immediately)
