@@ -12,11 +12,16 @@ three lanes, each with its own bound, and the pool is sized for all three:
   the call is refused with RESOURCE_EXHAUSTED and a retry hint (`grpc-retry-pushback-ms`) that the
   Python client's retry policy honours.
 
+One client (one connection, as gRPC's peer names it) may hold at most `max_calls_per_client` work
+calls, running or waiting; beyond that its calls are refused with the same retry hint, so a greedy
+client cannot fill the queue in front of everyone else.
+
 So idle followers cannot starve unary calls, and a burst of calls queues instead of bouncing.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections import deque
@@ -79,10 +84,14 @@ class FairQueue:
 class AdmissionInterceptor(grpc.ServerInterceptor):
     """Sorts calls into the open, stream and work lanes (see the module docstring)."""
 
-    def __init__(self, workers: int, max_queued_calls: int, queue_timeout_s: float, max_stream_calls: int) -> None:
+    def __init__(self, workers: int, max_queued_calls: int, queue_timeout_s: float, max_stream_calls: int,
+                 max_calls_per_client: int = 0) -> None:
         self.work = FairQueue(workers, max_queued_calls)
         self.streams = FairQueue(max_stream_calls, 0)
         self._queue_timeout_s = queue_timeout_s
+        self._max_per_client = max_calls_per_client or workers + max_queued_calls
+        self._per_client: collections.Counter[str] = collections.Counter()
+        self._clients_lock = threading.Lock()
 
     @staticmethod
     def pool_size(workers: int, max_queued_calls: int, max_stream_calls: int) -> int:
@@ -95,8 +104,19 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         if handler is None or method.startswith(OPEN_PREFIXES):
             return handler
         if method in STREAM_METHODS:
-            return _gated(handler, lambda context: self._admit_stream(context), self.streams)
-        return _gated(handler, lambda context: self._admit_work(context), self.work)
+            return _gated(handler, lambda context: self._admit_stream(context), _StreamLane(self.streams))
+        return _gated(handler, lambda context: self._admit_work(context), self)
+
+    def release(self, context: grpc.ServicerContext) -> None:
+        """A work call ended: its lane permit and its client's count go back."""
+        self.work.release()
+        self._leave(context.peer())
+
+    def _leave(self, peer: str) -> None:
+        with self._clients_lock:
+            self._per_client[peer] -= 1
+            if self._per_client[peer] <= 0:
+                del self._per_client[peer]
 
     def _admit_stream(self, context: grpc.ServicerContext) -> None:
         if self.streams.acquire(0) is not True:
@@ -104,6 +124,23 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
                              "close a session or follower, or retry later")
 
     def _admit_work(self, context: grpc.ServicerContext) -> None:
+        peer = context.peer()
+        with self._clients_lock:
+            if self._per_client[peer] >= self._max_per_client:
+                busy = True
+            else:
+                busy = False
+                self._per_client[peer] += 1
+        if busy:
+            _refuse(context, f"this client already has {self._max_per_client} calls running or waiting: "
+                             "wait for some to finish, or retry later")
+        try:
+            self._admit_to_lane(context)
+        except BaseException:
+            self._leave(peer)
+            raise
+
+    def _admit_to_lane(self, context: grpc.ServicerContext) -> None:
         remaining = context.time_remaining()
         wait_s = self._queue_timeout_s if remaining is None else max(0.0, min(self._queue_timeout_s, remaining - 0.05))
         admitted = self.work.acquire(wait_s, context.is_active)
@@ -120,8 +157,18 @@ def _refuse(context: grpc.ServicerContext, message: str) -> None:
     context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
+class _StreamLane:
+    """The stream lane's release, in the shape _gated calls."""
+
+    def __init__(self, lane: FairQueue) -> None:
+        self._lane = lane
+
+    def release(self, context: grpc.ServicerContext) -> None:
+        self._lane.release()
+
+
 def _gated(handler: grpc.RpcMethodHandler, admit: Callable[[grpc.ServicerContext], None],
-           lane: FairQueue) -> grpc.RpcMethodHandler:
+           lane: "AdmissionInterceptor | _StreamLane") -> grpc.RpcMethodHandler:
     """The handler with `admit` before it and the lane's permit released when the call ends."""
     kwargs = {"request_deserializer": handler.request_deserializer,
               "response_serializer": handler.response_serializer}
@@ -134,7 +181,7 @@ def _gated(handler: grpc.RpcMethodHandler, admit: Callable[[grpc.ServicerContext
             try:
                 yield from behaviour(request, context)
             finally:
-                lane.release()
+                lane.release(context)
 
         factory = grpc.stream_stream_rpc_method_handler if handler.request_streaming else grpc.unary_stream_rpc_method_handler
         return factory(streaming, **kwargs)
@@ -146,7 +193,7 @@ def _gated(handler: grpc.RpcMethodHandler, admit: Callable[[grpc.ServicerContext
         try:
             return behaviour(request, context)
         finally:
-            lane.release()
+            lane.release(context)
 
     factory = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
     return factory(unary, **kwargs)

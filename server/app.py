@@ -8,7 +8,9 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
-from types import FrameType
+from importlib import import_module
+from types import FrameType, ModuleType
+from typing import Iterable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,12 +18,18 @@ from grpc_reflection.v1alpha import reflection
 
 from server.admission import AdmissionInterceptor
 from server.auth import BearerTokenInterceptor
-from server.services import accompanist, arrangement, bridge, composer, melody, renderer
 from server.settings import Settings
 
 log = logging.getLogger("ostinato.server")
 
-SERVICE_MODULES = (composer, renderer, melody, accompanist, bridge, arrangement)
+# Every service, by its module in server/services. A server imports only the modules it serves, so an
+# in-process CLI command that starts one service does not load the others' libraries.
+SERVICE_NAMES = ("composer", "renderer", "melody", "accompanist", "bridge", "arrangement")
+
+
+def service_modules(names: Iterable[str] = SERVICE_NAMES) -> tuple[ModuleType, ...]:
+    """The service modules (each has SERVICE_NAME and add_to_server(server, settings))."""
+    return tuple(import_module(f"server.services.{name}") for name in names)
 
 
 @dataclass
@@ -55,8 +63,9 @@ def _server_credentials(settings: Settings) -> grpc.ServerCredentials:
     )
 
 
-def start_server(settings: Settings) -> RunningServer:
-    """Builds and starts the server; port 0 picks a free port (see RunningServer.port).
+def start_server(settings: Settings, services: Iterable[str] = SERVICE_NAMES) -> RunningServer:
+    """Builds and starts the server with `services` (default: all); port 0 picks a free port (see
+    RunningServer.port).
 
     Raises:
         ValueError: settings it must not start with (an empty auth token...).
@@ -64,7 +73,7 @@ def start_server(settings: Settings) -> RunningServer:
     """
     settings.validate()
     admission = AdmissionInterceptor(settings.workers, settings.max_queued_calls, settings.queue_timeout_s,
-                                     settings.max_stream_calls)
+                                     settings.max_stream_calls, settings.max_calls_per_client)
     # Auth first: an unauthenticated caller learns nothing, not even which methods exist.
     interceptors: list[grpc.ServerInterceptor] = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
     interceptors.append(admission)
@@ -79,7 +88,7 @@ def start_server(settings: Settings) -> RunningServer:
         ],
         maximum_concurrent_rpcs=pool_size,
     )
-    names = tuple(module.add_to_server(server, settings) for module in SERVICE_MODULES)
+    names = tuple(module.add_to_server(server, settings) for module in service_modules(services))
     if settings.preload_models:
         _preload_latent(settings)
 

@@ -4,7 +4,7 @@ then passed down. Nothing else in the server reads the environment."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -53,6 +53,8 @@ class Settings:
     # Long-lived Bridge streams (Session, WatchSession) have their own threads, so followers never
     # take a worker from unary calls; beyond this many they are refused at once.
     max_stream_calls: int = 128
+    # Work calls one client connection may have running or waiting (0: no cap beyond the queue's).
+    max_calls_per_client: int = 32
     # Only the multi-process front (server/scale) reads this; the server sizes its own pool from the
     # lanes above (server/admission.py).
     max_concurrent_rpcs: int = 64
@@ -136,7 +138,3 @@ def settings_from_env(environ: Mapping[str, str] | None = None, base: Settings |
     if dirs:
         overrides["soundfont_dirs"] = tuple(Path(d) for d in dirs.split(os.pathsep) if d)
     return base.with_overrides(**overrides)
-
-
-def field_names() -> list[str]:
-    return [f.name for f in fields(Settings)]

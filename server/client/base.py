@@ -67,6 +67,8 @@ class ClientBase:
             ("grpc.enable_retries", 1),
             ("grpc.service_config", RETRY_SERVICE_CONFIG),
             ("grpc.per_rpc_retry_buffer_size", 8 * 1024 * 1024),  # a 4 MiB MIDI request stays retryable
+            # one connection per Client: the server's per-client cap counts connections
+            ("grpc.use_local_subchannel_pool", 1),
         ]
         if tls:
             credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)

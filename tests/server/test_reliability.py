@@ -312,9 +312,31 @@ def test_a_model_that_cannot_load_is_a_failed_precondition(tmp_path) -> None:
         start_server(make_settings(composer_model_dir=broken, preload_models=True))
     running = start_server(make_settings(composer_model_dir=broken))
     try:
-        with Client(running.address, timeout_s=60) as client:
-            with pytest.raises(ServerError) as caught:
-                client.generate(text="2 bars of piano")
-        assert caught.value.code is grpc.StatusCode.FAILED_PRECONDITION
+        with grpc.insecure_channel(running.address) as channel:
+            code, details = _code(lambda: composer_pb2_grpc.ComposerStub(channel).Generate(
+                composer_pb2.GenerateRequest(attributes=composer_pb2.Attributes(bars=2)), timeout=60))
+        assert code is grpc.StatusCode.FAILED_PRECONDITION and "cannot be loaded" in details, details
+    finally:
+        running.stop(0)
+
+
+def test_one_greedy_client_cannot_take_every_slot() -> None:
+    running = start_server(make_settings(workers=4, max_queued_calls=8, max_calls_per_client=1))
+    try:
+        long_midi = make_midi([(60 + i % 12, i * 0.25, i * 0.25 + 0.2) for i in range(400)])
+        greedy = grpc.insecure_channel(running.address)
+        render = renderer_pb2_grpc.RendererStub(greedy).RenderMidi(renderer_pb2.RenderMidiRequest(midi=long_midi),
+                                                                  timeout=120)
+        next(render)  # its one slot is taken
+        code, details = _code(lambda: composer_pb2_grpc.ComposerStub(greedy).DescribeMidi(
+            composer_pb2.DescribeMidiRequest(midi=make_midi()), timeout=30))
+        assert code is grpc.StatusCode.RESOURCE_EXHAUSTED and "this client" in details
+        # everyone else (another connection) is still served
+        with grpc.insecure_channel(running.address, options=[("grpc.use_local_subchannel_pool", 1)]) as other:
+            code, _ = _code(lambda: composer_pb2_grpc.ComposerStub(other).DescribeMidi(
+                composer_pb2.DescribeMidiRequest(midi=make_midi()), timeout=30))
+        assert code is grpc.StatusCode.OK
+        render.cancel()
+        greedy.close()
     finally:
         running.stop(0)
