@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ostinato.errors import InvalidInput, LimitExceeded
-from symbolic.attributes import PITCH_CLASS_NAMES, Attributes, Key
-from symbolic.data.augment import STYLE_TEMPO_BPM
+from symbolic.attributes import DRUM_PROGRAM, PITCH_CLASS_NAMES, Attributes, Key
 from symbolic.instruments import ALIASES, program_name
 
 MAX_TEXT_CHARS = 1000
@@ -32,6 +31,63 @@ _STYLE_WORDS = {
     "waltz": "waltz", "march": "march", "air": "air", "slow air": "air", "lament": "air", "ballad": "air",
     "chorale": "chorale", "hymn": "chorale", "folk": "folk", "folk tune": "folk",
 }
+# What a style word says beyond the style: its meter (when the text names none) and its tempo range in
+# quarter notes per minute, within which tempo words (slow ... fast) fall. Musicians' ranges: a slow
+# waltz is ~85 bpm, a Viennese one ~180; a reel in 4/4 runs 160-240.
+STYLE_METER_AND_TEMPO: dict[str, tuple[tuple[int, int] | None, tuple[int, int]]] = {
+    "waltz": ((3, 4), (84, 180)), "jig": ((6, 8), (120, 200)), "slip jig": ((9, 8), (120, 200)),
+    "slide": ((12, 8), (150, 210)), "reel": ((4, 4), (160, 240)), "hornpipe": ((4, 4), (110, 170)),
+    "strathspey": ((4, 4), (100, 140)), "polka": ((2, 4), (120, 170)), "march": ((2, 4), (100, 130)),
+    "air": (None, (50, 90)), "chorale": (None, (56, 96)), "folk": (None, (80, 150)),
+}
+# Words for styles the model has no token for: they set meter and tempo range only.
+_GENRE_WORDS: dict[str, tuple[tuple[int, int] | None, tuple[int, int]]] = {
+    "minuet": ((3, 4), (96, 132)), "mazurka": ((3, 4), (120, 170)), "tango": ((2, 4), (110, 130)),
+    "bossa nova": ((4, 4), (110, 140)), "bossa": ((4, 4), (110, 140)), "rock": ((4, 4), (100, 150)),
+    "pop": ((4, 4), (80, 130)), "swing": ((4, 4), (110, 200)), "funk": ((4, 4), (90, 120)),
+    "blues": ((4, 4), (60, 120)), "shuffle": ((4, 4), (90, 140)), "lullaby": ((3, 4), (60, 84)),
+    "barcarolle": ((6, 8), (80, 120)), "tarantella": ((6, 8), (160, 220)), "gigue": ((6, 8), (120, 200)),
+    "sarabande": ((3, 4), (56, 84)), "gavotte": ((4, 4), (96, 130)), "bourree": ((2, 2), (100, 140)),
+    "disco": ((4, 4), (110, 130)), "reggae": ((4, 4), (70, 100)), "samba": ((2, 4), (90, 110)),
+}
+DEFAULT_TEMPO_RANGE_BPM = (60, 170)
+
+# Ensembles -> their instruments (one program each: two violins share one part in this model).
+ENSEMBLES: dict[str, list[int]] = {
+    "string quartet": [40, 41, 42], "string trio": [40, 41, 42], "piano trio": [0, 40, 42],
+    "piano quartet": [0, 40, 41, 42], "piano quintet": [0, 40, 41, 42], "jazz trio": [0, 32, DRUM_PROGRAM],
+    "jazz quartet": [65, 0, 32, DRUM_PROGRAM], "jazz combo": [56, 65, 0, 32, DRUM_PROGRAM],
+    "rock band": [29, 33, DRUM_PROGRAM], "power trio": [30, 33, DRUM_PROGRAM],
+    "pop band": [4, 27, 33, DRUM_PROGRAM], "funk band": [27, 4, 36, DRUM_PROGRAM],
+    "big band": [56, 57, 65, 0, 32, DRUM_PROGRAM], "brass quintet": [56, 60, 57, 58],
+    "brass band": [56, 60, 57, 58, DRUM_PROGRAM], "wind quintet": [73, 68, 71, 60, 70],
+    "woodwind quintet": [73, 68, 71, 60, 70], "folk band": [40, 73, 21, 24], "ceili band": [40, 73, 21, 0, DRUM_PROGRAM],
+    "trad session": [40, 73, 78, 21], "bluegrass band": [105, 40, 25, 32], "string orchestra": [48, 42, 43],
+    "orchestra": [48, 73, 60, 56, 47], "synth pop": [81, 89, 38, DRUM_PROGRAM],
+}
+# Adjective + instrument phrases that pick a General MIDI program (matched before plain names, so a
+# "distorted electric guitar" is not just an "electric guitar").
+_ADJECTIVE_PROGRAMS: tuple[tuple[str, int], ...] = (
+    (r"(?:distorted|distortion|fuzz|fuzzy|heavy|metal)\s+(?:electric\s+)?guitars?", 30),
+    (r"(?:overdriven|overdrive|crunchy|crunch|driven|rock)\s+(?:electric\s+)?guitars?", 29),
+    (r"clean\s+(?:electric\s+)?guitars?", 27), (r"(?:muted|palm[- ]muted)\s+(?:electric\s+)?guitars?", 28),
+    (r"jazz\s+guitars?", 26), (r"(?:nylon|nylon[- ]string|classical|spanish)\s+guitars?", 24),
+    (r"(?:steel|steel[- ]string|folk)\s+guitars?", 25), (r"acoustic\s+guitars?", 25),
+    (r"electric\s+guitars?", 27), (r"acoustic\s+pianos?", 0), (r"electric\s+pianos?|e-pianos?|rhodes", 4),
+    (r"electric\s+grand(?:\s+piano)?", 2), (r"honky[- ]tonk\s+piano", 3), (r"bright\s+piano", 1),
+    (r"(?:acoustic|upright|double|stand-up)\s+bass(?:es)?", 32), (r"(?:fingered|finger|electric)\s+bass(?:es)?", 33),
+    (r"(?:picked|pick)\s+bass(?:es)?", 34), (r"fretless\s+bass(?:es)?", 35), (r"slap\s+bass(?:es)?", 36),
+    (r"(?:synth|analog|moog)\s+bass(?:es)?", 38), (r"(?:saw|sawtooth|supersaw)\s+(?:synth\s+)?(?:lead|synth)s?", 81),
+    (r"square(?:[- ]wave)?\s+(?:synth\s+)?(?:lead|synth)s?", 80), (r"calliope\s+(?:lead|synth)?", 82),
+    (r"chiff\s+(?:lead|synth)?", 83), (r"charang\s+(?:lead|synth)?", 84), (r"(?:fifths|5ths)\s+lead", 86),
+    (r"(?:bass\s*\+\s*lead|bass and lead synth)", 87), (r"(?:new age)\s+pad", 88), (r"warm\s+pad", 89),
+    (r"(?:polysynth|poly synth)(?:\s+pad)?", 90), (r"choir\s+pad", 91), (r"bowed\s+pad", 92),
+    (r"metallic\s+pad", 93), (r"halo\s+pad", 94), (r"sweep\s+pad", 95),
+    (r"synth(?:esizer)?\s+strings?", 50), (r"synth(?:esizer)?\s+brass", 62), (r"(?:muted|harmon)\s+trumpets?", 59),
+    (r"(?:pizzicato|plucked)\s+strings?", 45), (r"tremolo\s+strings?", 44), (r"(?:rock|drawbar|b3)\s+organs?", 18),
+    (r"(?:pipe|church)\s+organs?", 19), (r"(?:percussive)\s+organs?", 17),
+)
+
 _TEMPO_WORDS = {"slow": 0.0, "slowly": 0.0, "gentle": 0.2, "relaxed": 0.25, "moderate": 0.5, "medium": 0.5,
                 "steady": 0.5, "lively": 0.85, "upbeat": 0.8, "fast": 0.95, "quick": 0.9, "brisk": 0.85,
                 "energetic": 0.9}
@@ -43,7 +99,7 @@ _METER_WORDS = {"common time": (4, 4), "cut time": (2, 2), "triple time": (3, 4)
                 "compound time": (6, 8)}
 _STOPWORDS = set("""a an the for and with in of on to by me please some piece tune song music write make
 compose generate create play give i want would like that is it its which about around roughly approximately
-key time signature at bpm tempo bars bar measures measure long plus""".split())
+key time signature at bpm tempo bars bar measures measure long plus over under from""".split())
 
 
 @dataclass
@@ -127,14 +183,37 @@ def parse_text(text: str, max_bars: int = 64) -> ParsedText:
         take(match, f"key {PITCH_CLASS_NAMES[tonic]} {mode or '(mode open)'}")
         break
 
-    for words in sorted(_STYLE_WORDS, key=len, reverse=True):
+    programs: list[int] = []
+    for words in sorted(ENSEMBLES, key=len, reverse=True):
+        for match in re.finditer(rf"\b{re.escape(words)}s?\b", lowered):
+            if free(match):
+                programs += [p for p in ENSEMBLES[words] if p not in programs]
+                take(match, f"instruments {', '.join(program_name(p) for p in ENSEMBLES[words])}")
+
+    tempo_range = DEFAULT_TEMPO_RANGE_BPM
+    meter: tuple[int, int] | None = None
+    for words in sorted(list(_STYLE_WORDS) + list(_GENRE_WORDS), key=len, reverse=True):
         match = re.search(rf"\b{re.escape(words)}\b", lowered)
         if match and free(match):
-            attributes.style = _STYLE_WORDS[words]
-            take(match, f"style {attributes.style}")
+            if words in _STYLE_WORDS:
+                attributes.style = _STYLE_WORDS[words]
+                meter, tempo_range = STYLE_METER_AND_TEMPO.get(attributes.style, (None, tempo_range))
+                what = f"style {attributes.style}"
+            else:
+                meter, tempo_range = _GENRE_WORDS[words]
+                what = f"a {words}"
+            if meter is not None and attributes.time_signature is None:
+                attributes.time_signature = meter
+                what += f", time signature {meter[0]}/{meter[1]}"
+            take(match, what)
             break
 
-    programs: list[int] = []
+    for pattern, program in _ADJECTIVE_PROGRAMS:
+        for match in re.finditer(rf"\b{pattern}\b", lowered):
+            if free(match):
+                if program not in programs:
+                    programs.append(program)
+                take(match, f"instrument {program_name(program)}")
     for name in sorted(ALIASES, key=len, reverse=True):
         for match in re.finditer(rf"\b{re.escape(name)}\b", lowered):
             if free(match):
@@ -148,9 +227,7 @@ def parse_text(text: str, max_bars: int = 64) -> ParsedText:
     for words, level in _TEMPO_WORDS.items():
         match = re.search(rf"\b{words}\b", lowered)
         if match and free(match) and attributes.tempo_bpm is None:
-            low, high = STYLE_TEMPO_BPM.get(attributes.style or "folk", (70, 160))
-            if attributes.style is None:
-                low, high = 60, 170
+            low, high = tempo_range  # "slow" is slow for this style: a slow waltz, a slow reel
             attributes.tempo_bpm = float(round(low + (high - low) * level))
             take(match, f"tempo {attributes.tempo_bpm:g} bpm")
     for words, level in _DENSITY_WORDS.items():

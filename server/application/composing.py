@@ -18,6 +18,7 @@ from server.application.text import with_text
 from server.settings import Settings
 from symbolic.attributes import Attributes, extract
 from symbolic.decoding import Sampling
+from symbolic.editing import SectionChange
 from symbolic.midi_io import Clip, midi_to_clip
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class ContinueJob:
     bars: int
     sampling: Sampling = field(default_factory=Sampling)
     continuation_only: bool = False
+    change: SectionChange | None = None  # new key, tempo, meter, density or instruments at the boundary
 
 
 @dataclass
@@ -98,8 +100,8 @@ def continue_clip(job: ContinueJob, settings: Settings, progress: ProgressFn | N
     """The primer followed by `bars` new bars (only the new bars with continuation_only)."""
     sampling = check_sampling(job.sampling)
     return models.composer(settings).continue_clip(job.primer_midi, int(job.bars), sampling,
-                                                   continuation_only=job.continuation_only, progress=progress,
-                                                   cancel=cancel)
+                                                   continuation_only=job.continuation_only, change=job.change,
+                                                   progress=progress, cancel=cancel)
 
 
 def infill(job: InfillJob, settings: Settings, progress: ProgressFn | None = None,

@@ -87,6 +87,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("primer", type=Path, help="a .mid file")
     parser.add_argument("--bars", type=int, default=8, help="bars to add (default 8)")
     parser.add_argument("--only-new", action="store_true", help="write only the new bars, not primer + new")
+    section = parser.add_argument_group("a new section from the boundary on (unset: as the primer goes on)")
+    section.add_argument("--key", help="new key, e.g. 'A minor', 'Bb' (mode kept)")
+    section.add_argument("--tempo", type=float, dest="tempo_bpm", help="new tempo in bpm")
+    section.add_argument("--time-signature", "--meter", dest="time_signature", help="new meter, e.g. 3/4")
+    section.add_argument("--density", type=float, dest="rhythm_intensity", help="rhythm intensity 0 (sparse) to 1 (dense)")
+    section.add_argument("--instrument", "-i", action="append", default=[], dest="instruments",
+                         help="the exact instruments playing after the boundary (repeatable)")
+    section.add_argument("--enter", action="append", default=[], help="an instrument that joins (repeatable)")
+    section.add_argument("--leave", action="append", default=[], help="an instrument that stops (repeatable)")
     _add_sampling(parser)
     _add_output(parser, "continued.mid")
     add_connection_arguments(parser)
@@ -189,9 +198,24 @@ def _roles(pairs: list[str]) -> dict[str | int, str]:
 
 
 def continue_clip(args: argparse.Namespace) -> int:
+    from server.client.composer import make_attributes
+
+    def number_or_name(values: list[str]) -> list[str | int]:
+        return [int(value) if value.isdigit() else value for value in values]
+
+    try:
+        changes = None
+        if args.key or args.tempo_bpm or args.time_signature or args.rhythm_intensity is not None or args.instruments:
+            changes = make_attributes(instruments=number_or_name(args.instruments), key=args.key,
+                                      tempo_bpm=args.tempo_bpm, time_signature=args.time_signature,
+                                      rhythm_intensity=args.rhythm_intensity)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     with connect(args) as client:
         clip = _run_with_progress("continue", lambda on_progress: client.continue_midi(
-            args.primer, args.bars, continuation_only=args.only_new, seed=args.seed,
+            args.primer, args.bars, continuation_only=args.only_new, changes=changes,
+            entering=number_or_name(args.enter), leaving=number_or_name(args.leave), seed=args.seed,
             temperature=args.temperature, top_k=args.top_k, on_progress=on_progress))
     return _write(args, clip)
 

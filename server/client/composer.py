@@ -140,16 +140,25 @@ class ComposerCalls(ClientBase):
         bars: int,
         *,
         continuation_only: bool = False,
+        changes: composer_pb2.Attributes | None = None,
+        entering: Sequence[str | int] = (),
+        leaving: Sequence[str | int] = (),
         seed: int = 0,
         temperature: float = 0.0,
         top_k: int = 0,
         on_progress: ProgressCallback | None = None,
     ) -> composer_pb2.Clip:
-        """Continues a primer clip by `bars` bars."""
+        """Continues a primer file (of any length) by `bars` bars. `changes` (see make_attributes: key,
+        tempo, meter, density, the exact instruments) and `entering`/`leaving` instruments start a new
+        section at the boundary."""
         stub = self._stub(composer_pb2_grpc.ComposerStub)
         request = composer_pb2.ContinueRequest(
             primer_midi=read_midi(primer), bars=bars, continuation_only=continuation_only,
-            sampling=composer_pb2.Sampling(seed=seed, temperature=temperature, top_k=top_k))
+            sampling=composer_pb2.Sampling(seed=seed, temperature=temperature, top_k=top_k),
+            entering=make_attributes(instruments=entering).instruments,
+            leaving=make_attributes(instruments=leaving).instruments)
+        if changes is not None:
+            request.changes.CopyFrom(changes)
         return self._clip_stream(stub.Continue, request, on_progress)
 
     def infill(

@@ -14,6 +14,7 @@ from protos.third_party import note_seq_music_pb2
 from server.application.composing import ContinueJob, GenerateJob, InfillJob
 from symbolic.attributes import DRUM_PROGRAM, MODES, Attributes, Key
 from symbolic.decoding import Sampling
+from symbolic.editing import SectionChange
 from symbolic.instruments import program_for_name, program_name, role_of
 from symbolic.midi_io import TICKS_PER_QUARTER, Clip
 
@@ -119,7 +120,20 @@ def generate_job(request: composer_pb2.GenerateRequest) -> GenerateJob:
 
 def continue_job(request: composer_pb2.ContinueRequest) -> ContinueJob:
     return ContinueJob(primer_midi=request.primer_midi, bars=int(request.bars),
-                       sampling=sampling_from_proto(request.sampling), continuation_only=request.continuation_only)
+                       sampling=sampling_from_proto(request.sampling), continuation_only=request.continuation_only,
+                       change=section_change_from_proto(request))
+
+
+def section_change_from_proto(request: composer_pb2.ContinueRequest) -> SectionChange | None:
+    """What changes at a continuation's start (key, tempo, meter, density, instruments); None: nothing."""
+    if not request.HasField("changes") and not request.entering and not request.leaving:
+        return None
+    changes = attributes_from_proto(request.changes)
+    entering = attributes_from_proto(composer_pb2.Attributes(instruments=request.entering)).instruments or []
+    leaving = attributes_from_proto(composer_pb2.Attributes(instruments=request.leaving)).instruments or []
+    return SectionChange(key=changes.key, tempo_bpm=changes.tempo_bpm, time_signature=changes.time_signature,
+                         rhythm_intensity=changes.rhythm_intensity, notes_per_bar=changes.notes_per_bar,
+                         instruments=changes.instruments, entering=entering, leaving=leaving)
 
 
 def infill_job(request: composer_pb2.InfillRequest) -> InfillJob:

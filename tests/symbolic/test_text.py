@@ -40,3 +40,38 @@ def test_article_a_is_not_a_key_and_modes_are_read() -> None:
 def test_too_long_text_is_refused() -> None:
     with pytest.raises(LimitExceeded):
         parse_text("x" * 1001)
+
+
+@pytest.mark.parametrize("text, meter", [
+    ("a waltz for piano", (3, 4)), ("a jig for fiddle", (6, 8)), ("a slip jig", (9, 8)), ("a reel", (4, 4)),
+    ("a polka with accordion", (2, 4)), ("a march for brass", (2, 4)), ("a minuet", (3, 4)),
+    ("a march in 6/8", (6, 8)), ("a reel in cut time", (2, 2)),
+])
+def test_style_words_set_the_meter_unless_the_text_names_one(text: str, meter: tuple[int, int]) -> None:
+    assert parse_text(text).attributes.time_signature == meter
+
+
+def test_tempo_words_fall_within_the_style_range() -> None:
+    slow_waltz = parse_text("a slow waltz").attributes.tempo_bpm
+    lively_waltz = parse_text("a lively waltz").attributes.tempo_bpm
+    assert slow_waltz is not None and 80 <= slow_waltz <= 100  # not 120
+    assert lively_waltz is not None and lively_waltz > 150
+    slow_reel = parse_text("a slow reel").attributes.tempo_bpm
+    assert slow_reel is not None and slow_reel > slow_waltz + 40  # a slow reel still moves
+    assert parse_text("a slow lament").attributes.tempo_bpm <= 60
+    assert parse_text("a waltz at 100 bpm, slow").attributes.tempo_bpm == 100  # a number wins
+
+
+@pytest.mark.parametrize("text, programs", [
+    ("a string quartet in G minor", [40, 41, 42]), ("a piano trio", [0, 40, 42]),
+    ("jazz trio", [0, 32, DRUM_PROGRAM]), ("rock band", [29, 33, DRUM_PROGRAM]),
+    ("a big band", [56, 57, 65, 0, 32, DRUM_PROGRAM]), ("brass quintet", [56, 60, 57, 58]),
+    ("distorted electric guitar with drums", [30, DRUM_PROGRAM]), ("overdriven guitar", [29]),
+    ("clean electric guitar", [27]), ("nylon guitar and steel-string guitar", [24, 25]),
+    ("acoustic bass and electric piano", [32, 4]), ("fretless bass", [35]),
+    ("a saw lead over a warm pad", [81, 89]), ("square lead", [80]), ("synth strings", [50]),
+])
+def test_ensembles_expand_and_adjectives_choose_programs(text: str, programs: list[int]) -> None:
+    parsed = parse_text(text)
+    assert sorted(parsed.attributes.instruments) == sorted(programs)
+    assert parsed.ignored == []
