@@ -1,12 +1,13 @@
 """The Python client: typed, synchronous and streaming-aware. The CLI uses it; so can any script.
 
-    from server.client import Client
+    from ostinato import Client
     with Client("localhost:50051") as client:
         print(client.health())
 """
 
 from __future__ import annotations
 
+from server.client.accompanist import AccompanistCalls
 from server.client.arrangement import ArrangementCalls
 from server.client.base import ServerError
 from server.client.bridge import BridgeCalls
@@ -16,7 +17,7 @@ from server.client.melody import MelodyCalls
 from server.client.renderer import RendererCalls
 
 
-class Client(ComposerCalls, LatentCalls, RendererCalls, MelodyCalls, BridgeCalls, ArrangementCalls):
+class Client(ComposerCalls, LatentCalls, RendererCalls, MelodyCalls, AccompanistCalls, BridgeCalls, ArrangementCalls):
     """One connection to an Ostinato server with every service's calls."""
 
 

@@ -1,30 +1,132 @@
-"""Accompanist: declared in the contract, filled by the accompaniment issue. Until then every call
-answers UNIMPLEMENTED with a message that says so."""
+"""Accompanist servicer: Accompany (streamed drums for a drumless mix, or backing for a melody).
+
+Validates and converts here; the model (audio_render.accompanist) does the rest. The model loads once,
+on first use or at start-up with preload_models, from settings.accompanist_model_dir.
+"""
 
 from __future__ import annotations
 
-from typing import Iterator
+import logging
+import threading
+import time
+from typing import Any, Callable
 
 import grpc
 
-from ostinato.errors import NotImplementedYet
-from protos.ostinato.v1 import accompanist_pb2, accompanist_pb2_grpc
-from server.rpc import handle_errors
+from audio_render.accompanist.model import (
+    PRETRAINED_ACCOMPANIST_DIR,
+    AccompanimentChunk,
+    AccompanimentRequest,
+    Accompanist,
+    Analysis,
+)
+from audio_render.audio_io import decode_audio, to_pcm_s16le
+from ostinato.errors import InvalidInput
+from ostinato.runtime import CancelToken, ProgressEvent
+from protos.ostinato.v1 import accompanist_pb2, accompanist_pb2_grpc, common_pb2
+from server.rpc import call_token, check_size, handle_errors, progress_message, stream_work
 from server.settings import Settings
 
 SERVICE_NAME = accompanist_pb2.DESCRIPTOR.services_by_name["Accompanist"].full_name
+log = logging.getLogger("ostinato.accompanist")
+
+PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
+PART_NAMES = {accompanist_pb2.PART_DRUMS: "drums", accompanist_pb2.PART_BACKING: "backing"}
+# The contract's bound on input length (accompanist.proto), under the server-wide input limit.
+MAX_ACCOMPANY_AUDIO_S = 120.0
+MAX_TEMPERATURE = 2.0
 
 
 class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._model: Accompanist | None = None
+        self._lock = threading.Lock()
+        if settings.preload_models:
+            self.model().warm_up()
+
+    def model(self) -> Accompanist:
+        with self._lock:
+            if self._model is None:
+                started = time.monotonic()
+                directory = getattr(self._settings, "accompanist_model_dir", PRETRAINED_ACCOMPANIST_DIR)
+                self._model = Accompanist.from_pretrained(directory, threads=self._settings.torch_threads)
+                log.info("accompanist loaded from %s in %.1f s", directory, time.monotonic() - started)
+            return self._model
+
+    def _request(self, request: accompanist_pb2.AccompanyRequest) -> AccompanimentRequest:
+        """The domain request, with the audio header-checked, decoded and checked."""
+        from audio_render.accompanist.inputs import check_samples
+
+        if request.part not in PART_NAMES:
+            raise InvalidInput("part: choose PART_DRUMS (drums for a drumless mix) or PART_BACKING (backing for a melody)")
+        if not 0.0 <= request.temperature <= MAX_TEMPERATURE:
+            raise InvalidInput(f"temperature must be 0 (the model's default) to {MAX_TEMPERATURE:g}, got {request.temperature:g}")
+        limits = self._settings.limits
+        check_size("audio", request.audio, limits.max_audio_bytes)
+        max_s = min(MAX_ACCOMPANY_AUDIO_S, limits.max_input_audio_s)
+        _scan_header(request.audio, max_s)
+        samples, rate = decode_audio(request.audio, max_duration_s=max_s)
+        check_samples(samples, rate)
+        return AccompanimentRequest(
+            samples=samples, sample_rate_hz=rate, part=PART_NAMES[request.part], mix=request.mix,
+            seed=int(request.seed), temperature=request.temperature or None,
+        )
 
     @handle_errors
-    def Accompany(
-        self, request: accompanist_pb2.AccompanyRequest, context: grpc.ServicerContext
-    ) -> Iterator[accompanist_pb2.AccompanyResponse]:
-        raise NotImplementedYet("Accompanist.Accompany: the accompaniment model is not part of this build yet")
-        yield  # pragma: no cover - makes this a generator like the real implementation
+    def Accompany(self, request: accompanist_pb2.AccompanyRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+        started = time.monotonic()
+        domain = self._request(request)
+        token = call_token(context)
+        stem = domain.part
+        channels, rate = domain.samples.shape[1], domain.sample_rate_hz
+        total_frames = domain.samples.shape[0]
+
+        def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
+            emit(ProgressEvent("load", 0.0, "loading the accompaniment model"))
+            model = self.model()
+            analysis: Analysis | None = None
+            first_chunk_s = 0.0
+            for item in model.generate(domain, progress=emit, cancel=cancel):
+                if isinstance(item, Analysis):
+                    analysis = item
+                    for name in [stem] + ([""] if domain.mix else []):
+                        emit(accompanist_pb2.AccompanyResponse(format=common_pb2.AudioFormat(
+                            sample_rate_hz=rate, channels=channels, encoding=PCM, total_frames=total_frames, stem=name,
+                        )))
+                    continue
+                first_chunk_s = first_chunk_s or time.monotonic() - started
+                emit(_chunk(item, stem, item.part))
+                if item.mix is not None:
+                    emit(_chunk(item, "", item.mix))
+            beats = analysis.beats if analysis else None
+            emit(accompanist_pb2.AccompanyResponse(summary=accompanist_pb2.AccompanySummary(
+                beat_times_s=[] if beats is None else [float(t) for t in beats.beat_times_s],
+                downbeats=[] if beats is None else [bool(d) for d in beats.downbeat],
+                tempo_bpm=analysis.tempo_bpm if analysis else 0.0, duration_s=total_frames / rate,
+                first_chunk_s=first_chunk_s, compute_s=time.monotonic() - started,
+                model=f"ostinato-accompanist ({model.parameters / 1e6:.1f} M parameters)",
+            )))
+
+        def to_response(item: Any) -> accompanist_pb2.AccompanyResponse | None:
+            if isinstance(item, ProgressEvent):
+                return accompanist_pb2.AccompanyResponse(progress=progress_message(item, started))
+            return item
+
+        yield from stream_work(context, work, to_response, token)
+
+
+def _chunk(item: AccompanimentChunk, stem: str, samples) -> accompanist_pb2.AccompanyResponse:  # type: ignore[no-untyped-def]
+    return accompanist_pb2.AccompanyResponse(chunk=common_pb2.AudioChunk(
+        data=to_pcm_s16le(samples), start_frame=item.start_frame, stem=stem, last=item.last,
+    ))
+
+
+def _scan_header(data: bytes, max_duration_s: float) -> None:
+    """The shared WAV/FLAC header scan (rate 4 kHz-192 kHz, declared length) before any decoding."""
+    from ostinato.midi_scan import scan_audio
+
+    scan_audio(data, max_duration_s=max_duration_s)
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> str:

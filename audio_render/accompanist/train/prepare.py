@@ -11,12 +11,17 @@ kit, levels and a little reverb) three parts are rendered separately, so the ste
     read back as MIDI, so no cross-package import) placed on the song's annotated beats, so the drums
     follow the song's tempo drift; a random GM drum kit.
 
+A folder of your own stems trains with the same scripts: `--stems DIR` reads DIR/drums + DIR/rest
+and/or DIR/melody + DIR/backing (WAV/FLAC files paired by name), cuts them into 10.24 s clips, and uses
+beats tracked in the input as the beat annotation (every 10th clip held out).
+
 Pairs: drums task input = melody + accompaniment, target = drums; backing task input = melody,
 target = accompaniment. About 8 % of drum clips replace the accompaniment by a woodblock click on
 the beats (so a click track is not out of distribution). Every 10th song is held out: its clips keep
 their audio and chord annotations for the evaluation.
 
     train-cpu .venv/bin/python -m audio_render.accompanist.train.prepare --out .cache/accompanist/data
+    train-cpu .venv/bin/python -m audio_render.accompanist.train.prepare --stems my_stems --out .cache/my_stems
 """
 
 from __future__ import annotations
@@ -232,6 +237,47 @@ def encode_clip(clip: dict, codec) -> dict:
     }
 
 
+def _read_mono_16k(path: Path) -> np.ndarray:
+    from audio_render.audio_io import read_audio
+    from audio_render.chroma import resample
+
+    samples, rate = read_audio(path)
+    return resample(samples.mean(axis=1), rate, RATE_HZ)
+
+
+def stems_clips(folder: Path) -> list[dict]:
+    """Clips of a user's stems folder in the shape make_clip returns (beats tracked, not annotated)."""
+    from audio_render.accompanist.beats import track_beats
+
+    clips = []
+    for task, (input_dir, target_dir) in (("drums", ("rest", "drums")), ("backing", ("melody", "backing"))):
+        if not (folder / input_dir).is_dir():
+            continue
+        for source in sorted((folder / input_dir).iterdir()):
+            target_path = folder / target_dir / source.name
+            if not target_path.is_file():
+                print(f"skip {source}: no {target_dir}/{source.name}", flush=True)
+                continue
+            source_audio, target_audio = _read_mono_16k(source), _read_mono_16k(target_path)
+            length = min(source_audio.size, target_audio.size)
+            for begin in range(0, length - CLIP_SAMPLES + 1, CLIP_SAMPLES):
+                piece = source_audio[begin : begin + CLIP_SAMPLES]
+                if np.sqrt(np.mean(piece ** 2)) < 1e-3:
+                    continue
+                grid = track_beats(piece, RATE_HZ)
+                silent = np.zeros(CLIP_SAMPLES, np.float32)
+                target = target_audio[begin : begin + CLIP_SAMPLES]
+                audio = ({"melody": piece, "accompaniment": silent, "drums": target} if task == "drums"
+                         else {"melody": piece, "accompaniment": target, "drums": silent})
+                clips.append({
+                    "song": f"{source.stem}@{begin / RATE_HZ:.2f}", "begin_s": begin / RATE_HZ, "tempo_factor": 1.0,
+                    "transpose": 0, "click": task == "drums", "drum_valid": task == "drums", "melody_program": -1,
+                    "reverb": None, "beat_times_s": grid.beat_times_s.round(4).tolist(), "downbeat": grid.downbeat.tolist(),
+                    "chords": [], "key": "", "audio": audio,
+                })
+    return clips
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(".cache/accompanist/data"))
@@ -240,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit-songs", type=int, default=0)
     parser.add_argument("--minutes", type=float, default=20.0, help="stop adding training clips after this")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stems", type=Path, help="a folder of your own stems (drums/ + rest/, melody/ + backing/)")
     args = parser.parse_args(argv)
     import torch
 
@@ -248,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
 
     codec = MelCodec.from_pretrained(PRETRAINED_CODEC_DIR)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.stems:
+        save_stems(args.stems, args.out, codec)
+        return
     grooves = groove_library(args.out.parent)
     songs = song_dirs(args.pop909)
     if args.limit_songs:
@@ -274,22 +324,45 @@ def main(argv: list[str] | None = None) -> None:
                 except (KeyError, ValueError, IndexError) as error:
                     print(f"skip {song.name}: {error}", flush=True)
                     continue
-                encoded = encode_clip(clip, codec)
-                encoded.pop("known_beats")
-                meta.append({key: value for key, value in clip.items() if key != "audio"}
-                            | {key: encoded.pop(key) for key in ("tracked_drum_beats", "tracked_back_beats", "back_valid")})
-                for key, value in encoded.items():
-                    arrays.setdefault(key, []).append(value)
-                if split == "test":
-                    for key, value in clip["audio"].items():
-                        arrays.setdefault(f"audio_{key}", []).append(np.clip(value * 32767, -32768, 32767).astype(np.int16))
+                add_clip(clip, codec, arrays, meta, keep_audio=split == "test")
             if index % 20 == 0:
                 print(f"{split}: {index + 1}/{len(split_songs)} songs, {len(meta)} clips, {time.time() - started:.0f} s", flush=True)
-        np.savez(args.out / f"{split}.npz", **{key: np.stack(value) for key, value in arrays.items()})
-        (args.out / f"{split}_meta.json").write_text(json.dumps(meta))
+        save_split(args.out, split, arrays, meta)
         print(f"{split}: {len(meta)} clips saved, {time.time() - started:.0f} s", flush=True)
     (args.out / "info.json").write_text(json.dumps({"sample_rate_hz": RATE_HZ, "clip_s": CLIP_S, "seed": args.seed,
                                                     "holdout_every": HOLDOUT_EVERY, "soundfont": SOUNDFONT}))
+
+
+def add_clip(clip: dict, codec, arrays: dict[str, list], meta: list[dict], keep_audio: bool) -> None:
+    encoded = encode_clip(clip, codec)
+    encoded.pop("known_beats")
+    meta.append({key: value for key, value in clip.items() if key != "audio"}
+                | {key: encoded.pop(key) for key in ("tracked_drum_beats", "tracked_back_beats", "back_valid")})
+    for key, value in encoded.items():
+        arrays.setdefault(key, []).append(value)
+    if keep_audio:
+        for key, value in clip["audio"].items():
+            arrays.setdefault(f"audio_{key}", []).append(np.clip(value * 32767, -32768, 32767).astype(np.int16))
+
+
+def save_split(out: Path, split: str, arrays: dict[str, list], meta: list[dict]) -> None:
+    np.savez(out / f"{split}.npz", **{key: np.stack(value) for key, value in arrays.items()})
+    (out / f"{split}_meta.json").write_text(json.dumps(meta))
+
+
+def save_stems(folder: Path, out: Path, codec) -> None:
+    clips = stems_clips(folder)
+    if len(clips) < 2:
+        raise SystemExit(f"{folder}: fewer than two 10.24 s clips of paired stems (drums/ + rest/ or melody/ + backing/)")
+    for split in ("train", "test"):
+        arrays: dict[str, list] = {}
+        meta: list[dict] = []
+        for index, clip in enumerate(clips):
+            if (index % HOLDOUT_EVERY == 0) == (split == "test"):
+                add_clip(clip, codec, arrays, meta, keep_audio=split == "test")
+                meta[-1]["back_valid"] = not clip["drum_valid"]
+        save_split(out, split, arrays, meta)
+        print(f"{split}: {len(meta)} clips of your stems saved in {out}", flush=True)
 
 
 if __name__ == "__main__":

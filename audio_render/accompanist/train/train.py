@@ -40,7 +40,7 @@ class PairSet:
         for index, clip in enumerate(meta):
             known = BeatGrid(np.array(clip["beat_times_s"]), np.array(clip["downbeat"], bool))
             for part, prefix, beats_key in (("drums", "drum", "tracked_drum_beats"), ("backing", "back", "tracked_back_beats")):
-                if part == "backing" and not clip["back_valid"]:
+                if part == "backing" and not clip["back_valid"] or part == "drums" and not clip.get("drum_valid", True):
                     continue
                 tracked = BeatGrid(np.array(clip[beats_key][0]), np.array(clip[beats_key][1], bool))
                 self.inputs.append(torch.from_numpy(arrays[f"{prefix}_in"][index].astype(np.int64)))

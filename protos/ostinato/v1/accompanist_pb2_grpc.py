@@ -27,10 +27,17 @@ if _version_not_supported:
 
 class AccompanistStub:
     """Accompaniment over audio tokens (JukeDrummer / SingSong style): hears audio as codec tokens and
-    writes drum or backing tokens that decode to audio. The model arrives with its own issue; until then
-    the calls answer UNIMPLEMENTED.
+    writes drum or backing tokens that decode to audio. Drums follow the beats tracked in the input
+    (beat and downbeat embeddings on the token grid); backing follows a melody's pitch and phrasing.
 
-    Limits (server defaults): input audio 32 MiB and 120 s.
+    The stream: Progress events, then AudioFormat headers (the part, stem "drums" or "backing"; and the
+    mix, stem "", when asked for), then AudioChunk messages in playback order (part then mix for each
+    stretch of time; the first after about one second of audio), then one AccompanySummary.
+    The part and the mix have exactly the input's length, sample rate and channel count.
+
+    Limits (server defaults): input audio 32 MiB and 120 s; 4 kHz-192 kHz; finite, non-silent samples.
+    Errors: INVALID_ARGUMENT (empty, not WAV/FLAC, bad header, NaN/inf samples, silence, too short,
+    sample rate out of range), RESOURCE_EXHAUSTED (too long or too large).
     """
 
     def __init__(self, channel):
@@ -48,10 +55,17 @@ class AccompanistStub:
 
 class AccompanistServicer:
     """Accompaniment over audio tokens (JukeDrummer / SingSong style): hears audio as codec tokens and
-    writes drum or backing tokens that decode to audio. The model arrives with its own issue; until then
-    the calls answer UNIMPLEMENTED.
+    writes drum or backing tokens that decode to audio. Drums follow the beats tracked in the input
+    (beat and downbeat embeddings on the token grid); backing follows a melody's pitch and phrasing.
 
-    Limits (server defaults): input audio 32 MiB and 120 s.
+    The stream: Progress events, then AudioFormat headers (the part, stem "drums" or "backing"; and the
+    mix, stem "", when asked for), then AudioChunk messages in playback order (part then mix for each
+    stretch of time; the first after about one second of audio), then one AccompanySummary.
+    The part and the mix have exactly the input's length, sample rate and channel count.
+
+    Limits (server defaults): input audio 32 MiB and 120 s; 4 kHz-192 kHz; finite, non-silent samples.
+    Errors: INVALID_ARGUMENT (empty, not WAV/FLAC, bad header, NaN/inf samples, silence, too short,
+    sample rate out of range), RESOURCE_EXHAUSTED (too long or too large).
     """
 
     def Accompany(self, request, context):
@@ -79,10 +93,17 @@ def add_AccompanistServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Accompanist:
     """Accompaniment over audio tokens (JukeDrummer / SingSong style): hears audio as codec tokens and
-    writes drum or backing tokens that decode to audio. The model arrives with its own issue; until then
-    the calls answer UNIMPLEMENTED.
+    writes drum or backing tokens that decode to audio. Drums follow the beats tracked in the input
+    (beat and downbeat embeddings on the token grid); backing follows a melody's pitch and phrasing.
 
-    Limits (server defaults): input audio 32 MiB and 120 s.
+    The stream: Progress events, then AudioFormat headers (the part, stem "drums" or "backing"; and the
+    mix, stem "", when asked for), then AudioChunk messages in playback order (part then mix for each
+    stretch of time; the first after about one second of audio), then one AccompanySummary.
+    The part and the mix have exactly the input's length, sample rate and channel count.
+
+    Limits (server defaults): input audio 32 MiB and 120 s; 4 kHz-192 kHz; finite, non-silent samples.
+    Errors: INVALID_ARGUMENT (empty, not WAV/FLAC, bad header, NaN/inf samples, silence, too short,
+    sample rate out of range), RESOURCE_EXHAUSTED (too long or too large).
     """
 
     @staticmethod

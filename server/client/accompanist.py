@@ -1,0 +1,152 @@
+"""Accompanist calls of the Python client: drums for a drumless mix, backing for a melody.
+
+    with Client("localhost:50051") as client:
+        result = client.accompany(Path("song.wav").read_bytes(), part="drums", mix=True)
+        result.write_wav("drums.wav"); result.write_wav("mix.wav", stem="")
+        print(result.summary.tempo_bpm, len(result.summary.beat_times_s))
+        for event in client.iter_accompany(wav_bytes, part="backing"):
+            ...   # AccompanyProgress / AccompanyAudioStart / AccompanyAudioBlock / AccompanySummary
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Union
+
+import numpy as np
+
+from protos.ostinato.v1 import accompanist_pb2, accompanist_pb2_grpc
+from server.client.base import ClientBase
+
+_S16_SCALE = 32767.0
+PARTS = {"drums": accompanist_pb2.PART_DRUMS, "backing": accompanist_pb2.PART_BACKING}
+
+
+@dataclass(frozen=True)
+class AccompanyProgress:
+    stage: str
+    fraction: float
+    message: str
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class AccompanyNotice:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AccompanyAudioStart:
+    """The format of one stem: the part ("drums"/"backing") or the mix ("")."""
+
+    stem: str
+    sample_rate_hz: int
+    channels: int
+    total_frames: int
+
+
+@dataclass(frozen=True)
+class AccompanyAudioBlock:
+    """Frames [start_frame, start_frame + len) of a stem, as raw s16le bytes."""
+
+    stem: str
+    start_frame: int
+    pcm_s16le: bytes
+    last: bool
+
+
+@dataclass(frozen=True)
+class AccompanySummary:
+    beat_times_s: tuple[float, ...]
+    downbeats: tuple[bool, ...]
+    tempo_bpm: float
+    duration_s: float
+    first_chunk_s: float
+    compute_s: float
+    model: str
+
+
+AccompanyEvent = Union[AccompanyProgress, AccompanyNotice, AccompanyAudioStart, AccompanyAudioBlock, AccompanySummary]
+
+
+@dataclass
+class AccompanyResult:
+    """Collected stems: "drums" or "backing", and "" (the mix) when asked for."""
+
+    formats: dict[str, AccompanyAudioStart] = field(default_factory=dict)
+    pcm: dict[str, bytearray] = field(default_factory=dict)
+    summary: AccompanySummary | None = None
+    notices: list[AccompanyNotice] = field(default_factory=list)
+
+    def samples(self, stem: str) -> np.ndarray:
+        """float32 (frames, channels) of a stem."""
+        channels = self.formats[stem].channels
+        return (np.frombuffer(bytes(self.pcm[stem]), dtype="<i2").astype(np.float32) / _S16_SCALE).reshape(-1, channels)
+
+    def write_wav(self, path: str | Path, stem: str) -> None:
+        fmt = self.formats[stem]
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(fmt.channels)
+            out.setsampwidth(2)
+            out.setframerate(fmt.sample_rate_hz)
+            out.writeframes(bytes(self.pcm[stem]))
+
+
+def _event(response: accompanist_pb2.AccompanyResponse) -> AccompanyEvent | None:
+    kind = response.WhichOneof("event")
+    if kind == "progress":
+        p = response.progress
+        return AccompanyProgress(p.stage, p.fraction, p.message, p.elapsed_s)
+    if kind == "notice":
+        return AccompanyNotice(response.notice.code, response.notice.message)
+    if kind == "format":
+        f = response.format
+        return AccompanyAudioStart(f.stem, f.sample_rate_hz, f.channels, f.total_frames)
+    if kind == "chunk":
+        c = response.chunk
+        return AccompanyAudioBlock(c.stem, c.start_frame, c.data, c.last)
+    if kind == "summary":
+        s = response.summary
+        return AccompanySummary(tuple(s.beat_times_s), tuple(s.downbeats), s.tempo_bpm, s.duration_s,
+                                s.first_chunk_s, s.compute_s, s.model)
+    return None
+
+
+class AccompanistCalls(ClientBase):
+    def iter_accompany(self, audio: bytes, *, part: str = "drums", mix: bool = False, seed: int = 0,
+                       temperature: float = 0.0, timeout_s: float | None = None) -> Iterator[AccompanyEvent]:
+        """Streams the call's events; closing the iterator early cancels the call on the server.
+
+        Args:
+            audio: WAV or FLAC bytes.
+            part: "drums" (for a drumless mix) or "backing" (for a melody).
+            mix: also stream the input mixed with the part (stem "").
+            temperature: 0 for the model's default.
+        """
+        if part not in PARTS:
+            raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+        request = accompanist_pb2.AccompanyRequest(audio=audio, part=PARTS[part], mix=mix, seed=seed,
+                                                   temperature=temperature)
+        stub = self._stub(accompanist_pb2_grpc.AccompanistStub)
+        for response in self._stream(stub.Accompany, request, timeout_s):
+            event = _event(response)
+            if event is not None:
+                yield event
+
+    def accompany(self, audio: bytes, **kwargs) -> AccompanyResult:  # type: ignore[no-untyped-def]
+        """Like iter_accompany, collected into an AccompanyResult."""
+        result = AccompanyResult()
+        for event in self.iter_accompany(audio, **kwargs):
+            if isinstance(event, AccompanyAudioStart):
+                result.formats[event.stem] = event
+                result.pcm[event.stem] = bytearray()
+            elif isinstance(event, AccompanyAudioBlock):
+                result.pcm[event.stem].extend(event.pcm_s16le)
+            elif isinstance(event, AccompanyNotice):
+                result.notices.append(event)
+            elif isinstance(event, AccompanySummary):
+                result.summary = event
+        return result

@@ -1,0 +1,116 @@
+"""The shipped accompaniment model on inputs built here with FluidSynth (TimGM6mb, a SoundFont the
+model never heard in training): drums land on a click track's beats, the output keeps the input's
+length, rate and channels, and a backing for a melody in a known key is in that key."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio_render.accompanist.model import AccompanimentChunk, AccompanimentRequest, Accompanist, Analysis
+from audio_render.render import RenderOptions, render_midi
+from audio_render.soundfonts import TIMGM6MB
+from ostinato.errors import Cancelled, InvalidInput
+from ostinato.runtime import CancelToken
+from tests.conftest import make_midi
+
+# A tune in D major (tonic D, leading tone C#), two bars of each phrase ending on the tonic.
+D_MAJOR_TUNE = [62, 66, 69, 74, 73, 71, 69, 66, 67, 69, 71, 69, 66, 64, 62, 62,
+                62, 64, 66, 67, 69, 71, 73, 74, 71, 69, 67, 66, 64, 61, 62, 62]
+
+
+@pytest.fixture(scope="module")
+def model() -> Accompanist:
+    return Accompanist.from_pretrained()
+
+
+def render(midi: bytes, rate: int = 16_000, channels: int = 1) -> np.ndarray:
+    options = RenderOptions(soundfont=TIMGM6MB, sample_rate_hz=rate, channels=channels, tail_s=0.5, reverb=None, chorus=None)
+    return render_midi(midi, options).samples
+
+
+def click_track(tempo_bpm: float, beats: int, rate: int = 16_000, channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    period = 60.0 / tempo_bpm
+    times = 0.5 + period * np.arange(beats)
+    notes = [(84 if i % 4 == 0 else 77, t, t + 0.08) for i, t in enumerate(times)]
+    return render(make_midi(notes, program=115), rate, channels), times
+
+
+def accompany(model: Accompanist, audio: np.ndarray, rate: int, part: str, mix: bool = False):
+    chunks = [c for c in model.generate(AccompanimentRequest(audio, rate, part=part, mix=mix)) if isinstance(c, AccompanimentChunk)]
+    return chunks, np.concatenate([c.part for c in chunks])
+
+
+def onsets_s(audio: np.ndarray, rate: int) -> np.ndarray:
+    import librosa
+
+    return librosa.onset.onset_detect(y=audio.mean(axis=1).astype(np.float32), sr=rate, hop_length=256, units="time")
+
+
+@pytest.mark.parametrize("tempo_bpm", [92.0, 128.0])
+def test_drum_onsets_line_up_with_a_click_tracks_beats(model: Accompanist, tempo_bpm: float) -> None:
+    import mir_eval
+
+    clicks, beats = click_track(tempo_bpm, int(tempo_bpm / 60 * 9))
+    _, drums = accompany(model, clicks, 16_000, "drums")
+    onsets = onsets_s(drums, 16_000)
+    assert onsets.size >= beats.size // 2, "the drums are (nearly) silent"
+    reference = beats[beats > 1.0]  # the first beat has no context before it
+    hit = np.array([np.min(np.abs(onsets - b)) <= 0.07 for b in reference])
+    assert hit.mean() >= 0.8, f"only {hit.mean():.0%} of the beats have a drum onset within 70 ms"
+    # Most drum onsets sit on the beat or half-way between two beats (eighth notes), not anywhere.
+    eighths = np.sort(np.r_[beats, beats[:-1] + np.diff(beats) / 2])
+    distance = np.array([np.min(np.abs(eighths - t)) for t in onsets if beats[0] - 0.05 < t < beats[-1] + 0.05])
+    assert np.mean(distance <= 0.07) >= 0.7
+    assert mir_eval.beat.f_measure(reference, onsets, f_measure_threshold=0.07) > 0.4
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(44_100, 2), (22_050, 1), (48_000, 2)])
+def test_output_length_rate_and_channels_equal_the_inputs(model: Accompanist, rate: int, channels: int) -> None:
+    clicks, _ = click_track(110.0, 10, rate, channels)
+    clicks = clicks[: clicks.shape[0] - 123]  # not a whole number of codec frames or seconds
+    chunks, drums = accompany(model, clicks, rate, "drums", mix=True)
+    assert drums.shape == clicks.shape
+    mix = np.concatenate([c.mix for c in chunks])
+    assert mix.shape == clicks.shape
+    position = 0
+    for chunk in chunks:  # in playback order, contiguous, the first one short
+        assert chunk.start_frame == position
+        position += chunk.part.shape[0]
+    assert chunks[0].part.shape[0] <= rate and chunks[-1].last and not any(c.last for c in chunks[:-1])
+    # The mix is the input plus the part (clipped to full scale).
+    assert np.allclose(mix, np.clip(clicks + drums, -1, 1), atol=1e-5)
+
+
+def test_backing_of_a_melody_in_a_known_key_is_in_that_key(model: Accompanist) -> None:
+    from audio_render.accompanist.train.evaluate import find_key, same_key
+
+    notes = [(p, 0.3 + i * 0.42, 0.3 + i * 0.42 + 0.38) for i, p in enumerate(D_MAJOR_TUNE)]
+    melody = render(make_midi(notes, program=52))[:, 0]
+    _, backing = accompany(model, melody[:, None], 16_000, "backing")
+    backing = backing[:, 0]
+    assert np.sqrt(np.mean(backing ** 2)) > 1e-3, "the backing is silent"
+    assert find_key(melody) == (2, "major")
+    assert same_key(find_key(backing), (2, "major")), f"backing key {find_key(backing)}"
+
+
+def test_analysis_comes_first_and_reports_the_tracked_tempo(model: Accompanist) -> None:
+    clicks, _ = click_track(120.0, 12)
+    items = list(model.generate(AccompanimentRequest(clicks, 16_000, part="drums")))
+    assert isinstance(items[0], Analysis) and all(isinstance(i, AccompanimentChunk) for i in items[1:])
+    assert items[0].tempo_bpm == pytest.approx(120.0, rel=0.05)
+
+
+def test_cancel_stops_generation(model: Accompanist) -> None:
+    clicks, _ = click_track(100.0, 30)
+    token = CancelToken()
+    stream = model.generate(AccompanimentRequest(clicks, 16_000, part="drums"), cancel=token)
+    next(stream)
+    token.cancel("test")
+    with pytest.raises(Cancelled):
+        list(stream)
+
+
+def test_unknown_part_is_invalid(model: Accompanist) -> None:
+    with pytest.raises(InvalidInput, match="part"):
+        list(model.generate(AccompanimentRequest(np.zeros((16_000, 1), np.float32), 16_000, part="horns")))
