@@ -1,4 +1,4 @@
-"""Domain errors. Library code raises these; server/errors.py maps each to one gRPC status code.
+"""Domain errors. Library code raises these; server/rpc.py (status_for) maps each to one gRPC status code.
 
 Messages are written for the person who sent the request: they say what was wrong and what to do.
 """

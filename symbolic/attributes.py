@@ -87,17 +87,6 @@ class Key:
         return Key((self.tonic_pitch_class + semitones) % 12, self.mode)
 
 
-@dataclass(frozen=True)
-class Instrument:
-    """A GM program (0-127) or drums (program -1)."""
-
-    program: int
-
-    @property
-    def is_drum(self) -> bool:
-        return self.program == DRUM_PROGRAM
-
-
 @dataclass
 class Attributes:
     """What a clip is (measured) or should be (requested). None means unspecified."""
@@ -278,6 +267,3 @@ def tempo_level(tempo_bpm: float) -> int:
     return bin_index(tempo_bpm, TEMPO_EDGES_BPM)
 
 
-def tempo_level_centre_bpm(level: int) -> float:
-    edges = (40.0,) + TEMPO_EDGES_BPM + (280.0,)
-    return (edges[level] + edges[level + 1]) / 2.0

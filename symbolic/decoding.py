@@ -508,16 +508,6 @@ class MaskBook:
         return self._cache[key]
 
 
-@dataclass
-class BarStream:
-    """The body tokens of a clip, bar by bar (each bar starts with Bar TimeSig)."""
-
-    bars: list[list[int]]
-
-    def flat(self) -> list[int]:
-        return [token for bar in self.bars for token in bar]
-
-
 def window_of(prefix: list[int], bars: list[list[int]], partial: list[int], capacity: int) -> list[int]:
     """Prefix + as many trailing whole bars as fit in half the capacity + the bar being written."""
     budget = capacity // 2 - len(prefix) - len(partial)

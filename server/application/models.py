@@ -86,12 +86,6 @@ class ModelRegistry:
 
         return self._get(key, load)
 
-    def preload(self, settings: Settings) -> None:
-        """Loads every model now (`serve --preload`), so the first request does not wait for one."""
-        self.composer(settings)
-        self.latent_space(settings)
-        self.melody_model(settings)
-
 
 def _set_torch_threads(threads: int) -> None:
     import torch  # the first model load pays for torch, not the server's start

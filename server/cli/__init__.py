@@ -9,16 +9,9 @@ import os
 import signal
 import sys
 
-# stdout carries the command's results (`ostinato serve` announces its address on the first line).
-# pyfluidsynth prints where it found libfluidsynth to stdout at import time when CI is set, and it is
-# imported both by audio_render and, through note_seq, by pretty_midi: import it first, into stderr.
-with contextlib.redirect_stdout(sys.stderr):
-    import fluidsynth  # noqa: F401
-
 from ostinato.errors import OstinatoError
 from server.cli import accompany, arrange, bridge, composer, demo, latent, melody, renderer, scale, serve
 from server.cli.common import CommandLineError, check_paths, remove_partial_output
-from server.client import ServerError
 from server.settings import SettingsError
 
 # One subcommand module per capability; each adds its own subparsers.
@@ -49,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     except CommandLineError as error:
         print(f"ostinato: {error}", file=sys.stderr)
         return 2
+    # Only a command that runs loads the client and the libraries behind it (`--help` stays fast).
+    # stdout carries the command's results (`ostinato serve` announces its address on the first line).
+    # pyfluidsynth prints where it found libfluidsynth to stdout at import time when CI is set, and it is
+    # imported both by audio_render and, through note_seq, by pretty_midi: import it first, into stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        import fluidsynth  # noqa: F401
+    from server.client import ServerError
+
     signal.signal(signal.SIGINT, _interrupted)
     try:
         status = int(args.handler(args) or 0)

@@ -9,11 +9,20 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from tqdm import tqdm
+if TYPE_CHECKING:  # the client (grpc, numpy) and tqdm load when a command runs, not for `--help`
+    from tqdm import tqdm
 
-from server.client import Client
+    from server.client import Client
+
+# The services an in-process run starts, by the module that defines the command (default: all of them).
+SERVICES_BY_COMMAND_MODULE = {
+    "server.cli.composer": ("composer",),
+    "server.cli.latent": ("composer",),  # Vary and Interpolate are Composer calls
+    "server.cli.renderer": ("renderer",),
+    "server.cli.melody": ("melody",),
+}
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +44,11 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def connect(args: argparse.Namespace) -> Iterator[Client]:
-    """Yields a Client for `--server`, or for a server started in this process on a free loopback port."""
+def connect(args: argparse.Namespace) -> Iterator["Client"]:
+    """Yields a Client for `--server`, or for a server started in this process on a free loopback port
+    with only the services the command calls."""
+    from server.client import Client
+
     if args.server:
         root = open(args.ca_cert, "rb").read() if getattr(args, "ca_cert", None) else None
         client = Client(args.server, token=args.token, tls=args.tls, root_certificates=root, timeout_s=args.timeout)
@@ -47,11 +59,12 @@ def connect(args: argparse.Namespace) -> Iterator[Client]:
             client.close()
         return
 
-    from server.app import start_server  # only in-process runs pay for loading the server
+    from server.app import SERVICE_NAMES, start_server  # only in-process runs pay for loading the server
     from server.settings import settings_from_env
 
     settings = dataclasses.replace(settings_from_env().with_overrides(host="127.0.0.1", port=0), auth_token=None)
-    running = start_server(settings)
+    command_module = getattr(getattr(args, "handler", None), "__module__", "")
+    running = start_server(settings, SERVICES_BY_COMMAND_MODULE.get(command_module, SERVICE_NAMES))
     client = Client(running.address, timeout_s=args.timeout)
     try:
         yield client
@@ -60,13 +73,15 @@ def connect(args: argparse.Namespace) -> Iterator[Client]:
         running.stop(grace_s=1.0)
 
 
-def progress_bar(description: str, total: float = 1.0) -> tqdm:
+def progress_bar(description: str, total: float = 1.0) -> "tqdm":
     """A progress bar on stderr for streamed Progress events (update with `bar.n = fraction`)."""
+    from tqdm import tqdm
+
     return tqdm(total=total, desc=description, file=sys.stderr, unit="", leave=False,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", disable=not sys.stderr.isatty())
 
 
-def update_bar(bar: tqdm, fraction: float, message: str = "") -> None:
+def update_bar(bar: "tqdm", fraction: float, message: str = "") -> None:
     bar.n = max(0.0, min(1.0, fraction)) * bar.total
     if message:
         bar.set_postfix_str(message, refresh=False)

@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from google.protobuf import text_format
-
-from protos.ostinato.v1 import composer_pb2
 from server.cli.common import add_connection_arguments, connect, progress_bar, update_bar
-from server.client.composer import make_attributes
+
+if TYPE_CHECKING:  # the contract and the client load when a command runs, not for `--help`
+    from protos.ostinato.v1 import composer_pb2
 
 _PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 def format_attributes(attributes: composer_pb2.Attributes) -> str:
     """One line per attribute, for showing a request or a measurement back to the user."""
+    from protos.ostinato.v1 import composer_pb2
+
     lines = []
     if attributes.instruments:
         lines.append("instruments: " + ", ".join(
@@ -157,6 +159,8 @@ def _run_with_progress(description: str, call):  # type: ignore[no-untyped-def]
 
 
 def generate(args: argparse.Namespace) -> int:
+    from server.client.composer import make_attributes
+
     pitch_range = None
     if args.pitch_range:
         low, high = args.pitch_range.split("-")
@@ -172,13 +176,8 @@ def generate(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # The server merges the text with the explicit attributes (one rule: server.application.text).
     with connect(args) as client:
-        if args.text and args.instruments:
-            # explicit attributes replace what the text says; for instruments the user means "also"
-            for instrument in client.parse_text(args.text).attributes.instruments:
-                if not any(i.program == instrument.program and i.is_drum == instrument.is_drum
-                           for i in attributes.instruments if not i.name):
-                    attributes.instruments.add(program=instrument.program, is_drum=instrument.is_drum)
         clip = _run_with_progress("generate", lambda on_progress: client.generate(
             attributes, text=args.text, seed=args.seed, temperature=args.temperature, top_k=args.top_k,
             candidates=args.candidates, chords_midi=chords_midi, on_progress=on_progress))
@@ -243,6 +242,8 @@ def describe(args: argparse.Namespace) -> int:
         description = client.describe_midi(args.midi)
     sequence = description.note_sequence
     if args.full:
+        from google.protobuf import text_format
+
         print(text_format.MessageToString(sequence))
         return 0
     programs = sorted({(n.program, n.is_drum) for n in sequence.notes})

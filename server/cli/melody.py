@@ -8,8 +8,12 @@ import sys
 import wave
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from server.cli.common import add_connection_arguments, connect, progress_bar, update_bar
-from server.client.melody import MelodyAudioBlock, MelodyAudioStart, MelodyNotice, MelodyProgress, MelodySummary
+
+if TYPE_CHECKING:
+    from server.client.melody import MelodySummary
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 
@@ -42,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def melody(args: argparse.Namespace) -> int:
+    from server.client.melody import MelodyAudioBlock, MelodyAudioStart, MelodyNotice, MelodyProgress, MelodySummary
+
     if not args.melody.is_file():
         print(f"ostinato: no such file: {args.melody}", file=sys.stderr)
         return 2

@@ -8,8 +8,12 @@ import sys
 import wave
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from server.cli.common import add_connection_arguments, connect, progress_bar, update_bar
-from server.client.renderer import AudioBlock, AudioStart, Effects, RenderNotice, RenderProgress, RenderSummary, safe_file_name
+
+if TYPE_CHECKING:  # the client loads when a command runs, not for `--help`
+    from server.client.renderer import Effects
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=soundfonts)
 
 
-def _effects(args: argparse.Namespace) -> Effects:
+def _effects(args: argparse.Namespace) -> "Effects":
+    from server.client.renderer import Effects
+
     return Effects(
         reverb=not args.no_reverb,
         reverb_room_size=args.reverb_room_size,
@@ -79,6 +85,8 @@ def _allow_local_soundfont(args: argparse.Namespace) -> None:
 
 
 def render(args: argparse.Namespace) -> int:
+    from server.client.renderer import AudioBlock, AudioStart, RenderNotice, RenderProgress, RenderSummary, safe_file_name
+
     if not args.midi.is_file():
         print(f"ostinato: no such MIDI file: {args.midi}", file=sys.stderr)
         return 2

@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--default-soundfont", help="SoundFont name or path used when a request names none")
     parser.add_argument("--composer-model", type=Path, help="directory of a symbolic model (default: the embedded one)")
     parser.add_argument("--melody-model", type=Path, help="directory of a melody model: embedded, transformers or audiocraft layout")
-    parser.add_argument("--preload", action="store_true", help="load every model at start-up, not on first use")
+    parser.add_argument("--preload", action=argparse.BooleanOptionalAction, default=True,
+                        help="load every model before reporting SERVING (default); --no-preload loads each "
+                             "on its first use")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
     scale.add_serve_arguments(parser)
     parser.set_defaults(handler=run)
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         default_soundfont=args.default_soundfont,
         composer_model_dir=args.composer_model,
         melody_model_dir=args.melody_model,
-        preload_models=args.preload or None,
+        preload_models=args.preload,
     )
     if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
         raise SystemExit("ostinato serve: --tls-cert and --tls-key go together")

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from ostinato.runtime import ProgressEvent
 from protos.ostinato.v1 import common_pb2, composer_pb2, composer_pb2_grpc
-from server.app import SERVICE_MODULES, RunningServer, start_server
+from server.app import SERVICE_NAMES, RunningServer, service_modules, start_server
 from server.client import Client, ServerError
 from server.rpc import handle_errors, progress_message, stream_work
 from tests.conftest import make_midi, make_settings
@@ -208,7 +208,14 @@ def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones() -> None:
 
 
 def test_every_service_module_registers_a_declared_service() -> None:
-    assert len(SERVICE_MODULES) == 5
+    from protos.ostinato.v1 import (accompanist_pb2, arrangement_pb2, bridge_pb2, composer_pb2, melody_pb2,
+                                    renderer_pb2)
+
+    declared = {service.full_name for module in (composer_pb2, renderer_pb2, melody_pb2, accompanist_pb2,
+                                                 bridge_pb2, arrangement_pb2)
+                for service in module.DESCRIPTOR.services_by_name.values()}
+    modules = service_modules()
+    assert len(modules) == len(SERVICE_NAMES) and {m.SERVICE_NAME for m in modules} == declared
 
 
 def test_progress_message_clamps_fraction() -> None:
