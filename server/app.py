@@ -68,7 +68,7 @@ def start_server(settings: Settings, services: Iterable[str] = SERVICE_NAMES) ->
     RunningServer.port).
 
     Raises:
-        ValueError: settings it must not start with (an empty auth token...).
+        SettingsError: settings it must not start with (an empty auth token...).
         MissingAsset: with preload_models, a model that cannot be loaded.
     """
     settings.validate()
@@ -89,8 +89,8 @@ def start_server(settings: Settings, services: Iterable[str] = SERVICE_NAMES) ->
         maximum_concurrent_rpcs=pool_size,
     )
     names = tuple(module.add_to_server(server, settings) for module in service_modules(services))
-    if settings.preload_models:
-        _preload_latent(settings)
+    if settings.preload_models and any(name.endswith(".Composer") for name in names):
+        _preload_latent(settings)  # Vary/Interpolate: a failure here is MissingAsset, a one-line refusal
 
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
