@@ -311,7 +311,7 @@ def test_clips_in_no_lane_play_alongside_each_other(session, fake_clock) -> None
     session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0)), "a", launch=Launch(loop=True))
     session.launch(MadeClip(scale_clip_midi(bars=1, step_beats=1.0, first_pitch=80)), "b")
     session.start()
-    play_through(session, fake_clock, 4.1)  # to beat 8
+    play_through(session, fake_clock, 3.5)  # beat 7, notes released up to 7.6 (the 0.3 s lookahead)
     ons = notes_on(drain(watcher))
     assert [n.beat for n in ons if n.data[1] < 80] == [float(b) for b in range(8)]  # still looping
     assert [n.beat for n in ons if n.data[1] >= 80] == [0.0, 1.0, 2.0, 3.0]
