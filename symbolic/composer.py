@@ -318,10 +318,12 @@ class Composer:
             bar_chords = self.chord_model.sample(key, bars, rng)
         else:
             bar_chords = None
-        sparse_asked = (attributes.rhythm_intensity is not None or attributes.notes_per_bar is not None) and chosen["density"] == 0
+        density_asked = attributes.rhythm_intensity is not None or attributes.notes_per_bar is not None
+        sparse_asked = density_asked and chosen["density"] == 0
         constraints = BodyConstraints(
             time_signature=time_signature, programs=model_programs, required_programs=model_programs,
-            roles=roles, bar_chords=bar_chords, fill_every_bar=not sparse_asked, pace_bias=4.0, span_push=4.0,
+            roles=roles, bar_chords=bar_chords, fill_every_bar=not sparse_asked, span_push=4.0,
+            density_asked=density_asked, pace_bias=4.0 if density_asked else 2.5,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
             # Key and density are steered whether asked for or sampled in the prefix: the clip should
             # be what the request shown back to the user says.
@@ -482,6 +484,22 @@ class Composer:
         midi = table_to_midi(table, time_signature, tempo_bpm, bars=bars, key=requested.key)
         measured = extract(table, tuple(time_signature), tempo_bpm, bars=bars, style=requested.style)
         return Generated(clip, midi, requested, measured, seed, notes)
+
+
+def _key_from_chords(attributes: Attributes) -> Attributes:
+    """Chord symbols given without a key set the key (Roman numerals wait for the sampled key)."""
+    if attributes.chords is None or not attributes.chords.strip() or attributes.key is not None:
+        return attributes
+    from symbolic.chords import parse_chord, split_symbols
+
+    symbols = split_symbols(attributes.chords)
+    try:
+        chords = [parse_chord(symbol) for symbol in symbols]
+    except ValueError:
+        return attributes  # Roman numerals (or a bad symbol, reported once the bars are known)
+    if not any(chord is not None for chord in chords):
+        return attributes
+    return attributes.copy(key=key_of_progression(chords))
 
 
 def _concat(tables: list[NoteTable]) -> NoteTable:

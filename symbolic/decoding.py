@@ -93,6 +93,7 @@ class BodyConstraints:
     roles: dict[int, str] = field(default_factory=dict)
     bar_chords: list | None = None
     fill_every_bar: bool = False
+    density_asked: bool = False  # a requested density is paced toward its band's middle
     melody_chord_bias: float = 1.2
     bass_chord_bias: float = 1.5
 
@@ -738,7 +739,7 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
             if constraints.density_band is not None and state in ("bar_start", "after_duration"):
                 elapsed_q = (bar_index * book.max_position + max(position, 0)) / ticks_per_quarter
                 low, high = constraints.density_band
-                if roles:  # aim at the band's middle: the forced strikes leave less room either side
+                if roles and constraints.density_asked:  # the band's middle: forced strikes leave less room
                     low = high = (low + high) / 2.0
                 if onsets > high * elapsed_q + 0.5:
                     bias = bias + book.pace(position, -1)
