@@ -111,11 +111,27 @@ def _one_voice(notes: TranscribedNotes, tolerance: float) -> TranscribedNotes:
             group.append(order[index + len(group)])
         keep.append(max(group, key=lambda i: (notes.velocity[i] * notes.duration[i], notes.pitch[i])))
         index += len(group)
+    keep = _without_overtones(notes, keep)
     chosen = notes.select(np.array(keep))
     # a note sounding over the next onset ends there (overlaps are harmonics or legato)
     ends = np.minimum(chosen.onset + chosen.duration, np.append(chosen.onset[1:], np.inf))
     chosen.duration = np.maximum(ends - chosen.onset, 1e-3)
     return chosen
+
+
+def _without_overtones(notes: TranscribedNotes, keep: list[int]) -> list[int]:
+    """Drops a note that starts while the previous one still sounds, an octave, a twelfth or two
+    octaves above it and no louder: the previous note's overtone, not a new note."""
+    kept: list[int] = []
+    for index in keep:
+        if kept:
+            previous = kept[-1]
+            sounding = notes.onset[index] < notes.onset[previous] + notes.duration[previous] - 0.02
+            interval = int(notes.pitch[index]) - int(notes.pitch[previous])
+            if sounding and interval in (12, 19, 24) and notes.velocity[index] <= notes.velocity[previous]:
+                continue
+        kept.append(index)
+    return kept
 
 
 def _merge_restrikes(notes: TranscribedNotes, gap_s: float) -> TranscribedNotes:
