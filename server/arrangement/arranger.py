@@ -9,11 +9,14 @@ section as context, repeats reuse earlier material, variations rewrite part of i
 How a section is written (composed tracks):
 - the first section (or one after a meter change) with nothing else playing: Composer.generate with the
   section's key, tempo, meter, density and instruments;
-- otherwise a continuation with new attributes: the last `context_bars` of the previous section,
-  transposed into the new key and at the new tempo, followed by the section's bars in which the fixed
-  tracks already play and the composed tracks hold placeholders; Composer.infill rewrites the
-  composed tracks over those bars, hearing the context before and the fixed tracks inside. So a key
-  change lands in the new key, an instrument can enter, and a bass is written under a given melody.
+- after a section with nothing given playing: Composer.continue_clip with a SectionChange (new key,
+  tempo, density, the section's instruments) from the last `context_bars` of the previous section;
+- where given tracks play (a clip, a transcribed recording): the context transposed into the new key,
+  then the section's bars with the given tracks in place and placeholders for the composed ones;
+  Composer.infill rewrites the composed tracks, hearing the context before and the given tracks
+  inside, so a bass is written under a given melody.
+A composed track left silent in most bars is written again (and a bass still silent plays the roots).
+Groove drums are laid in but not shown to the Composer (a full groove made it leave pitched parts empty).
 Results are cached by a key of the section's own content and what it depends on (the previous
 section's key for a continuation, the source section's for a repeat), so re-running after an edit
 rewrites only the edited section and what follows from it.
