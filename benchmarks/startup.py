@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.startup [--repeats 3] [--before REV]
 
 Measured per command (median wall time over --repeats runs, and the largest peak RSS of the process,
-from wait4's rusage):
+measured by GNU time):
 - `python -c pass`: the interpreter alone, the floor every command pays;
 - `ostinato --help`;
 - `ostinato parse-text "jig in D"` (in-process: the command starts its own server on loopback);
@@ -34,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+TIME = "/usr/bin/time"  # GNU time (apt: time), for each command's peak RSS
 
 # A client that times the first audio chunk of GenerateFromMelody (a plucked D major line as WAV).
 _MELODY_PROBE = r"""
@@ -68,18 +69,19 @@ class Run:
 
 
 def run_process(args: list[str], cwd: Path) -> Run:
-    """Runs a command to its end; wall time and the process's own peak RSS (ru_maxrss, KiB on Linux)."""
+    """Runs a command to its end; wall time and the command's own peak RSS. GNU time measures it: the
+    rusage of a child forked from this (large) Python process would count this process's pages too."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    started = time.perf_counter()
-    process = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    assert process.stdout is not None
-    output = process.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(process.pid, 0)
-    wall_s = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.NamedTemporaryFile(prefix="ostinato-rss-") as rss_file:
+        started = time.perf_counter()
+        process = subprocess.run([TIME, "-f", "%M", "-o", rss_file.name, *args], cwd=cwd, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        wall_s = time.perf_counter() - started
+        peak_kib = int(Path(rss_file.name).read_text().split()[-1])
+    output = process.stdout.decode(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} exited {process.returncode}:\n{output[-2000:]}")
-    return Run(wall_s, usage.ru_maxrss / 1024, output)
+    return Run(wall_s, peak_kib / 1024, output)
 
 
 def first_melody_chunk(cwd: Path) -> tuple[float, float]:

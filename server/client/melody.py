@@ -19,59 +19,16 @@ import numpy as np
 
 from protos.ostinato.v1 import melody_pb2, melody_pb2_grpc, renderer_pb2
 from server.client.base import ClientBase
+from server.client import events
 
-_S16_SCALE = 32767.0
-
-
-@dataclass(frozen=True)
-class MelodyProgress:
-    stage: str
-    fraction: float
-    message: str
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class MelodyNotice:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class MelodyAudioStart:
-    sample_rate_hz: int
-    channels: int
-    total_frames: int
-
-
-@dataclass(frozen=True)
-class MelodyAudioBlock:
-    """Mono float32 samples for frames [start_frame, start_frame + len)."""
-
-    start_frame: int
-    samples: np.ndarray
-    pcm_s16le: bytes
-    last: bool
-
-
-@dataclass(frozen=True)
-class MelodySummary:
-    duration_s: float
-    compute_s: float
-    first_chunk_s: float
-    chroma_cosine: float
-    seed: int
-    model: str
-
-
-@dataclass(frozen=True)
-class MelodyModelInfo:
-    name: str
-    sample_rate_hz: int
-    frame_rate_hz: float
-    window_s: float
-    parameters: int
-    source: str
+# The names this module has always exported: the shared events (melody audio is mono, so a block's
+# samples have shape (frames,)) and the contract's own messages for the summary and the model.
+MelodyProgress = events.Progress
+MelodyNotice = events.Notice
+MelodyAudioStart = events.AudioStart
+MelodyAudioBlock = events.AudioBlock
+MelodySummary = melody_pb2.GenerationSummary
+MelodyModelInfo = melody_pb2.DescribeMelodyModelResponse
 
 
 MelodyEvent = Union[MelodyProgress, MelodyNotice, MelodyAudioStart, MelodyAudioBlock, MelodySummary]
@@ -86,7 +43,7 @@ class MelodyResult:
 
     @property
     def samples(self) -> np.ndarray:
-        return np.frombuffer(bytes(self.pcm), dtype="<i2").astype(np.float32) / _S16_SCALE
+        return events.pcm_to_float(bytes(self.pcm))
 
     def write_wav(self, path: str | Path) -> None:
         with wave.open(str(path), "wb") as out:
@@ -99,20 +56,15 @@ class MelodyResult:
 def _event(response: melody_pb2.GenerateFromMelodyResponse) -> MelodyEvent | None:
     kind = response.WhichOneof("event")
     if kind == "progress":
-        p = response.progress
-        return MelodyProgress(p.stage, p.fraction, p.message, p.elapsed_s)
+        return response.progress
     if kind == "notice":
-        return MelodyNotice(response.notice.code, response.notice.message)
+        return response.notice
     if kind == "format":
-        f = response.format
-        return MelodyAudioStart(f.sample_rate_hz, f.channels, f.total_frames)
+        return events.audio_start_event(response.format)
     if kind == "chunk":
-        c = response.chunk
-        samples = np.frombuffer(c.data, dtype="<i2").astype(np.float32) / _S16_SCALE
-        return MelodyAudioBlock(c.start_frame, samples, c.data, c.last)
+        return events.audio_block_event(response.chunk)
     if kind == "summary":
-        s = response.summary
-        return MelodySummary(s.duration_s, s.compute_s, s.first_chunk_s, s.chroma_cosine, s.seed, s.model)
+        return response.summary
     return None
 
 
@@ -171,5 +123,4 @@ class MelodyCalls(ClientBase):
 
     def describe_melody_model(self, timeout_s: float | None = None) -> MelodyModelInfo:
         stub = self._stub(melody_pb2_grpc.MelodyGeneratorStub)
-        r = self._unary(stub.DescribeMelodyModel, melody_pb2.DescribeMelodyModelRequest(), timeout_s)
-        return MelodyModelInfo(r.name, r.sample_rate_hz, r.frame_rate_hz, r.window_s, r.parameters, r.source)
+        return self._unary(stub.DescribeMelodyModel, melody_pb2.DescribeMelodyModelRequest(), timeout_s)

@@ -17,10 +17,15 @@ from typing import Callable, Iterator, Union
 
 import numpy as np
 
-from protos.ostinato.v1 import renderer_pb2, renderer_pb2_grpc
+from protos.ostinato.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
 from server.client.base import ClientBase
+from server.client.events import AudioBlock, AudioStart, audio_block_event, audio_start_event, pcm_to_float
 
-_S16_SCALE = 32767.0
+# The names this module has always exported: the contract's own messages for progress, notices and
+# the summary (the audio events, with decoded samples, are server.client.events').
+RenderProgress = common_pb2.Progress
+RenderNotice = common_pb2.Notice
+RenderSummary = renderer_pb2.RenderSummary
 
 
 @dataclass(frozen=True)
@@ -53,59 +58,11 @@ class Effects:
         )
 
 
-@dataclass(frozen=True)
-class RenderProgress:
-    stage: str
-    fraction: float
-    message: str
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class AudioStart:
-    """The header of one stream of audio ("" is the mix, otherwise a stem name)."""
-
-    stem: str
-    sample_rate_hz: int
-    channels: int
-    total_frames: int
-
-
-@dataclass(frozen=True)
-class AudioBlock:
-    """Decoded samples, float32 (frames, channels), for frames [start_frame, start_frame + len)."""
-
-    stem: str
-    start_frame: int
-    samples: np.ndarray
-    pcm_s16le: bytes
-    last: bool
-
-
-@dataclass(frozen=True)
-class RenderNotice:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class RenderSummary:
-    duration_s: float
-    total_frames: int
-    peak: float
-    stems: tuple[str, ...]
-    render_s: float
-
-
 RenderEvent = Union[RenderProgress, AudioStart, AudioBlock, RenderNotice, RenderSummary]
 
 
 def _midi_bytes(midi: bytes | str | Path) -> bytes:
     return midi if isinstance(midi, (bytes, bytearray)) else Path(midi).read_bytes()
-
-
-def _pcm_to_float(data: bytes, channels: int) -> np.ndarray:
-    return (np.frombuffer(data, dtype="<i2").astype(np.float32) / _S16_SCALE).reshape(-1, channels)
 
 
 def safe_file_name(stem: str) -> str:
@@ -134,11 +91,11 @@ class RenderResult:
 
     @property
     def samples(self) -> np.ndarray:
-        return _pcm_to_float(bytes(self.pcm.get("", b"")), self.channels)
+        return pcm_to_float(bytes(self.pcm.get("", b"")), self.channels)
 
     @property
     def stems(self) -> dict[str, np.ndarray]:
-        return {name: _pcm_to_float(bytes(data), self.channels) for name, data in self.pcm.items() if name}
+        return {name: pcm_to_float(bytes(data), self.channels) for name, data in self.pcm.items() if name}
 
     @property
     def duration_s(self) -> float:
@@ -230,22 +187,16 @@ class RendererCalls(ClientBase):
         for response in self._stream(stub.RenderMidi, request, timeout_s):
             kind = response.WhichOneof("event")
             if kind == "progress":
-                p = response.progress
-                yield RenderProgress(p.stage, p.fraction, p.message, p.elapsed_s)
+                yield response.progress
             elif kind == "format":
-                f = response.format
-                channels_of[f.stem] = f.channels
-                yield AudioStart(f.stem, f.sample_rate_hz, f.channels, f.total_frames)
+                channels_of[response.format.stem] = response.format.channels
+                yield audio_start_event(response.format)
             elif kind == "chunk":
-                c = response.chunk
-                yield AudioBlock(
-                    c.stem, c.start_frame, _pcm_to_float(c.data, channels_of.get(c.stem, 1)), c.data, c.last
-                )
+                yield audio_block_event(response.chunk, channels_of.get(response.chunk.stem, 1))
             elif kind == "notice":
-                yield RenderNotice(response.notice.code, response.notice.message)
+                yield response.notice
             elif kind == "summary":
-                s = response.summary
-                yield RenderSummary(s.duration_s, s.total_frames, s.peak, tuple(s.stems), s.render_s)
+                yield response.summary
 
     def render_midi(
         self,
@@ -279,13 +230,11 @@ class RendererCalls(ClientBase):
                 result.sample_rate_hz, result.channels = f.sample_rate_hz, f.channels
                 result.pcm[f.stem] = bytearray()
             elif kind == "progress" and on_progress is not None:
-                p = response.progress
-                on_progress(RenderProgress(p.stage, p.fraction, p.message, p.elapsed_s))
+                on_progress(response.progress)
             elif kind == "notice":
-                result.notices.append(RenderNotice(response.notice.code, response.notice.message))
+                result.notices.append(response.notice)
             elif kind == "summary":
-                s = response.summary
-                result.summary = RenderSummary(s.duration_s, s.total_frames, s.peak, tuple(s.stems), s.render_s)
+                result.summary = response.summary
         return result
 
     def list_soundfonts(self, timeout_s: float | None = None) -> list[renderer_pb2.SoundFontInfo]:

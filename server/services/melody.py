@@ -8,7 +8,6 @@ model by default, or a published checkpoint in the transformers or audiocraft la
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import replace
 from typing import Any, Callable
@@ -22,6 +21,7 @@ from ostinato.errors import InvalidInput, LimitExceeded
 from ostinato.limits import check_range
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import common_pb2, melody_pb2, melody_pb2_grpc
+from server.application.models import MODELS
 from server.rpc import call_token, check_size, handle_errors, progress_message, stream_work
 from server.settings import Settings
 
@@ -41,20 +41,12 @@ MELODY_RENDER_RATE_HZ = 32_000
 class MelodyGeneratorServicer(melody_pb2_grpc.MelodyGeneratorServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._model: MelodyModel | None = None
-        self._lock = threading.Lock()
         if settings.preload_models:
-            self.model()
+            warm_up(self.model())
 
     def model(self) -> MelodyModel:
-        with self._lock:
-            if self._model is None:
-                from audio_render.melody.loading import load_melody_model
-
-                started = time.monotonic()
-                self._model = load_melody_model(self._settings.melody_model_dir, threads=self._settings.torch_threads)
-                log.info("melody model %s loaded in %.1f s", self._model.info.name, time.monotonic() - started)
-            return self._model
+        """The process's one melody model (MissingAsset -> FAILED_PRECONDITION if absent)."""
+        return MODELS.melody_model(self._settings)
 
     # ------------------------------------------------------------------------------ validation
     def _request(self, request: melody_pb2.GenerateFromMelodyRequest) -> MelodyRequest:
@@ -158,6 +150,23 @@ class MelodyGeneratorServicer(melody_pb2_grpc.MelodyGeneratorServicer):
             name=info.name, sample_rate_hz=info.sample_rate_hz, frame_rate_hz=info.frame_rate_hz,
             window_s=info.window_s, parameters=info.parameters, source=info.source,
         )
+
+
+def warm_up(model: MelodyModel) -> None:
+    """One second of generation from a short WAV, through the path a request takes (WAV decoding, the
+    chroma, the text encoder, the sampler), so a preloaded server's first call pays no first-call costs."""
+    import numpy as np
+
+    from audio_render.audio_io import encode_wav
+
+    started = time.monotonic()
+    rate_hz = MELODY_RENDER_RATE_HZ
+    times_s = np.arange(rate_hz) / rate_hz
+    tone = (0.3 * np.sin(2 * np.pi * 440.0 * times_s) * np.exp(-3.0 * times_s)).astype(np.float32)
+    melody = melody_from_audio(encode_wav(tone[:, None], rate_hz), max_duration_s=5.0)
+    for _ in generate(model, melody, MelodyRequest(text="warm up", duration_s=1.0, seed=1)):
+        pass
+    log.info("melody model warmed up in %.1f s", time.monotonic() - started)
 
 
 def _chunks(piece: AudioPiece, chunk_frames: int):
