@@ -36,6 +36,8 @@ PLAYING_BARS = 4
 # Longest file read, in bars (a 4 MiB file limit comes first for real music).
 MAX_FILE_BARS = 4096
 TEMPO_LIMITS_BPM = (20.0, 300.0)
+# Continuations sampled for a key change; the one that sounds most plainly in the new key is kept.
+KEY_CHANGE_CANDIDATES = 4
 
 
 @dataclass
@@ -86,20 +88,36 @@ def _read(midi: bytes, what: str) -> tuple[MidiEventFile, BarMap]:
     return song, bar_map
 
 
-def _check_meter(composer: "Composer", meter: tuple[int, int], where: str) -> None:
-    if tuple(meter) not in composer.vocab.time_signature:
-        supported = ", ".join(f"{n}/{d}" for n, d in composer.time_signatures)
-        raise InvalidInput(f"{where} is in {meter[0]}/{meter[1]}, which the model cannot write; "
-                           f"it writes {supported}")
+def _model_meter(composer: "Composer", meter: tuple[int, int], where: str) -> tuple[tuple[int, int], int]:
+    """The meter the model reads and writes a stretch of the file in, and how many of the file's bars
+    make one of its bars: a pop file notated in 1/4 is read four bars at a time, as 4/4."""
+    meter = (int(meter[0]), int(meter[1]))
+    if meter in composer.vocab.time_signature:
+        return meter, 1
+    for group in (4, 2, 3, 6, 8):
+        grouped = (meter[0] * group, meter[1])
+        if grouped in composer.vocab.time_signature:
+            return grouped, group
+    supported = ", ".join(f"{n}/{d}" for n, d in composer.time_signatures)
+    raise InvalidInput(f"{where} is in {meter[0]}/{meter[1]}, which the model cannot write (nor a whole number "
+                       f"of its bars); it writes {supported}")
 
 
-def _transposed(table: NoteTable, semitones: int) -> NoteTable:
-    """Pitched notes moved by `semitones` (folded by octaves into the piano range); drums untouched."""
-    if semitones == 0 or len(table) == 0:
+def _in_key(table: NoteTable, old: Key, new: Key) -> NoteTable:
+    """Pitched notes moved from one key into another, degree by degree: the tonic moves by the
+    smallest interval, and each scale degree of the old mode becomes the same degree of the new one
+    (a D major tune heard in E minor has G, C and D naturals), so the model hears music already in the
+    new key and mode. Notes outside the old scale keep their distance from the tonic. Drums untouched."""
+    if old == new or len(table) == 0:
         return table
+    semitones = ((new.tonic_pitch_class - old.tonic_pitch_class + 5) % 12) - 5
+    old_steps = sorted((pc - old.tonic_pitch_class) % 12 for pc in old.scale_pitch_classes())
+    new_steps = sorted((pc - new.tonic_pitch_class) % 12 for pc in new.scale_pitch_classes())
+    degree_of = {step: new_steps[index] - step for index, step in enumerate(old_steps)}
     pitch = table.pitch.copy()
     pitched = table.program != DRUM_PROGRAM
-    moved = pitch[pitched] + semitones
+    relative = (pitch[pitched] - old.tonic_pitch_class) % 12
+    moved = pitch[pitched] + semitones + np.array([degree_of.get(int(r), 0) for r in relative], dtype=int)
     moved = np.where(moved > 108, moved - 12, moved)
     moved = np.where(moved < 21, moved + 12, moved)
     pitch[pitched] = moved
@@ -201,11 +219,13 @@ def _steering(key: Key, strong: bool) -> dict:
 
     if not strong:
         return composer_module._gentle_key_steering(key)
+    # a new key is established more firmly than a generated clip's: the tonic triad and the degree that
+    # tells the mode (the leading tone in major) weigh more, so the new tonic is not heard as a IV or V
     return {"scale_pitch_classes": key.scale_pitch_classes(), "key_bias": 2.5,
             "tonic_pitch_class": key.tonic_pitch_class, "triad_pitch_classes": key.triad_pitch_classes(),
-            "colour_pitch_classes": key.colour_pitch_classes(),
-            "colour_bias": (composer_module.COLOUR_BIAS_MAJOR_MINOR if key.mode in ("major", "minor")
-                            else composer_module.COLOUR_BIAS_CHURCH_MODES)}
+            "tonic_bias": 1.5, "colour_pitch_classes": key.colour_pitch_classes(),
+            "colour_bias": 2 * (composer_module.COLOUR_BIAS_MAJOR_MINOR if key.mode in ("major", "minor")
+                                else composer_module.COLOUR_BIAS_CHURCH_MODES)}
 
 
 def _bar_by_bar(decoder: Decoder, prefix: list[int], context: list[list[int]], constraints: list[BodyConstraints],
@@ -250,21 +270,22 @@ def continue_file(composer: "Composer", primer_midi: bytes, bars: int, sampling:
     total = len(bar_map)
     last = total - 1
     meter = tuple(bar_map.meter[last])
-    _check_meter(composer, meter, f"the primer's last bar (bar {last})")
+    model_meter, group = _model_meter(composer, meter, f"the primer's last bar (bar {last})")
     new_meter = tuple(change.time_signature) if change.time_signature else meter
-    _check_meter(composer, new_meter, "the requested continuation")
+    new_model_meter, new_group = _model_meter(composer, new_meter, "the requested continuation")
     segment_first, _ = bar_map.same_meter_run(last)
-    context_first = max(segment_first, total - CONTEXT_BARS)
-    context_bars = total - context_first
-    window_start = int(bar_map.start_tick[context_first])
+    context_bars = min(CONTEXT_BARS, (total - segment_first) // group)  # in the model's bars
+    context_first = total - context_bars * group
+    model_bars = -(-bars // new_group)
+    window_start = int(bar_map.start_tick[context_first]) if context_bars else int(bar_map.end_tick[last])
     boundary = int(bar_map.end_tick[last])
     tempo_bpm = song.tempo_at(boundary)
     new_tempo = float(change.tempo_bpm) if change.tempo_bpm is not None else tempo_bpm
     if not TEMPO_LIMITS_BPM[0] <= new_tempo <= TEMPO_LIMITS_BPM[1]:
         raise InvalidInput(f"tempo {new_tempo:g} bpm is outside {TEMPO_LIMITS_BPM[0]:g}-{TEMPO_LIMITS_BPM[1]:g} bpm")
     context = song.window(window_start, boundary)
-    measured = extract(context, meter, tempo_bpm, bars=context_bars)
-    recent_start = int(bar_map.start_tick[max(context_first, total - PLAYING_BARS)])
+    measured = extract(context, model_meter, tempo_bpm, bars=max(1, context_bars))
+    recent_start = int(bar_map.start_tick[max(0, min(context_first, total - PLAYING_BARS * group))])
     playing = program_order(context.program[context.onset_q * song.ticks_per_quarter
                                             >= recent_start - window_start])
     heard = program_order(context.program)
@@ -290,41 +311,48 @@ def continue_file(composer: "Composer", primer_midi: bytes, bars: int, sampling:
     new_key = old_key
     if change.key is not None:
         new_key = Key(change.key.tonic_pitch_class % 12, change.key.mode or old_key.mode)
-    shift = ((new_key.tonic_pitch_class - old_key.tonic_pitch_class + 5) % 12) - 5
-    heard_context = _transposed(context, shift)
+    heard_context = _in_key(context, old_key, new_key)
 
     rng = random.Random(sampling.seed)
-    wanted = measured.copy(bars=context_bars + bars, style=None, key=new_key, tempo_bpm=new_tempo,
-                           time_signature=new_meter, instruments=program_order(heard + after))
+    wanted = measured.copy(bars=context_bars + model_bars, style=None, key=new_key, tempo_bpm=new_tempo,
+                           time_signature=new_model_meter, instruments=program_order(heard + after))
     density_changed = change.rhythm_intensity is not None or change.notes_per_bar is not None
     if density_changed:
         wanted = wanted.copy(rhythm_intensity=change.rhythm_intensity, notes_per_bar=change.notes_per_bar)
         if change.rhythm_intensity is None:
             wanted.rhythm_intensity = None
     plan, _ = composer._plan(wanted, rng)
-    plan[PREFIX_GROUPS.index("bars")] = [composer.vocab.bars_token(context_bars + bars)]
-    decoder = Decoder(composer.model, composer.vocab, sampling, cancel)
-    prefix = sample_prefix(decoder, plan, program_order(heard + after), sorted(composer.vocab.program))
-    chosen = composer._levels_from_prefix(prefix)
+    plan[PREFIX_GROUPS.index("bars")] = [composer.vocab.bars_token(context_bars + model_bars)]
     with composer._tokenizer_lock:
-        context_tokens = encode_bars(composer.tokenizer, composer.vocab, heard_context, meter, tempo_bpm,
+        context_tokens = encode_bars(composer.tokenizer, composer.vocab, heard_context, model_meter, tempo_bpm,
                                      context_bars)
     steering = _steering(new_key, strong=change.key is not None)
-    # the primer's density level (or the requested one) paces the new bars
-    steering["density_band"] = composer_module._density_band(chosen["density"])
     # every instrument that plays on (in most of the primer's last bars) or enters plays in every new bar
-    recent_bars = max(1, total - max(context_first, total - PLAYING_BARS))
+    recent_bars = max(1, -(-(int(bar_map.end_tick[last]) - recent_start) // song.bar_ticks(model_meter)))
     bar_of_note = np.floor((context.onset_q * song.ticks_per_quarter - (recent_start - window_start))
-                           / song.bar_ticks(meter)).astype(int)
+                           / song.bar_ticks(model_meter)).astype(int)
     steady = [p for p in after if p in change.entering or (change.instruments is not None and p not in playing)
               or len(set(bar_of_note[(context.program == p) & (bar_of_note >= 0)])) * 2 >= recent_bars]
-    constraints = [BodyConstraints(time_signature=new_meter, programs=after, required_programs=steady,
-                                   **(steering if bar == bars - 1 else _inner_bar(steering)))
-                   for bar in range(bars)]
-    new_bars = _bar_by_bar(decoder, prefix, context_tokens, constraints, progress)
-    with composer._tokenizer_lock:
-        table = decode_bars(composer.tokenizer, new_bars, new_meter)
-    table = table.select(np.isin(table.program, after))
+    # A key change samples a few continuations and keeps the one that most plainly sounds in the new key
+    # (its measured key, then the share of its time on the new tonic triad).
+    candidates = KEY_CHANGE_CANDIDATES if change.key is not None else 1
+    best: tuple[tuple, NoteTable] | None = None
+    steps = 0
+    for candidate in range(candidates):
+        decoder = Decoder(composer.model, composer.vocab, Sampling(
+            sampling.seed + 7919 * candidate, sampling.temperature, sampling.top_k), cancel)
+        prefix = sample_prefix(decoder, plan, program_order(heard + after), sorted(composer.vocab.program))
+        chosen = composer._levels_from_prefix(prefix)
+        table = _continuation(composer, decoder, prefix, context_tokens, model_bars, new_model_meter, after, steady,
+                              steering,
+                              chosen, progress, (candidate / candidates, (candidate + 1) / candidates))
+        steps += decoder.steps
+        table = table.select(table.onset_q < bars * bar_quarters(new_meter) - 1e-6)  # whole model bars, cut
+        score = _key_score(table, new_key, new_model_meter, new_tempo, model_bars)
+        if best is None or score > best[0]:
+            best = (score, table)
+    assert best is not None
+    table = best[1]
 
     bar_q = bar_quarters(new_meter)
     if change.tempo_bpm is not None and abs(new_tempo - tempo_bpm) > 0.005:
@@ -351,11 +379,55 @@ def continue_file(composer: "Composer", primer_midi: bytes, bars: int, sampling:
     requested = wanted.copy(bars=out_bars, instruments=after,
                             duration_s=bars * bar_q * 60.0 / new_tempo if continuation_only else None)
     measured_out = extract(clip.table, clip.time_signature, clip.tempo_bpm, bars=out_bars)
-    notes = {"tokens_sampled": decoder.steps, "primer_bars": total, "context_bars": context_bars,
+    notes = {"tokens_sampled": steps, "primer_bars": total, "candidates": candidates, "context_bars": context_bars,
              "boundary_tick": boundary, "playing_before": playing, "playing_after": after,
              "notes_added_per_program": added,
-             "continuation_key": str(extract(table, new_meter, new_tempo, bars=bars).key) if len(table) else None}
+             "model_meter": list(new_model_meter),
+             "continuation_key": str(extract(table, new_model_meter, new_tempo, bars=model_bars).key)
+             if len(table) else None}
     return composer_module.Generated(clip, midi, requested, measured_out, sampling.seed, notes)
+
+
+def _continuation(composer: "Composer", decoder: Decoder, prefix: list[int], context_tokens: list[list[int]],
+                  bars: int, meter: tuple[int, int], programs: list[int], steady: list[int], steering: dict,
+                  chosen: dict, progress: ProgressFn | None, span: tuple[float, float]) -> NoteTable:
+    """One continuation's notes (quarters from the boundary), bar by bar, paced at the prefix's density."""
+    from symbolic import composer as composer_module
+
+    steering = {**steering, "density_band": composer_module._density_band(chosen["density"])}
+    constraints = [BodyConstraints(time_signature=meter, programs=programs, required_programs=steady,
+                                   **(steering if bar == bars - 1 else _inner_bar(steering)))
+                   for bar in range(bars)]
+    new_bars = _bar_by_bar(decoder, prefix, context_tokens, constraints, progress, span)
+    with composer._tokenizer_lock:
+        table = decode_bars(composer.tokenizer, new_bars, meter)
+    return table.select(np.isin(table.program, programs))
+
+
+# Aarden-Essen key profiles (Aarden 2003; the profile music21's default key analysis correlates with):
+# a listener's judgement of the key, used to pick among candidate continuations after a key change.
+_LISTENER_MAJOR = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624,
+                            8.15494, 0.232998, 4.95122])
+_LISTENER_MINOR = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621,
+                            1.93186, 7.37619, 1.75623])
+
+
+def _key_score(table: NoteTable, key: Key, meter: tuple[int, int], tempo_bpm: float, bars: int) -> tuple:
+    """How plainly notes sound in `key` to a listener: whether the best-correlating major/minor key of
+    the duration-weighted pitch classes is `key` (its relative major/minor for church modes), then by
+    how much it beats the runner-up, then the project's own extractor."""
+    pitched = table.select(table.program != DRUM_PROGRAM)
+    if len(pitched) == 0:
+        return (False, -1.0, False)
+    histogram = np.bincount(pitched.pitch % 12, weights=pitched.duration_q, minlength=12)
+    scores = {}
+    for mode, profile in (("major", _LISTENER_MAJOR), ("minor", _LISTENER_MINOR)):
+        for tonic in range(12):
+            scores[(tonic, mode)] = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
+    target = (key.tonic_pitch_class, key.mode if key.mode in ("major", "minor") else "major")
+    runner_up = max(v for k, v in scores.items() if k != target)
+    return (scores[target] > runner_up, scores[target] - runner_up,
+            extract(table, meter, tempo_bpm, bars=bars).key == key)
 
 
 def _runs(bars: list[int], bar_map: BarMap) -> list[list[int]]:
@@ -395,21 +467,23 @@ def infill_file(composer: "Composer", midi: bytes, bars: list[int], tracks: list
         regenerate_parts = set(parts)
     staying_parts = set(parts) - regenerate_parts
     runs = _runs(bars, bar_map)
-    for run in runs:
-        _check_meter(composer, tuple(bar_map.meter[run[0]]), f"bar {run[0]}")
+    model_meters = [_model_meter(composer, tuple(bar_map.meter[run[0]]), f"bar {run[0]}") for run in runs]
     steps = 0
     gap_scores: list[list[float]] = []
     regenerated_programs: set[int] = set()
     for run_index, run in enumerate(runs):
         start, count = run[0], len(run)
-        meter = tuple(bar_map.meter[start])
+        meter, group = model_meters[run_index]  # the model's meter, and the file's bars in one of its bars
+        model_ticks = song.bar_ticks(meter)
         segment_first, segment_end = bar_map.same_meter_run(start)
-        first = max(segment_first, start - CONTEXT_BARS)
-        right_end = min(segment_end, start + count + composer_module.INFILL_RIGHT_BARS)
-        window_start, window_end = int(bar_map.start_tick[first]), int(bar_map.end_tick[right_end - 1])
+        gap_bars = -(-count // group)  # the model writes whole bars of its meter from the run's start
+        before = min(CONTEXT_BARS, (start - segment_first) // group)
+        after_gap = max(0, min(composer_module.INFILL_RIGHT_BARS, (segment_end - start - gap_bars * group) // group))
         run_start, run_end = int(bar_map.start_tick[start]), int(bar_map.end_tick[start + count - 1])
+        window_start = run_start - before * model_ticks
+        window_end = run_start + (gap_bars + after_gap) * model_ticks
         tempo_bpm = song.tempo_at(run_start)
-        window_bars = right_end - first
+        window_bars = before + gap_bars + after_gap
         table = song.window(window_start, window_end)
         measured = extract(table, meter, tempo_bpm, bars=window_bars)
         replaced = [n for n in song.live_notes() if Part(n.track, n.channel) in regenerate_parts
@@ -420,26 +494,26 @@ def infill_file(composer: "Composer", midi: bytes, bars: list[int], tracks: list
         regenerate = (program_order(n.program for n in replaced)
                       or program_order(song.program_at(p, run_start) for p in regenerate_parts & around)
                       or program_order(song.program_at(p, run_start) for p in regenerate_parts))
-        required_per_bar = [program_order(n.program for n in replaced if bar_map.start_tick[b] <= n.start_tick
-                                          < bar_map.end_tick[b]) for b in run]
+        required_per_bar = [program_order(n.program for n in replaced if 0 <= n.start_tick - run_start
+                                          - index * model_ticks < model_ticks) for index in range(gap_bars)]
         staying = song.window(run_start, run_end, staying_parts)
         all_programs = program_order(list(table.program) + regenerate)
         rng = random.Random(sampling.seed + run_index)
         plan, _ = composer._plan(measured.copy(bars=window_bars, style=None, instruments=all_programs), rng)
         with composer._tokenizer_lock:
             encoded = encode_bars(composer.tokenizer, composer.vocab, table, meter, tempo_bpm, window_bars)
-            kept = (encode_bars(composer.tokenizer, composer.vocab, staying, meter, tempo_bpm, count)
+            kept = (encode_bars(composer.tokenizer, composer.vocab, staying, meter, tempo_bpm, gap_bars)
                     if len(staying) else None)
-        offset = start - first
+        offset = before
         context = encoded[:offset]
         # The model writes left to right, so it sees only the bars before the gap. The bars after it
         # choose among candidates: the one under which the model finds them most likely is kept.
-        following = [t for bar in encoded[offset + count:] for t in bar]
+        following = [t for bar in encoded[offset + gap_bars:] for t in bar]
         candidates = composer_module.INFILL_CANDIDATES if following else 1
         key = measured.key
         steering = composer_module._gentle_key_steering(key, cadence=start + count == total) if key else {}
         constraints = [BodyConstraints(time_signature=meter, programs=regenerate, required_programs=required,
-                                       **(steering if index == count - 1 else _inner_bar(steering)))
+                                       **(steering if index == gap_bars - 1 else _inner_bar(steering)))
                        for index, required in enumerate(required_per_bar)]
         best: tuple[float, list[list[int]]] | None = None
         scores: list[float] = []
@@ -459,7 +533,7 @@ def infill_file(composer: "Composer", midi: bytes, bars: list[int], tracks: list
         gap_scores.append(scores)
         with composer._tokenizer_lock:
             new = decode_bars(composer.tokenizer, best[1], meter)
-        new = new.select(np.isin(new.program, regenerate))
+        new = new.select(np.isin(new.program, regenerate) & (new.onset_q * song.ticks_per_quarter < run_end - run_start))
         new = _without_kept(new, staying)
         song.remove(replaced)
         bar_q = bar_quarters(meter)

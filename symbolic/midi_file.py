@@ -270,10 +270,18 @@ class MidiEventFile:
                 existing.setdefault(note.pitch, []).append((note.start_tick, note.end_tick))
         added = 0
         program = self.program_at(part, min((n.start_tick for n in notes), default=0))
+        last_new: dict[int, FileNote] = {}  # per pitch, the latest note added in this call
         for note in sorted(notes, key=lambda n: (n.start_tick, n.pitch)):
+            previous = last_new.get(note.pitch)
+            if previous is not None and previous.start_tick < note.start_tick < previous.end_tick:
+                # a new note re-strikes a new note still sounding: the earlier one ends here
+                self.tracks[part.track][previous.off_index].tick = note.start_tick
+                existing[note.pitch].remove((previous.start_tick, previous.end_tick))
+                previous.end_tick = note.start_tick
+                existing[note.pitch].append((previous.start_tick, previous.end_tick))
             spans = existing.setdefault(note.pitch, [])
             if any(start <= note.start_tick < end for start, end in spans):
-                continue
+                continue  # the file's own note sounds here: it stays as it was
             later = [start for start, _ in spans if start > note.start_tick]
             end_tick = min([note.end_tick] + later)
             if end_tick <= note.start_tick:
@@ -287,6 +295,7 @@ class MidiEventFile:
                                                         velocity=0), _RANK_INSERTED_OFF))
             self.notes.append(FileNote(part.track, part.channel, note.pitch, velocity, note.start_tick, end_tick,
                                        program, len(events) - 2, len(events) - 1))
+            last_new[note.pitch] = self.notes[-1]
             added += 1
         return added
 
