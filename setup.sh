@@ -34,6 +34,8 @@ if ! .venv/bin/python -c "import server, torch, grpc" >/dev/null 2>&1 || [ pypro
   # torch first, pinned: anything else could pull a multi-GB CUDA build.
   .venv/bin/pip install -q torch==2.13.0
   .venv/bin/pip install -q -e '.[test,ray]'
+  # basic-pitch ships its transcription model as ONNX; its declared dependencies would pull TensorFlow.
+  .venv/bin/pip install -q --no-deps basic-pitch==0.4.0
   touch .venv/.ostinato-installed
 fi
 
