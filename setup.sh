@@ -2,13 +2,14 @@
 # Sets up Ostinato on a fresh Debian machine; safe to run again (it skips what is already there).
 # - system packages: FluidSynth + GM SoundFonts (rendering), JACK (virtual MIDI ports for the DAW
 #   bridge and its tests), Node.js + npm (the cross-language client test and buf), iproute2 and
-#   util-linux (the loopback-only network namespace the Ray scale-out test runs in)
+#   util-linux (the loopback-only network namespace the Ray scale-out test runs in), GNU time
+#   (benchmarks.startup measures peak memory with it)
 # - the project's virtual environment at .venv with the `ostinato` command
 # - the Node test client's packages (tests/node/node_modules)
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(python3-venv fluidsynth libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont jackd2 nodejs npm iproute2 util-linux)
+APT_PACKAGES=(python3-venv fluidsynth libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont jackd2 nodejs npm iproute2 util-linux time)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
