@@ -98,7 +98,9 @@ def cluster_front(port: int, replicas: int, job_store: Path) -> subprocess.Popen
     config = Path(tempfile.mkdtemp()) / "deployments.toml"
     config.write_text(
         "".join(
-            f"[{name}]\nmodule = 'server.services.{module}'\nreplicas = {replicas}\nnum_cpus = {0.45 if replicas == 2 else 0.9}\n"
+            # The cores are enforced by pinning (cluster up --pin-cores); Ray's CPU accounting only places
+            # replicas, and a small figure leaves room for the rolling update between the two phases.
+            f"[{name}]\nmodule = 'server.services.{module}'\nreplicas = {replicas}\nnum_cpus = 0.1\n"
             f"max_replicas_per_node = 1\nmax_ongoing_requests = 8\n\n"
             for name, module in (("composer", "composer"), ("renderer", "renderer"))
         )
@@ -141,6 +143,7 @@ def main() -> None:
         wait_healthy("127.0.0.1:50081")
         results["plain, one core"] = {**mix_throughput("127.0.0.1:50081", args.clients, args.seconds),
                                       **unary_latency("127.0.0.1:50081", args.repeats)}
+        print("plain, one core:", json.dumps(results["plain, one core"]), flush=True)
     finally:
         stop(plain)
     cluster.up(2, cpus_per_node=1.0, pin_cores=True)
@@ -149,9 +152,10 @@ def main() -> None:
             front = cluster_front(50082, replicas, Path(tempfile.mkdtemp()))
             try:
                 wait_healthy("127.0.0.1:50082")
-                results[f"Ray, 2 one-core nodes, {replicas} replica(s)"] = {
-                    **mix_throughput("127.0.0.1:50082", args.clients, args.seconds),
-                    **unary_latency("127.0.0.1:50082", args.repeats)}
+                name = f"Ray, 2 one-core nodes, {replicas} replica(s)"
+                results[name] = {**mix_throughput("127.0.0.1:50082", args.clients, args.seconds),
+                                 **unary_latency("127.0.0.1:50082", args.repeats)}
+                print(f"{name}:", json.dumps(results[name]), flush=True)
                 if replicas == 2:
                     results["recovery"] = kill_under_load("127.0.0.1:50082", 8)
             finally:
