@@ -225,6 +225,23 @@ def _steps(demo: Demo) -> list[tuple[str, Callable[[], dict[str, Any]], grpc.Sta
                 "first_chunk_s": round(summary.first_chunk_s, 3) if summary else None,
                 "files": ["accompany_drums.wav", "accompany_drums_mix.wav", "accompany_drums_waveform.png"]}
 
+    def arrangement() -> dict[str, Any]:
+        from audio_render.audio_io import encode_wav
+        from server.settings import PACKAGE_ROOT
+
+        example = PACKAGE_ROOT / "examples" / "arrangements" / "aaba.toml"
+        result = client.arrange(example, render_audio=True, stems=False)
+        if result.piece is None:
+            raise RuntimeError("the arrangement ended without its piece")
+        demo.write("arrangement/aaba.mid", result.piece.midi)
+        demo.write("arrangement/aaba_overview.png", result.piece.overview_png)
+        mix = result.audio.get("")
+        if mix is not None:
+            demo.write("arrangement/aaba_mix.wav", encode_wav(mix, result.sample_rate_hz))
+        sections = [{"name": s.name, "bars": s.bars, "key": s.key} for s in result.sections]
+        return {"sections": sections, "bars": result.piece.bars, "duration_s": round(result.piece.duration_s, 1),
+                "files": ["arrangement/aaba.mid", "arrangement/aaba_overview.png", "arrangement/aaba_mix.wav"]}
+
     return [
         ("health and SoundFonts", health, None),
         ("text to attributes", parse_text, None),
@@ -237,6 +254,7 @@ def _steps(demo: Demo) -> list[tuple[str, Callable[[], dict[str, Any]], grpc.Sta
         ("melody-conditioned audio", melody, None),
         ("DAW bridge session", bridge, None),
         ("accompanist: drums for the jig", accompanist, None),
+        ("arrangement: AABA, 32 bars, B in a new key (examples/arrangements/aaba.toml)", arrangement, None),
     ]
 
 

@@ -21,7 +21,7 @@ def test_demo_writes_real_outputs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert all(step["ok"] for step in summary["steps"]), summary
-    assert len(summary["steps"]) == 11
+    assert len(summary["steps"]) == 12
 
     generated = midi_to_note_sequence((out / "generated.mid").read_bytes())
     assert generated.notes and generated.tempos[0].qpm == 112.0
@@ -36,3 +36,13 @@ def test_demo_writes_real_outputs(tmp_path: Path) -> None:
         assert (out / png).read_bytes().startswith(b"\x89PNG")
     events = json.loads((out / "bridge" / "events.json").read_text())
     assert any(event["data"].startswith("9") for event in events)
+
+    drums, rate = soundfile.read(out / "accompany_drums.wav")
+    jig, jig_rate = soundfile.read(out / "accompany_drums_mix.wav")
+    assert rate == jig_rate and len(drums) == len(jig) and np.sqrt(np.mean(np.square(drums))) > 1e-3
+    arrangement = next(step for step in summary["steps"] if step["step"].startswith("arrangement"))
+    assert [(s["name"], s["bars"]) for s in arrangement["sections"]] == [("A1", 8), ("A2", 8), ("B", 8), ("A3", 8)]
+    piece = midi_to_note_sequence((out / "arrangement" / "aaba.mid").read_bytes())
+    assert piece.notes and max(n.end_time for n in piece.notes) > 30.0
+    mix, mix_rate = soundfile.read(out / "arrangement" / "aaba_mix.wav")
+    assert len(mix) > 30 * mix_rate and np.sqrt(np.mean(np.square(mix))) > 1e-3
