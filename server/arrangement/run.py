@@ -3,47 +3,28 @@ latent variations and basic-pitch for audio tracks, each loaded on first use and
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from server.arrangement.arranger import Arranger, SectionCache, model_fingerprint
+from server.settings import Settings
 from symbolic.attributes import NoteTable
-
-_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=2)
-def _composer(model_dir: Path, torch_threads: int):  # type: ignore[no-untyped-def]
-    import torch
-
-    from symbolic.composer import Composer
-
-    torch.set_num_threads(torch_threads)
-    return Composer.from_pretrained(model_dir)
-
-
-@functools.lru_cache(maxsize=2)
-def _latent(model_dir: Path, torch_threads: int):  # type: ignore[no-untyped-def]
-    import torch
-
-    from symbolic.latent.space import LatentSpace
-
-    torch.set_num_threads(torch_threads)
-    return LatentSpace.from_pretrained(model_dir)
 
 
 def load_composer(model_dir: Path, torch_threads: int = 1):  # type: ignore[no-untyped-def]
-    with _LOCK:
-        return _composer(Path(model_dir), torch_threads)
+    """The process's one Composer of `model_dir` (the registry the services use too)."""
+    from server.application.models import MODELS
+
+    return MODELS.composer(Settings(composer_model_dir=Path(model_dir), torch_threads=torch_threads))
 
 
 def load_latent(model_dir: Path, torch_threads: int = 1):  # type: ignore[no-untyped-def]
-    with _LOCK:
-        return _latent(Path(model_dir), torch_threads)
+    """The process's one latent space of `model_dir`."""
+    from server.application.models import MODELS
+
+    return MODELS.latent_space(Settings(latent_model_dir=Path(model_dir), torch_threads=torch_threads))
 
 
 def transcription_available() -> bool:
