@@ -8,11 +8,16 @@ Prints "port N" on stdout once serving; SIGTERM stops it gracefully (in-flight c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import resource
 import signal
 import sys
 import threading
+
+# stdout carries "port N": pyfluidsynth announces its library on stdout at import when CI is set.
+with contextlib.redirect_stdout(sys.stderr):
+    import fluidsynth  # noqa: F401
 
 from tests.conftest import TEST_SOUNDFONT
 
