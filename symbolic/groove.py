@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ostinato.errors import InvalidInput
-from symbolic.drums import CLOSED_HAT, CRASH, KICK, SIDE_STICK, SNARE, grooves_for, steps_per_bar
-from symbolic.midi_file import DRUM_CHANNEL, MidiEventFile, NewNote, Part
+from symbolic.drums import (CLOSED_HAT, CRASH, GROOVES, KICK, SIDE_STICK, SNARE, STYLE_TO_GROOVE, grooves_for,
+                            steps_per_bar)
+from symbolic.midi_file import DRUM_CHANNEL, MidiEventFile, NewNote, Part, _Event
 
 BASS_REGISTER_HIGHEST_PITCH = 55  # notes at or below this (G3) count as the bass line
 _VELOCITY = {"X": 108, "x": 88, "o": 45}
@@ -34,13 +35,20 @@ def _onset_weights(song: MidiEventFile, start_tick: int, end_tick: int, steps: i
     return all_onsets, bass_onsets
 
 
-def drumify(midi: bytes, style: str | None = None, seed: int = 1) -> bytes:
+def known_styles() -> list[str]:
+    """The groove styles of the library and the tune styles that map to one of them."""
+    return sorted({g.style for g in GROOVES} | set(STYLE_TO_GROOVE))
+
+
+def drumify(midi: bytes, style: str | None = None, seed: int = 1, *, drums_only: bool = False) -> bytes:
     """The clip with a drum track that follows its rhythm (the file's other events unchanged).
 
     Args:
         midi: Standard MIDI File bytes with pitched notes.
         style: a groove style of the library ("rock", "pop", "reel", "jig", ...); None: the meter's first.
         seed: chooses among the meter's grooves (1: the first).
+        drums_only: return the drum track alone, with the file's tempo map, meters and key signatures
+            in a conductor track (type 1), instead of the whole file with the drums added.
     """
     song = MidiEventFile.from_bytes(midi, "MIDI file")
     if not any(n.channel != DRUM_CHANNEL for n in song.notes):
@@ -90,4 +98,15 @@ def drumify(midi: bytes, style: str | None = None, seed: int = 1) -> bytes:
                 notes.append(NewNote(tick, tick + max(1, int(step_ticks)), pitch, velocity))
     track = song.add_track("drums", channel, 0)
     song.add_notes(Part(track, channel), notes)
+    if drums_only:
+        return _drum_track_alone(song, track)
     return song.to_bytes()
+
+
+def _drum_track_alone(song: MidiEventFile, drum_track: int) -> bytes:
+    """A type 1 file: the song's tempo, meter and key events, then the drum track."""
+    conductor = [_Event(e.tick, e.message) for index, events in enumerate(song.tracks) if index != drum_track
+                 for e in events if e.message.type in ("set_tempo", "time_signature", "key_signature")]
+    conductor.sort(key=lambda e: e.tick)
+    alone = MidiEventFile(song.ticks_per_quarter, 1, [conductor, song.tracks[drum_track]])
+    return alone.to_bytes(end_tick=max((e.tick for events in song.tracks for e in events), default=0))

@@ -21,6 +21,7 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from audio_render.melody.model import MelodyModel
     from symbolic.composer import Composer
+    from symbolic.groove_model import GrooveModel
     from symbolic.latent.space import LatentSpace
 
 log = logging.getLogger("ostinato.models")
@@ -85,6 +86,12 @@ class ModelRegistry:
             return load_melody_model(settings.melody_model_dir, threads=settings.torch_threads)
 
         return self._get(key, load)
+
+    def groove_model(self) -> "GrooveModel":
+        """The Groove model shipped in symbolic/pretrained/groove (numpy tables, no torch)."""
+        from symbolic.groove_model import PRETRAINED_DIR, GrooveModel
+
+        return self._get(("groove model", PRETRAINED_DIR), lambda: GrooveModel.from_pretrained(PRETRAINED_DIR))
 
 
 def _set_torch_threads(threads: int) -> None:

@@ -1,4 +1,4 @@
-"""Composer subcommands: generate, continue, infill, parse-text, describe."""
+"""Composer subcommands: generate, continue, infill, drumify, groove, parse-text, describe."""
 
 from __future__ import annotations
 
@@ -113,6 +113,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_connection_arguments(parser)
     parser.set_defaults(handler=infill)
 
+    parser = subparsers.add_parser(
+        "drumify", help="a drum part that follows a clip's rhythm",
+        description="Write drums for a MIDI clip: kick on its bass line and strongest onsets, hats on its "
+                    "onsets, the groove library's backbeat; silent bars stay silent.")
+    parser.add_argument("midi", type=Path, help="a .mid file with pitched notes")
+    parser.add_argument("--merge", action="store_true", help="write the whole clip with the drums added "
+                                                             "(default: the drum track alone)")
+    parser.add_argument("--style", default="", help="groove style: rock, pop, shuffle, ballad, reel, jig, waltz, ...")
+    parser.add_argument("--seed", type=int, default=0, help="chooses among the meter's grooves (0: the first)")
+    _add_output(parser, "drums.mid")
+    add_connection_arguments(parser)
+    parser.set_defaults(handler=drumify)
+
+    parser = subparsers.add_parser(
+        "groove", help="humanise a quantised clip's timing and velocities",
+        description="Humanise a quantised MIDI clip with a groove model trained on performed MIDI "
+                    "(POP909): timing that drifts like a player's, accents by metric position. Notes, "
+                    "pitches, durations and every other event are kept.")
+    parser.add_argument("midi", type=Path, help="a .mid file")
+    parser.add_argument("--amount", type=float, default=1.0, help="0 (unchanged) to 1 (the model's full groove)")
+    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same result (0: choose one; it is printed)")
+    _add_output(parser, "humanised.mid")
+    add_connection_arguments(parser)
+    parser.set_defaults(handler=groove)
+
     parser = subparsers.add_parser("parse-text", help="show the attributes a text prompt maps to",
                                    description="Map free text to composition attributes (offline rules).")
     parser.add_argument("text")
@@ -225,6 +250,33 @@ def infill(args: argparse.Namespace) -> int:
             args.midi, _indexes(args.bars), tracks=_indexes(args.tracks), seed=args.seed,
             temperature=args.temperature, top_k=args.top_k, on_progress=on_progress))
     return _write(args, clip)
+
+
+def _write_edited(args: argparse.Namespace, clip: composer_pb2.Clip, what: str) -> int:
+    args.output.write_bytes(clip.midi)
+    if args.quiet:
+        print(args.output)
+        return 0
+    print(f"wrote {args.output} ({what}, seed {clip.seed})")
+    print("measured:\n" + format_attributes(clip.measured))
+    return 0
+
+
+def drumify(args: argparse.Namespace) -> int:
+    midi = args.midi.read_bytes()  # a missing file: one line, before a server starts
+    with connect(args) as client:
+        clip = _run_with_progress("drumify", lambda on_progress: client.drumify(
+            midi, style=args.style, merge=args.merge, seed=args.seed, on_progress=on_progress))
+    drums = sum(1 for note in clip.note_sequence.notes if note.is_drum)
+    return _write_edited(args, clip, f"{drums} drum notes" + (", merged into the clip" if args.merge else ""))
+
+
+def groove(args: argparse.Namespace) -> int:
+    midi = args.midi.read_bytes()
+    with connect(args) as client:
+        clip = _run_with_progress("groove", lambda on_progress: client.groove(
+            midi, amount=args.amount, seed=args.seed, on_progress=on_progress))
+    return _write_edited(args, clip, f"amount {args.amount:g}")
 
 
 def parse_text(args: argparse.Namespace) -> int:

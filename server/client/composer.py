@@ -179,6 +179,38 @@ class ComposerCalls(ClientBase):
             sampling=composer_pb2.Sampling(seed=seed, temperature=temperature, top_k=top_k))
         return self._clip_stream(stub.Infill, request, on_progress)
 
+    def drumify(
+        self,
+        midi: bytes | str | Path,
+        *,
+        style: str = "",
+        merge: bool = False,
+        seed: int = 0,
+        on_progress: ProgressCallback | None = None,
+    ) -> composer_pb2.Clip:
+        """A drum part that follows the clip's rhythm: the drum track alone, or with `merge` the whole
+        file with the drums added. `style`: a groove style of the library ("rock", "shuffle", "jig"...);
+        `seed` chooses among the meter's grooves."""
+        stub = self._stub(composer_pb2_grpc.ComposerStub)
+        request = composer_pb2.DrumifyRequest(midi=read_midi(midi), style=style, merge=merge,
+                                              sampling=composer_pb2.Sampling(seed=seed))
+        return self._clip_stream(stub.Drumify, request, on_progress)
+
+    def groove(
+        self,
+        midi: bytes | str | Path,
+        *,
+        amount: float = 1.0,
+        seed: int = 0,
+        on_progress: ProgressCallback | None = None,
+    ) -> composer_pb2.Clip:
+        """The clip with humanised timing and velocities: `amount` 0 (unchanged) to 1; the same seed
+        gives the same result (0: the server chooses one and returns it in Clip.seed)."""
+        stub = self._stub(composer_pb2_grpc.ComposerStub)
+        request = composer_pb2.GrooveRequest(midi=read_midi(midi), amount=amount,
+                                             sampling=composer_pb2.Sampling(seed=seed))
+        return self._clip_stream(stub.Groove, request, on_progress)
+
     def describe_midi(self, midi: bytes | str | Path) -> MidiDescription:
         """Parses a MIDI file on the server: its NoteSequence and extracted attributes."""
         stub = self._stub(composer_pb2_grpc.ComposerStub)

@@ -10,10 +10,11 @@ import grpc
 
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import composer_pb2, composer_pb2_grpc
-from server.application import composing
+from server.application import composing, groove
 from server.application.models import MODELS
 from server.application.text import read_text
 from server.convert import composer as convert
+from server.convert import groove as convert_groove
 from server.rpc import check_size, handle_errors, progress_message, stream_work
 from server.services import latent
 from server.settings import Settings
@@ -23,7 +24,8 @@ SERVICE_NAME = composer_pb2.DESCRIPTOR.services_by_name["Composer"].full_name
 Work = Callable[[Callable[[object], None], CancelToken], object]
 
 
-def stream_clip(context: grpc.ServicerContext, work: Work, response_type: type) -> Iterator:  # type: ignore[type-arg]
+def stream_clip(context: grpc.ServicerContext, work: Work, response_type: type,  # type: ignore[type-arg]
+                to_clip: Callable[[object], composer_pb2.Clip] = convert.clip_to_proto) -> Iterator:
     """Runs `work` in a worker thread, streaming its Progress, then the clip it returns."""
     started = time.monotonic()
 
@@ -33,7 +35,7 @@ def stream_clip(context: grpc.ServicerContext, work: Work, response_type: type) 
         return None
 
     generated = yield from stream_work(context, work, to_response)
-    yield response_type(clip=convert.clip_to_proto(generated))
+    yield response_type(clip=to_clip(generated))
 
 
 class ComposerServicer(composer_pb2_grpc.ComposerServicer):
@@ -87,6 +89,20 @@ class ComposerServicer(composer_pb2_grpc.ComposerServicer):
     ) -> composer_pb2.DescribeMidiResponse:
         check_size("midi", request.midi, self._settings.limits.max_midi_bytes)
         return convert.describe_response(*composing.describe_midi(request.midi))
+
+    @handle_errors
+    def Drumify(self, request: composer_pb2.DrumifyRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+        check_size("midi", request.midi, self._settings.limits.max_midi_bytes)
+        job = convert_groove.drumify_job(request)
+        yield from stream_clip(context, lambda emit, token: groove.drumify(job, emit, token),
+                               composer_pb2.DrumifyResponse, convert_groove.edited_clip_to_proto)
+
+    @handle_errors
+    def Groove(self, request: composer_pb2.GrooveRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+        check_size("midi", request.midi, self._settings.limits.max_midi_bytes)
+        job = convert_groove.groove_job(request)
+        yield from stream_clip(context, lambda emit, token: groove.groove(job, emit, token),
+                               composer_pb2.GrooveResponse, convert_groove.edited_clip_to_proto)
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> str:

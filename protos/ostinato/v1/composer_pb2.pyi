@@ -296,3 +296,41 @@ class DescribeMidiResponse(_message.Message):
     note_sequence: _music_pb2.NoteSequence
     attributes: Attributes
     def __init__(self, note_sequence: _Optional[_Union[_music_pb2.NoteSequence, _Mapping]] = ..., attributes: _Optional[_Union[Attributes, _Mapping]] = ...) -> None: ...
+
+class DrumifyRequest(_message.Message):
+    __slots__ = ("midi", "style", "merge", "sampling")
+    MIDI_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    MERGE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    midi: bytes
+    style: str
+    merge: bool
+    sampling: Sampling
+    def __init__(self, midi: _Optional[bytes] = ..., style: _Optional[str] = ..., merge: _Optional[bool] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ...) -> None: ...
+
+class DrumifyResponse(_message.Message):
+    __slots__ = ("progress", "clip")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    progress: _common_pb2.Progress
+    clip: Clip
+    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., clip: _Optional[_Union[Clip, _Mapping]] = ...) -> None: ...
+
+class GrooveRequest(_message.Message):
+    __slots__ = ("midi", "amount", "sampling")
+    MIDI_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    midi: bytes
+    amount: float
+    sampling: Sampling
+    def __init__(self, midi: _Optional[bytes] = ..., amount: _Optional[float] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ...) -> None: ...
+
+class GrooveResponse(_message.Message):
+    __slots__ = ("progress", "clip")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    progress: _common_pb2.Progress
+    clip: Clip
+    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., clip: _Optional[_Union[Clip, _Mapping]] = ...) -> None: ...

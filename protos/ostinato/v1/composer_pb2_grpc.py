@@ -79,6 +79,16 @@ class ComposerStub:
                 request_serializer=ostinato_dot_v1_dot_composer__pb2.DescribeMidiRequest.SerializeToString,
                 response_deserializer=ostinato_dot_v1_dot_composer__pb2.DescribeMidiResponse.FromString,
                 _registered_method=True)
+        self.Drumify = channel.unary_stream(
+                '/ostinato.v1.Composer/Drumify',
+                request_serializer=ostinato_dot_v1_dot_composer__pb2.DrumifyRequest.SerializeToString,
+                response_deserializer=ostinato_dot_v1_dot_composer__pb2.DrumifyResponse.FromString,
+                _registered_method=True)
+        self.Groove = channel.unary_stream(
+                '/ostinato.v1.Composer/Groove',
+                request_serializer=ostinato_dot_v1_dot_composer__pb2.GrooveRequest.SerializeToString,
+                response_deserializer=ostinato_dot_v1_dot_composer__pb2.GrooveResponse.FromString,
+                _registered_method=True)
 
 
 class ComposerServicer:
@@ -144,6 +154,22 @@ class ComposerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Drumify(self, request, context):
+        """A drum part that follows a clip's rhythm: kick on its bass line and strongest onsets, hats on its
+        onsets, a library groove's backbeat; silent bars stay silent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Groove(self, request, context):
+        """Humanised timing and velocities for a quantised clip, from a groove model trained on performed
+        MIDI; notes, pitches, durations and every other event of the file are kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ComposerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +207,16 @@ def add_ComposerServicer_to_server(servicer, server):
                     servicer.DescribeMidi,
                     request_deserializer=ostinato_dot_v1_dot_composer__pb2.DescribeMidiRequest.FromString,
                     response_serializer=ostinato_dot_v1_dot_composer__pb2.DescribeMidiResponse.SerializeToString,
+            ),
+            'Drumify': grpc.unary_stream_rpc_method_handler(
+                    servicer.Drumify,
+                    request_deserializer=ostinato_dot_v1_dot_composer__pb2.DrumifyRequest.FromString,
+                    response_serializer=ostinato_dot_v1_dot_composer__pb2.DrumifyResponse.SerializeToString,
+            ),
+            'Groove': grpc.unary_stream_rpc_method_handler(
+                    servicer.Groove,
+                    request_deserializer=ostinato_dot_v1_dot_composer__pb2.GrooveRequest.FromString,
+                    response_serializer=ostinato_dot_v1_dot_composer__pb2.GrooveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -382,6 +418,60 @@ class Composer:
             '/ostinato.v1.Composer/DescribeMidi',
             ostinato_dot_v1_dot_composer__pb2.DescribeMidiRequest.SerializeToString,
             ostinato_dot_v1_dot_composer__pb2.DescribeMidiResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Drumify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ostinato.v1.Composer/Drumify',
+            ostinato_dot_v1_dot_composer__pb2.DrumifyRequest.SerializeToString,
+            ostinato_dot_v1_dot_composer__pb2.DrumifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Groove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ostinato.v1.Composer/Groove',
+            ostinato_dot_v1_dot_composer__pb2.GrooveRequest.SerializeToString,
+            ostinato_dot_v1_dot_composer__pb2.GrooveResponse.FromString,
             options,
             channel_credentials,
             insecure,
