@@ -19,6 +19,7 @@ from ostinato.errors import asset_errors
 from server.settings import Settings
 
 if TYPE_CHECKING:
+    from audio_render.accompanist.model import Accompanist
     from audio_render.melody.model import MelodyModel
     from symbolic.composer import Composer
     from symbolic.groove_model import GrooveModel
@@ -92,6 +93,17 @@ class ModelRegistry:
         from symbolic.groove_model import PRETRAINED_DIR, GrooveModel
 
         return self._get(("groove model", PRETRAINED_DIR), lambda: GrooveModel.from_pretrained(PRETRAINED_DIR))
+
+    def accompanist(self, settings: Settings) -> "Accompanist":
+        """The accompaniment model of settings.accompanist_model_dir (MissingAsset if absent)."""
+        key = ("accompanist", Path(settings.accompanist_model_dir), settings.torch_threads)
+
+        def load() -> "Accompanist":
+            from audio_render.accompanist.model import Accompanist
+
+            return Accompanist.from_pretrained(settings.accompanist_model_dir, threads=settings.torch_threads)
+
+        return self._get(key, load)
 
 
 def _set_torch_threads(threads: int) -> None:
