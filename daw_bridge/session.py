@@ -55,10 +55,14 @@ class ClipRequest:
     tempo_bpm: float
     time_signature: TimeSignature
     primer_midi: bytes | None = None
+    session_id: str = ""
 
 
 @dataclass(frozen=True)
 class MadeClip:
+    """What a ClipMaker made: MIDI to launch (and its audio), or audio alone (empty `midi`: work whose
+    result MIDI ports cannot carry, such as an accompaniment; announced, never launched)."""
+
     midi: bytes
     wav: bytes = b""
 
@@ -291,7 +295,8 @@ class Session:
                                     self.limits.max_pending_requests)
             self._work_tokens[request_id] = token
         primer = self.capture.to_midi() if self.capture.note_count else None
-        request = ClipRequest(request_id, work, self.transport.state.tempo_bpm, self.time_signature, primer)
+        request = ClipRequest(request_id, work, self.transport.state.tempo_bpm, self.time_signature, primer,
+                              self.session_id)
         threading.Thread(
             target=self._make_clip,
             args=(request, launch, token),
@@ -315,7 +320,10 @@ class Session:
         try:
             made = self._clip_maker(request, progress, token)
             token.check()
-            self.launch(made, request.request_id, launch=launch)
+            if made.midi:
+                self.launch(made, request.request_id, launch=launch)
+            else:  # audio only: announced to the followers, nothing to schedule on the ports
+                self._publish(ClipReady(b"", made.wav, -1.0), request.request_id)
         except Cancelled:
             pass
         except OstinatoError as error:

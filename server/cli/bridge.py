@@ -375,7 +375,10 @@ def _apply(event, bridge: LocalBridge, config: BridgeConfig, say) -> None:  # ty
     if kind == "midi":
         bridge.play(bytes(event.midi.data), event.midi.beat, event.midi.track)
     elif kind == "clip":
-        say(f"clip {event.request_id or event.clip.request_id}: launches at beat {event.clip.launch_beat:g}")
+        if event.clip.midi:
+            say(f"clip {event.request_id or event.clip.request_id}: launches at beat {event.clip.launch_beat:g}")
+        else:  # audio only (an accompaniment): its notice says where the files are
+            say(f"audio {event.request_id or event.clip.request_id}: {len(event.clip.wav) // 1024} KiB ready")
     elif kind == "mix":
         mix = event.mix
         if mix.output_port < (bridge.ports.output_count if bridge.ports is not None else 1):

@@ -40,7 +40,7 @@ from ostinato.midi_scan import scan_midi
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from protos.ostinato.v1 import bridge_pb2, bridge_pb2_grpc, common_pb2, composer_pb2
 from server.rpc import check_size, handle_errors, short_message
-from server.application import composing
+from server.application import composing, session_extras
 from server.application import latent as latent_work
 from server.application.models import MODELS
 from server.convert import composer as convert
@@ -114,16 +114,17 @@ def _time_signature(proto: composer_pb2.TimeSignature) -> TimeSignature:
 # -- making clips -------------------------------------------------------------------------------------
 # A capability a session can ask for beyond the Composer's (Drumify, Accompany): takes the clip to work
 # on (MIDI bytes: the request's own, or the session's captured playing), the request message, the
-# session's tempo and meter, progress and cancel; returns the new clip's MIDI bytes.
-ExtraMaker = Callable[[bytes, object, ClipRequest, ProgressFn, CancelToken], bytes]
+# session's tempo and meter, progress and cancel; returns the new clip's MIDI bytes, or a MadeClip
+# (audio only, no MIDI, for work whose result MIDI ports cannot carry).
+ExtraMaker = Callable[[bytes, object, ClipRequest, ProgressFn, CancelToken], "bytes | MadeClip"]
 
 
 class ClipFactory:
     """Turns a SessionGenerate into MIDI (and WAV) bytes with the server's domain code.
 
-    Drumify and accompany are hooks: `register("drumify" | "accompany", maker)` plugs in the service
-    that provides them (the Accompanist registers itself once it exists); until then a session asking
-    for one gets a notice saying the server cannot do it yet, and keeps playing.
+    Drumify and accompany are hooks: `register("drumify" | "accompany", maker)` plugs in what provides
+    them (the Bridge servicer registers server.application.session_extras); a factory without one
+    answers a session asking for it with a notice saying the server cannot do it, and keeps playing.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -148,7 +149,10 @@ class ClipFactory:
         elif kind in ("generate", "continue_clip", "vary", "infill"):
             midi_bytes = self._compose(kind, work, request, progress, cancel)
         elif kind in ("drumify", "accompany"):
-            midi_bytes = self._extra_work(kind, getattr(work, kind), request, progress, cancel)
+            made = self._extra_work(kind, getattr(work, kind), request, progress, cancel)
+            if isinstance(made, MadeClip):
+                return made
+            midi_bytes = made
         else:
             raise InvalidInput(
                 "a generate request needs one of generate, continue_clip, vary, infill, drumify, accompany or render"
@@ -201,7 +205,7 @@ class ClipFactory:
             return composing.continue_clip(job, settings, progress, cancel).midi
         return composing.infill(convert.infill_job(inner), settings, progress, cancel).midi
 
-    def _extra_work(self, kind: str, inner, request: ClipRequest, progress: ProgressFn, cancel: CancelToken) -> bytes:  # type: ignore[no-untyped-def]
+    def _extra_work(self, kind: str, inner, request: ClipRequest, progress: ProgressFn, cancel: CancelToken) -> "bytes | MadeClip":  # type: ignore[no-untyped-def]
         maker = self._extra.get(kind)
         if maker is None:
             raise NotImplementedYet(f"{kind} is not available on this server yet: the session keeps playing")
@@ -255,6 +259,8 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.clip_factory = ClipFactory(settings)
+        self.clip_factory.register("drumify", _drumify)
+        self.clip_factory.register("accompany", self._accompany)
         self.registry = SessionRegistry(
             clip_maker=self.clip_factory,
             max_sessions=settings.limits.max_sessions,
@@ -264,6 +270,18 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
         )
         self._reaper = threading.Thread(target=self._reap_forever, name="ostinato-session-reaper", daemon=True)
         self._reaper.start()
+
+    def _accompany(self, clip: bytes, inner: bridge_pb2.AccompanyClip, request: ClipRequest, progress: ProgressFn,
+                   cancel: CancelToken) -> MadeClip:
+        """Audio for the session's clip, written where the user can find it: the paths go out as a
+        session notice ("accompaniment"), the part's WAV in ClipReady.wav; nothing plays on the ports."""
+        session = self.registry.get(request.session_id)
+        result = session_extras.accompany_clip(
+            clip, inner.text, int(inner.sampling.seed), self._settings, session_extras.session_folder(session.session_id),
+            request.request_id, progress, cancel)
+        session.notice("accompaniment", f"{result.part} for {result.duration_s:.1f} s written to {result.part_path} "
+                                        f"(with your clip: {result.mix_path})", request.request_id)
+        return MadeClip(b"", result.wav)
 
     def _reap_forever(self) -> None:
         while True:
@@ -402,6 +420,12 @@ class BridgeServicer(bridge_pb2_grpc.BridgeServicer):
             raise InvalidInput("this stream already has a session open; start another stream to open another")
         else:
             raise InvalidInput("empty request: set one of open, generate, transport, play or position")
+
+
+def _drumify(clip: bytes, inner: bridge_pb2.DrumifyClip, request: ClipRequest, progress: ProgressFn,
+             cancel: CancelToken) -> bytes:
+    """Drums alone (GM channel 10) for the session's clip, launched like any clip: on the next bar."""
+    return session_extras.session_drums(clip, int(inner.sampling.seed), progress, cancel)
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> str:

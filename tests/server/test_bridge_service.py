@@ -19,7 +19,7 @@ import pytest
 
 from daw_bridge import midi
 from daw_bridge.jack import DummyJack
-from daw_bridge.loopback import StandInDaw
+from daw_bridge.loopback import StandInDaw, wait_until
 from daw_bridge.midi import clip_from_midi
 from daw_bridge.ports import MidiApi
 from protos.ostinato.v1 import bridge_pb2, composer_pb2
@@ -420,6 +420,95 @@ def test_a_note_on_the_control_channel_makes_a_clip_that_starts_on_the_next_bar(
             assert re.search(r"status: (clock|tempo): 1[12]\d\.\d BPM", out), out
             assert "status: Start: armed" in out and "status: Stop" in out
             assert "JackSocket" not in err and "CheckRes" not in err
+        finally:
+            daw.close()
+
+
+def wait_for_event(events: list, matches, timeout_s: float = 120.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for _, event in list(events):
+            if matches(event):
+                return event
+        time.sleep(0.05)
+    raise AssertionError(f"no matching session event within {timeout_s} s: {[e for _, e in events][-5:]}")
+
+
+def test_drumify_and_accompany_from_the_control_channel_follow_what_was_played(
+    jack: DummyJack, server_address: str, tmp_path
+) -> None:
+    """The DAW plays two bars (bass on beats 1 and 3, eighths above), then E2 on the control channel:
+    drums for what it played arrive on the GM drum channel, starting on the next bar, the kick with the
+    bass. Then F2: the played clip is rendered with FluidSynth and accompanied; the session names the
+    WAV files, which hold audio as long as the clip."""
+    import soundfile
+
+    mapping = tmp_path / "controls.toml"
+    mapping.write_text('control_channel = 16\nloop = false\n[notes]\nE2 = "drumify"\nF2 = "accompany"\n')
+    tempo = 120.0
+    beat_s = 60 / tempo
+    with bridge_process(server_address, "Drm", "drumify-session", "--mapping", str(mapping)) as bridge:
+        daw = StandInDaw(MidiApi.JACK, "Drm out", "Drm in")
+        try:
+            with Client(server_address) as watcher_client:
+                watched: list = []
+                collect(watcher_client.watch_bridge_session("drumify-session", timeout_s=180), watched)
+                run = daw.run_clock(beats=600, tempo_bpm=tempo)
+                time.sleep(0.5)
+                first_beat = 8
+                for eighth in range(16):  # two bars from beat 8, sent on the DAW's beats
+                    at_beat = first_beat + eighth / 2
+                    wait_until(run.tick_s[0] + at_beat * beat_s)
+                    if eighth % 4 == 0:
+                        daw.send(midi.note_on(0, 40, 90))
+                    daw.send(midi.note_on(0, 72 + eighth % 5, 80))
+                    wait_until(run.tick_s[0] + (at_beat + 0.4) * beat_s)
+                    if eighth % 4 == 0:
+                        daw.send(midi.note_off(0, 40))
+                    daw.send(midi.note_off(0, 72 + eighth % 5))
+                daw.send(midi.note_on(15, 40, 100))  # E2 on channel 16: drumify
+                daw.send(midi.note_off(15, 40))
+                asked_beat = (time.monotonic() - run.tick_s[0]) / beat_s
+                ready = wait_for_event(watched, lambda e: e.WhichOneof("event") == "clip" or (
+                    e.WhichOneof("event") == "notice" and e.notice.code == "error"))
+                assert ready.WhichOneof("event") == "clip", ready
+                launch = ready.clip.launch_beat
+                assert launch % 4 == 0 and launch > asked_beat
+                drums = clip_from_midi(ready.clip.midi)
+                hits = [m for m in drums.messages if midi.is_note_on(m.data)]
+                assert hits and all(m.data[0] & 0x0F == 9 for m in hits), "drums alone, on channel 10"
+                kick_beats = {round(m.beat * 4) / 4 for m in hits if m.data[1] == 36}
+                played_bass = {float(b) for b in range(0, 8, 2)}  # beats 0 and 2 of each bar, in the clip
+                offset = min(kick_beats)
+                assert played_bass <= {b - offset for b in kick_beats}, (kick_beats, played_bass)
+                first = min(m.beat for m in hits)
+                deadline = time.monotonic() + 10 + (launch + 8) * beat_s - (time.monotonic() - run.tick_s[0])
+                while not note_on_times(daw, lambda d: d[0] & 0x0F == 9) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                arrivals = note_on_times(daw, lambda d: d[0] & 0x0F == 9)
+                assert arrivals, "the drums never reached the DAW"
+                while len(run.tick_s) <= (launch + first + 1) * 24:
+                    time.sleep(0.05)
+                error_s = arrivals[0][0] - run.beat_time(launch + first)
+                assert abs(error_s) < 0.06, error_s
+
+                daw.send(midi.note_on(15, 41, 100))  # F2: accompany what was played
+                daw.send(midi.note_off(15, 41))
+                said = wait_for_event(watched, lambda e: e.WhichOneof("event") == "notice" and (
+                    e.notice.code in ("accompaniment", "error")), timeout_s=240)
+                assert said.notice.code == "accompaniment", said.notice.message
+                paths = re.findall(r"(/\S+\.wav)", said.notice.message)
+                assert len(paths) == 2, said.notice.message
+                audio_ready = wait_for_event(watched, lambda e: e.WhichOneof("event") == "clip" and not e.clip.midi)
+                assert audio_ready.clip.wav[:4] == b"RIFF"
+                for path in paths:
+                    samples, rate = soundfile.read(path)
+                    assert 3.5 < len(samples) / rate < 12.0  # the two played bars (4 s) and a release tail
+                    assert abs(samples).max() > 0.01, f"{path} is silent"
+            daw.stop_clock(send_stop=True)
+            bridge.send_signal(signal.SIGTERM)
+            out, _ = bridge.communicate(timeout=10)
+            assert "drumify what you played" in out and "accompaniment: " in out
         finally:
             daw.close()
 
