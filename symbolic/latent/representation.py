@@ -20,6 +20,8 @@ What a file loses on the way in is said, never silent (read_clip returns Notices
 - Multi-track input: one pitched track is taken, the one the caller names (track=NAME|INDEX), or else a
   track named like a melody (melody, lead, vocal, ...), or else among the tracks that sound in nearly as
   many bars as the fullest one, the highest. The notice names the track taken, why, and what was left.
+  There is no trio (melody + bass + drums) model: an arrangement with drums gets a second notice saying
+  that only the one track is in the result.
 - Chords: reduced to one voice, the top note (a bass-register track keeps its lowest note instead).
 - Onsets between sixteenths (triplets, swing): moved to the nearest sixteenth; the grid has no triplets.
 - Meter changes: the first time signature stands for the clip.
@@ -274,6 +276,12 @@ def read_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS, track: str | int
         notices.append(Notice("track_taken", f"took track {_track_label(index, instrument)} ({why}); left out "
                                              f"{', '.join(left_out)}: the latent model varies and blends one "
                                              "line; name another with track=NAME|INDEX"))
+        pitched = [inst for inst in instruments if inst.notes and not inst.is_drum]
+        if any(inst.is_drum and inst.notes for inst in instruments) and len(pitched) >= 2:
+            notices.append(Notice("no_trio_model", "the file holds an arrangement (pitched tracks and drums), "
+                                                   "but there is no multi-track (trio: melody, bass, drums) "
+                                                   "latent model yet: only the one track above is varied "
+                                                   "or blended, the others are not in the result"))
 
     notes, off_grid = [], 0
     for note in instrument.notes:

@@ -337,7 +337,7 @@ class LatentSpace:
         if same_shape and decoding.temperature == 0 and candidates_per_step > 1 and steps > 2:
             if cancel is not None:
                 cancel.check()
-            clips = self._smooth_path(latents, layouts[0], start, fractions, decoding, candidates_per_step)
+            clips = self._smooth_path(latents, layouts[0], (start, end), fractions, decoding, candidates_per_step)
             progress(ProgressEvent("interpolate", 1.0, f"{steps} of {steps} clips"))
             return [replace(clip, program=(start if f <= 0.5 else end).program,
                             tempo_bpm=(1 - f) * start.tempo_bpm + f * end.tempo_bpm)
@@ -361,44 +361,63 @@ class LatentSpace:
             progress(ProgressEvent("interpolate", len(results) / steps, f"{len(results)} of {steps} clips"))
         return results
 
-    def _smooth_path(self, latents: tuple[np.ndarray, np.ndarray], layout: _Pieces, like: MelodyClip,
-                     fractions: list[float], decoding: Decoding, candidates: int) -> list[MelodyClip]:
+    def _smooth_path(self, latents: tuple[np.ndarray, np.ndarray], layout: _Pieces,
+                     ends: tuple[MelodyClip, MelodyClip], fractions: list[float], decoding: Decoding,
+                     candidates: int) -> list[MelodyClip]:
         """Greedy decodes of nearby latents can jump: the blend a seventh of the way may share less with
-        the start than the one after it. So every inner blend is decoded at `candidates` points spread
-        over its share of the path, all in one batch, and the path keeps, by dynamic programming, the
-        candidates whose likeness to the start's reconstruction falls and to the end's rises most
-        steadily (ties: the point nearest its own place). Endpoints stay the reconstructions."""
+        the start than the one after it. So the path is decoded at candidates * (steps - 2) points evenly
+        spread between the endpoints, all in one batch, and dynamic programming keeps steps - 2 of them, in
+        path order, whose likeness (sounding_states) to the start falls and to the end rises most
+        steadily; likeness is measured both to the clips given and to their reconstructions (which are
+        the endpoints, and not always exact). Among equally steady choices, points near their own place
+        win. Endpoints stay the reconstructions."""
+        like = ends[0]
         steps = len(fractions)
-        width = 1.0 / (steps - 1)
-        offsets = (np.arange(candidates) - (candidates - 1) / 2) * width / candidates
-        options = [[0.0]] + [[f + o for o in offsets] for f in fractions[1:-1]] + [[1.0]]
-        flat = [f for row in options for f in row]
+        inner = steps - 2
+        count = candidates * inner
+        flat = [0.0] + [(i + 1) / (count + 1) for i in range(count)] + [1.0]
         pieces = len(layout.pieces)
         points = np.stack([slerp(latents[0][p % len(latents[0])], latents[1][p % len(latents[1])], f)
                            for f in flat for p in range(pieces)])
         decoded = self._decode_pieces(points, layout, like, decoding)
-        first, last = decoded[0].tokens, decoded[-1].tokens
-        to_start = [float(np.mean(c.tokens == first)) for c in decoded]
-        to_end = [float(np.mean(c.tokens == last)) for c in decoded]
-        index_rows, position = [], 0
-        for row in options:
-            index_rows.append(list(range(position, position + len(row))))
-            position += len(row)
-        # cost[k]: the least total unsteadiness of a path ending at candidate k of the current step
-        cost = {index_rows[0][0]: 0.0}
+        states = [sounding_states(c.tokens) for c in decoded]
+        references = (states[0], sounding_states(ends[0].tokens)), (states[-1], sounding_states(ends[1].tokens))
+        to_start, to_end = (np.array([[float(np.mean(s == r)) for r in pair] for s in states]) for pair in references)
+        last = len(flat) - 1
+
+        def jump(j: int, k: int) -> float:
+            return float(np.maximum(0.0, to_start[k] - to_start[j]).sum() + np.maximum(0.0, to_end[j] - to_end[k]).sum())
+
+        # cost[k]: the least unsteadiness of a path whose latest blend is point k; points only move forward
+        cost = {0: 0.0}
         back: list[dict[int, int]] = []
-        for step, row in enumerate(index_rows[1:], start=1):
+        for step in range(1, steps):
+            targets = [last] if step == steps - 1 else range(step, last - (inner - step))
             new_cost, choice = {}, {}
-            for k in row:
-                drift = abs(flat[k] - fractions[step]) / width * 0.01
-                best = min(cost, key=lambda j: cost[j] + max(0.0, to_start[k] - to_start[j])
-                           + max(0.0, to_end[j] - to_end[k]))
-                new_cost[k] = (cost[best] + max(0.0, to_start[k] - to_start[best])
-                               + max(0.0, to_end[best] - to_end[k]) + drift)
-                choice[k] = best
+            for k in targets:
+                earlier = [j for j in cost if j < k]
+                best = min(earlier, key=lambda j: cost[j] + jump(j, k))
+                drift = 0.0 if k == last else abs(flat[k] - fractions[step]) * 0.05
+                new_cost[k], choice[k] = cost[best] + jump(best, k) + drift, best
             cost = new_cost
             back.append(choice)
-        path = [index_rows[-1][0]]
+        path = [last]
         for choice in reversed(back):
             path.append(choice[path[-1]])
         return [decoded[k] for k in reversed(path)]
+
+
+def sounding_states(tokens: np.ndarray) -> np.ndarray:
+    """Per step: the pitch that sounds (+1, so 0 is rest), negative while it is held after its onset; two
+    clips' likeness is the share of steps with the same state (the same note struck or held, or rest)."""
+    states = np.zeros(len(tokens), dtype=np.int64)
+    current = 0
+    for step, token in enumerate(tokens):
+        if token < NUM_PITCHES:
+            current = int(token) + 1
+            states[step] = current
+        elif token == NO_EVENT and current:
+            states[step] = -current
+        else:
+            current = 0
+    return states

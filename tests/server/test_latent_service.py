@@ -113,6 +113,7 @@ def test_multi_track_vary_names_the_track_taken_and_honours_a_named_track(client
     assert len(clips) == 2
     (taken,) = [n for n in notices if n.code == "track_taken"]
     assert "0 'Tune'" in taken.message and "1 'Bass'" in taken.message and "2 'Kit'" in taken.message
+    assert [n.code for n in notices] == ["track_taken", "no_trio_model"]  # no trio model: said, not faked
     assert all(midi_to_clip(clip.midi).program == 73 for clip in clips)
     bass_notices = []
     bass_clips = client.vary(TRIO, 2, similarity_distance=0.3, seed=3, track="Bass", on_notice=bass_notices.append)

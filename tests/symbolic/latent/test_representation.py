@@ -104,6 +104,16 @@ def test_multi_track_input_says_which_track_was_taken_and_what_was_left() -> Non
     assert all(label in notice.message for label in ("0 'Descant'", "1 'Bass'", "3 'Kit'"))
 
 
+def test_an_arrangement_with_drums_is_told_there_is_no_trio_model() -> None:
+    """There is no trio (melody + bass + drums) model: a trio is read as its one line, and says so."""
+    trio = named_tracks_midi([("Tune", 73, False, scale_run()), ("Bass", 33, False, BASS), ("Kit", 0, True, DRUMS)])
+    read = read_clip(trio)
+    assert [n.code for n in read.notices] == ["track_taken", "no_trio_model"]
+    assert "no multi-track (trio" in read.notices[1].message
+    duo = named_tracks_midi([("Tune", 73, False, scale_run()), ("Bass", 33, False, BASS)])
+    assert [n.code for n in read_clip(duo).notices] == ["track_taken"]
+
+
 def test_a_track_named_like_a_melody_is_taken_and_a_named_track_is_honoured() -> None:
     midi = named_tracks_midi([("Piano", 0, False, scale_run(tonic=74)), ("Melody", 73, False, scale_run(tonic=60)),
                               ("Bass", 33, False, BASS)])
