@@ -24,6 +24,7 @@ from benchmarks.common import percentile
 from symbolic.attributes import Attributes, Key
 from symbolic.composer import Composer
 from symbolic.decoding import Sampling
+from symbolic.model import MusicTransformer
 
 REQUEST = dict(instruments=[40, 32], key=Key(2, "major"), time_signature=(4, 4), tempo_bpm=120.0)
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         running.stop(grace_s=1.0)
 
     composer = Composer.from_pretrained(args.model)
-    model = composer.model
+    model = MusicTransformer.from_pretrained(args.model)  # the torch form, for the reference loops below
     print("in-process (no gRPC), same request: wall time and CPU time of this thread (CPU time is what an")
     print("idle core would take; the difference is time spent waiting for a core on this shared machine)")
     for bars in (8, 16):

@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from symbolic.attributes import (
     range_level,
     tempo_level,
 )
+from symbolic.checkpoint import TransformerWeights
 from symbolic.chords import CHORD_MODEL_FILE, ChordModel, key_of_progression, parse_progression, progression_text
 from symbolic.codec import decode_bars
 from symbolic.conditioning import PREFIX_GROUPS, group_choices
@@ -53,9 +54,12 @@ from symbolic.drums import grooves_for, render_groove
 from symbolic.editing import SectionChange, continue_file, infill_file
 from symbolic.instruments import role_of
 from symbolic.midi_io import Clip, midi_to_clip, table_to_midi
-from symbolic.model import CONFIG_FILE, MusicTransformer
+from symbolic.remi import load_serving_tokenizer
 from symbolic.roles import assign_roles, stand_ins
-from symbolic.tokenizer import Vocabulary, load_tokenizer, program_order
+from symbolic.tokenizer import Vocabulary, program_order
+
+if TYPE_CHECKING:  # the torch model (training, evaluation) also fits; serving passes TransformerWeights
+    from symbolic.model import MusicTransformer
 
 DEFAULT_BARS_CHOICES = (4, 8, 8, 16)
 MAX_INSTRUMENTS = 6
@@ -121,8 +125,8 @@ COLOUR_BIAS_CHURCH_MODES = 1.5
 class Composer:
     """Attribute-conditioned generation with a MusicTransformer and its tokenizer."""
 
-    def __init__(self, model: MusicTransformer, tokenizer, meta: dict, limits: Limits | None = None,
-                 chord_model: ChordModel | None = None) -> None:
+    def __init__(self, model: TransformerWeights | MusicTransformer, tokenizer, meta: dict,
+                 limits: Limits | None = None, chord_model: ChordModel | None = None) -> None:
         self.model = model
         self.chord_model = chord_model  # samples a progression when none is given (symbolic.pop909 builds it)
         self.tokenizer = tokenizer
@@ -135,10 +139,12 @@ class Composer:
 
     @classmethod
     def from_pretrained(cls, directory: Path, limits: Limits | None = None) -> "Composer":
+        """Reads a trained model directory without torch (its weights go straight into numpy arrays;
+        miditok, which imports torch, loads only when continue or infill first encode a file)."""
         directory = Path(directory)
-        model = MusicTransformer.from_pretrained(directory)
-        tokenizer = load_tokenizer(directory)
-        meta = json.loads((directory / CONFIG_FILE).read_text()).get("meta", {})
+        model = TransformerWeights.from_pretrained(directory)
+        tokenizer = load_serving_tokenizer(directory)
+        meta = model.meta
         chord_path = directory / CHORD_MODEL_FILE
         chord_model = ChordModel.load(chord_path) if chord_path.exists() else None
         return cls(model, tokenizer, meta, limits, chord_model)

@@ -1,35 +1,20 @@
-"""A small decoder-only transformer with a preallocated KV cache for fast CPU sampling."""
+"""A small decoder-only transformer with a preallocated KV cache: the torch form of the Composer's model,
+for training and evaluation (serving decodes with symbolic.stepper, which reads the checkpoint without torch)."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ostinato.errors import MissingAsset
+from symbolic.checkpoint import CONFIG_FILE, LAYER_NORM_EPS, WEIGHTS_FILE, TransformerConfig, check_files, read_config
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-
-
-@dataclass
-class TransformerConfig:
-    vocab_size: int
-    d_model: int = 192
-    n_layers: int = 4
-    n_heads: int = 4
-    d_ff: int = 768
-    max_seq_len: int = 768
-    dropout: float = 0.1
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_heads
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "KVCache", "MusicTransformer", "TransformerConfig"]
 
 
 class KVCache:
@@ -47,10 +32,10 @@ class Block(nn.Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.config = config
-        self.norm1 = nn.LayerNorm(config.d_model)
+        self.norm1 = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
         self.out = nn.Linear(config.d_model, config.d_model)
-        self.norm2 = nn.LayerNorm(config.d_model)
+        self.norm2 = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
         self.ff1 = nn.Linear(config.d_model, config.d_ff)
         self.ff2 = nn.Linear(config.d_ff, config.d_model)
         self.dropout = nn.Dropout(config.dropout)
@@ -93,7 +78,7 @@ class MusicTransformer(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.position = nn.Embedding(config.max_seq_len, config.d_model)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
-        self.norm = nn.LayerNorm(config.d_model)
+        self.norm = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
         self.apply(self._init)
         for block in self.blocks:
             nn.init.normal_(block.out.weight, std=0.02 / math.sqrt(2 * config.n_layers))
@@ -194,13 +179,12 @@ class MusicTransformer(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: Path) -> "MusicTransformer":
+        """The torch model of a checkpoint, for training and evaluation; serving reads the same files
+        without torch (symbolic.checkpoint.TransformerWeights)."""
         from safetensors.torch import load_file
 
-        directory = Path(directory)
-        if not (directory / CONFIG_FILE).exists() or not (directory / WEIGHTS_FILE).exists():
-            raise MissingAsset(f"no symbolic model in {directory} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
-        payload = json.loads((directory / CONFIG_FILE).read_text())
-        model = cls(TransformerConfig(**payload["model"]))
-        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        config, _ = read_config(directory)
+        model = cls(config)
+        model.load_state_dict(load_file(str(check_files(directory) / WEIGHTS_FILE)))
         model.eval()
         return model

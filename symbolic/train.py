@@ -26,6 +26,7 @@ from symbolic.attributes import STYLES
 from symbolic.data.build import Example, tokenize_piece
 from symbolic.data.sampling import sample_sequence
 from symbolic.model import MusicTransformer, TransformerConfig
+from symbolic.remi import save_vocabulary
 from symbolic.tokenizer import TOKENIZER_FILE, Vocabulary, build_tokenizer, load_tokenizer
 
 
@@ -82,6 +83,7 @@ def style_time_signature_pairs(examples) -> dict[str, list[list[int]]]:
 def export(model, tokenizer, directory: Path, meta: dict) -> None:
     model.save_pretrained(directory, extra={"meta": meta})
     tokenizer.save(directory / TOKENIZER_FILE)
+    save_vocabulary(tokenizer, directory)  # serving reads the token names from it, without miditok
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,8 +3,9 @@
 The Composer service, the latent-space calls, the bridge's clip factory and the melody service all ask
 this registry, so a process holds one Composer (one LatentSpace, one melody model) however many services
 or servers use it. Instances are keyed by what defines them (model directory, limits, threads), so a
-server started with another model directory gets its own. torch and the model code are imported on the
-first load, not when the server starts.
+server started with another model directory gets its own. The model code is imported on the first load,
+not when the server starts; the Composer decodes in numpy and never imports torch (the latent space
+and the melody model do, when they load).
 """
 
 from __future__ import annotations
@@ -54,11 +55,10 @@ class ModelRegistry:
     def composer(self, settings: Settings) -> "Composer":
         """The symbolic generator of settings.composer_model_dir (MissingAsset if absent)."""
         max_bars = settings.limits.max_bars
-        key = ("composer", Path(settings.composer_model_dir), max_bars, settings.torch_threads)
+        key = ("composer", Path(settings.composer_model_dir), max_bars)
 
         def load() -> "Composer":
-            _set_torch_threads(settings.torch_threads)
-            from symbolic.composer import Composer, Limits
+            from symbolic.composer import Composer, Limits  # numpy only: no torch for generating
 
             return Composer.from_pretrained(settings.composer_model_dir,
                                             Limits(max_bars=max_bars, max_primer_bars=max_bars))
