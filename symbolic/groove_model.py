@@ -199,10 +199,13 @@ def _apply(song: MidiEventFile, notes: list[FileNote], offsets_ticks: np.ndarray
     for indexes in same_pitch.values():
         indexes.sort(key=lambda i: notes[i].start_tick)
         for earlier, later in zip(indexes, indexes[1:]):
+            first, second = notes[earlier], notes[later]
+            if second.start_tick == first.start_tick:
+                continue  # the file struck the pitch twice at once: not an order to keep
             if new_start[later] <= new_start[earlier]:
                 new_start[later] = new_start[earlier] + 1
-            new_end[earlier] = min(new_end[earlier], new_start[later])
-            new_end[earlier] = max(new_end[earlier], new_start[earlier] + 1)
+            if first.end_tick <= second.start_tick:  # released before the re-strike: keep it so
+                new_end[earlier] = max(min(new_end[earlier], new_start[later]), new_start[earlier] + 1)
     for index, note in enumerate(notes):
         events = song.tracks[note.track]
         on = events[note.on_index]

@@ -43,3 +43,21 @@ def test_drums_alone_keep_the_files_tempo_map_and_meters() -> None:
     assert song.tempo_map() == source.tempo_map() and song.meter_map() == source.meter_map()
     assert {n.channel for n in song.notes} == {9} and len(song.tracks) == 2
     assert drums == drumify(original, drums_only=True)  # deterministic
+
+
+def test_a_pitch_struck_many_times_at_once_is_not_spread_out() -> None:
+    """Degenerate input (one pitch struck 50 times on one tick) stays within the groove's own bounds."""
+    import io
+
+    import mido
+
+    song = mido.MidiFile(type=1, ticks_per_beat=480)
+    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=480 if i == 0 else 0) for i in range(50)])
+    track.append(mido.Message("note_off", note=60, velocity=0, time=240))
+    track.extend(mido.Message("note_off", note=60, velocity=0, time=0) for _ in range(49))
+    song.tracks.append(track)
+    buffer = io.BytesIO()
+    song.save(file=buffer)
+    result = GrooveModel.from_pretrained().generate(buffer.getvalue(), 1.0, seed=1)
+    starts = [n.start_tick for n in MidiEventFile.from_bytes(result).notes]
+    assert len(starts) == 50 and max(abs(s - 480) for s in starts) <= 480 / 8 + 1
