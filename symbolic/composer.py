@@ -120,6 +120,8 @@ def _normalise_instruments(programs: list[int] | None) -> list[int] | None:
 # degree is plain to hear.
 COLOUR_BIAS_MAJOR_MINOR = 1.0
 COLOUR_BIAS_CHURCH_MODES = 1.5
+# Logits per unit of key-profile difference when listeners hear a rival key (symbolic.tonality).
+CENTRE_STRENGTH = 2.0
 
 
 class Composer:
@@ -339,6 +341,7 @@ class Composer:
             triad_pitch_classes=key.triad_pitch_classes(),
             colour_pitch_classes=key.colour_pitch_classes(),
             colour_bias=COLOUR_BIAS_MAJOR_MINOR if key.mode in ("major", "minor") else COLOUR_BIAS_CHURCH_MODES,
+            centre_key=key, centre_strength=CENTRE_STRENGTH,
             **_span_limits(attributes),
             density_band=_density_band(chosen["density"]))
         requested = Attributes(

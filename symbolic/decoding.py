@@ -23,9 +23,11 @@ from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from symbolic.attributes import DRUM_PROGRAM
 from symbolic.batching import StepBatcher
 from symbolic.stepper import NumpyStepper
+from symbolic.tonality import TonalCentre
 from symbolic.tokenizer import Vocabulary, positions_per_bar
 
 if TYPE_CHECKING:  # torch loads only with a model, not with this module
+    from symbolic.attributes import Key
     from symbolic.model import MusicTransformer
 
 NEG = float("-inf")
@@ -96,6 +98,10 @@ class BodyConstraints:
     density_asked: bool = False  # a requested density is paced toward its band's middle
     melody_chord_bias: float = 1.2
     bass_chord_bias: float = 1.5
+    # Tonal centre (symbolic.tonality): with a major/minor key here, pitch choices lean toward what tells
+    # the key from its rivals whenever listeners' key profiles hear a rival close to or ahead of it.
+    centre_key: "Key | None" = None
+    centre_strength: float = 1.2
 
 
 _STEPPERS: dict[int, tuple[MusicTransformer, NumpyStepper, StepBatcher]] = {}
@@ -212,6 +218,9 @@ class MaskBook:
         self.drum_pitch_ids = np.array(sorted(vocab.pitch_drum.values()))
         self._harmony_part = any(role in ("pad", "chords", "counter_melody", "arpeggio")
                                  for role in constraints.roles.values())
+        centre = constraints.centre_key
+        self._leading_tone = ((centre.tonic_pitch_class + 11) % 12
+                              if centre is not None and centre.mode == "minor" else None)
         self.program_bias = {}
         self.program_bias_last_bar = {}
         self.program_bias_cadence = {}
@@ -303,15 +312,20 @@ class MaskBook:
 
     def pace(self, position: int, direction: int) -> np.ndarray:
         """Bias on the choices after `position` (-1: bar start): direction +1 asks for the next onset
-        soon (within an eighth) and for no early bar end; -1 asks for a gap of at least a quarter."""
+        soon (within an eighth; within a sixteenth when the density asked for is above two onsets a
+        quarter, which eighths cannot reach) and for no early bar end; -1 asks for a gap of at least a
+        quarter."""
         key = ("pace", position, direction)
         if key in self._cache:
             return self._cache[key]
         bias = np.zeros(self.size, dtype=np.float32)
         ticks_per_quarter = self.c.time_signature[1]
+        soon = ticks_per_quarter // 2
+        if self.c.density_band is not None and sum(self.c.density_band) / 2 > 2.0:
+            soon = max(1, ticks_per_quarter // 4)
         for value, index in self.position_ids:
             gap = value - max(position, 0) if position >= 0 else value
-            if direction > 0 and 0 <= gap <= ticks_per_quarter // 2:
+            if direction > 0 and 0 <= gap <= soon:
                 bias[index] = self.c.pace_bias
             elif direction < 0 and position >= 0 and 0 < gap < ticks_per_quarter:
                 bias[index] = -self.c.pace_bias
@@ -335,12 +349,31 @@ class MaskBook:
                 narrowed[index] = bias[index]
         return narrowed
 
-    def span_bias(self, lowest: int | None, highest: int | None, push: bool) -> np.ndarray | None:
-        """Extra bias on pitches for the range request, given the clip's lowest and highest notes so far."""
+    def within_span(self, bias: np.ndarray, lowest: int | None, highest: int | None, bar_index: int,
+                    bars: int, completing: bool) -> np.ndarray:
+        """A pitch bias under the range request: never past the widest span; from the clip's middle on,
+        notes that reach the narrowest span are favoured, and in the last bar, while the span is still
+        short, only such notes are allowed to the parts that can play them (a bass's low root, a
+        tune's high point). A chord still missing a tone (`completing`) only keeps the upper bound."""
+        push = not completing and 2 * bar_index >= bars - 1
+        force = push and bar_index == bars - 1
+        for extra in (self.span_bias(lowest, highest, push, force), self.span_bias(lowest, highest, push)):
+            if extra is None:
+                return bias
+            combined = bias + extra
+            if np.isfinite(combined).any():
+                return combined
+        return bias if completing else self.narrowest(bias, lowest, highest)
+
+    def span_bias(self, lowest: int | None, highest: int | None, push: bool, force: bool = False) -> np.ndarray | None:
+        """Extra bias on pitches for the range request, given the clip's lowest and highest notes so far
+        (`force`: a span still short of the narrowest allows only notes that reach it)."""
         span_max, span_min = self.c.span_max, self.c.span_min
         if lowest is None or highest is None or (span_max is None and not (push and span_min)):
             return None
-        key = ("span", lowest, highest, push)
+        short = span_min is not None and highest - lowest < span_min
+        force = force and short
+        key = ("span", lowest, highest, push, force)
         if key in self._cache:
             return self._cache[key]
         bias = np.zeros(self.size, dtype=np.float32)
@@ -348,8 +381,10 @@ class MaskBook:
             span = max(highest, pitch) - min(lowest, pitch)
             if span_max is not None and span > span_max:
                 bias[index] = NEG
-            elif push and span_min is not None and highest - lowest < span_min <= span:
+            elif push and short and span_min <= span:
                 bias[index] = self.c.span_push
+            elif force:
+                bias[index] = NEG
         if len(self._cache) < 20_000:
             self._cache[key] = bias
         return bias
@@ -377,7 +412,8 @@ class MaskBook:
     def role_pitch_bias(self, program: int, role: str, chord, slot: str, tonic_bias: float) -> np.ndarray:
         """Pitch bias of a program playing `role` over `chord` (None: key steering only).
 
-        slot: "anchor" (a required strike), "strong" (on a beat) or "weak".
+        slot: "anchor" (a required strike), "strong" (on a beat), "weak", or "cadence" (the second half
+        of a phrase's last bar, where a tune comes to rest on a chord tone).
         """
         key = ("role", program, role, chord, slot, tonic_bias)
         cached = self._cache.get(key)
@@ -412,9 +448,11 @@ class MaskBook:
                     elif role == "counter_melody" and pc == chord.third_pitch_class:
                         bias[index] += 2.0  # a held third under the tune: the chord's colour
                 elif in_chord:
-                    weight = self.c.melody_chord_bias * (1.0 if slot == "strong" else 0.4)
+                    weight = self.c.melody_chord_bias * {"strong": 1.0, "cadence": 2.0}.get(slot, 0.4)
                     bias[index] += weight * (1.3 if role == "counter_melody" else 1.0)
-                    if slot == "strong" and pc == self.c.tonic_pitch_class:
+                    if slot == "cadence" and pc == chord.third_pitch_class and self._leading_tone == pc:
+                        bias[index] += 1.0  # minor key, V chord: the raised leading tone at the cadence
+                    if slot in ("strong", "cadence") and pc == self.c.tonic_pitch_class:
                         bias[index] += 1.5  # the tonic where the chord allows it: the key's centre is heard
                     elif self.c.triad_pitch_classes is not None and pc in self.c.triad_pitch_classes:
                         bias[index] += 0.4
@@ -552,8 +590,10 @@ class _BarPlan:
     """What the roles still owe in one bar: required strikes (anchors), parts not yet heard, and a
     pad or chord strike still missing its root or third."""
 
-    def __init__(self, book: MaskBook, roles: dict[int, str], fill_programs: list[int], chord) -> None:
+    def __init__(self, book: MaskBook, roles: dict[int, str], fill_programs: list[int], chord,
+                 phrase_end: bool = False) -> None:
         self.book = book
+        self.phrase_end = phrase_end  # the last bar of a phrase (every 4th bar, and the clip's last)
         self.roles = roles
         self.chord = chord
         self.due: dict[int, set[int]] = {}
@@ -626,6 +666,8 @@ class _BarPlan:
             slot = "anchor"
         else:
             slot = "strong" if position % book.ticks_per_beat == 0 else "weak"
+            if slot == "strong" and self.phrase_end and 2 * position >= book.max_position and role in ("melody", "counter_melody"):
+                slot = "cadence"
         tonic_bias = 0.0
         if self.chord is None:
             tonic_bias = constraints.tonic_bias if not last_bar else constraints.last_bar_tonic_bias
@@ -684,11 +726,18 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
     required = [p for p in constraints.required_programs if p in constraints.programs]
     roles = {p: r for p, r in constraints.roles.items() if p in constraints.programs}
     fill_programs = list(roles) if constraints.fill_every_bar else []
+    centre = TonalCentre(constraints.centre_key, constraints.centre_strength) if constraints.centre_key else None
+    if centre is not None and not centre.active:
+        centre = None
+    pitch_index = np.array(sorted(vocab.pitch.values()))
+    pitch_classes = np.array([pitch_of[index] % 12 for index in pitch_index])
+    quarters_of = vocab.duration_quarters(constraints.time_signature[1])
+    last_pitch: int | None = None
     for bar_index in range(new_bars):
         last_bar = bar_index == new_bars - 1
         chord = (constraints.bar_chords[bar_index]
                  if constraints.bar_chords and bar_index < len(constraints.bar_chords) else None)
-        plan = _BarPlan(book, roles, fill_programs, chord)
+        plan = _BarPlan(book, roles, fill_programs, chord, phrase_end=last_bar or bar_index % 4 == 3)
         bar = [vocab.bar, time_signature_token]
         if decoder.room() < 8:
             decoder.reset(window_of(prefix, all_bars, [], capacity))
@@ -715,11 +764,8 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                 bias = book.after_position_or_note(position, last_bar, missing, after_duration=True, early=early)
             elif state == "after_program" and current_program in roles:
                 bias = plan.pitch_bias(current_program, position, last_bar, constraints)
-                if steer_span and current_program != DRUM_PROGRAM and not plan.completing:
-                    extra = book.span_bias(lowest, highest, push=2 * bar_index >= new_bars - 1)
-                    if extra is not None:
-                        combined = bias + extra
-                        bias = combined if np.isfinite(combined).any() else book.narrowest(bias, lowest, highest)
+                if steer_span and current_program != DRUM_PROGRAM:
+                    bias = book.within_span(bias, lowest, highest, bar_index, new_bars, plan.completing)
             elif state == "after_program":
                 if not last_bar:
                     bias = book.program_bias[current_program]
@@ -728,10 +774,7 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                 else:
                     bias = book.program_bias_last_bar[current_program]
                 if steer_span and current_program != DRUM_PROGRAM:
-                    extra = book.span_bias(lowest, highest, push=2 * bar_index >= new_bars - 1)
-                    if extra is not None:
-                        combined = bias + extra
-                        bias = combined if np.isfinite(combined).any() else book.narrowest(bias, lowest, highest)
+                    bias = book.within_span(bias, lowest, highest, bar_index, new_bars, False)
             elif current_program in roles:  # after a pitch
                 bias = plan.duration_bias(current_program, position)
             else:  # after a pitch
@@ -759,7 +802,12 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                         decoder.reset(window_of(prefix, all_bars, bar[: len(bar) - len(pending)], capacity))
                     decoder.feed(pending)
                     pending = []
-                token = forced if forced is not None else decoder.sample(bias)
+                if forced is None and centre is not None and state == "after_program" and current_program != DRUM_PROGRAM:
+                    leaned = bias.copy()
+                    leaned[pitch_index] += centre.lean()[pitch_classes].astype(np.float32)
+                    token = decoder.sample(leaned)
+                else:
+                    token = forced if forced is not None else decoder.sample(bias)
             if waiting and state in ("bar_start", "after_duration") and (
                     token in (vocab.bar, vocab.eos) or (token in position_of and position_of[token] > waiting[0][0])):
                 # kept notes come first: write them, then let the model choose again having heard them
@@ -792,6 +840,7 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                 sounding.add(current_program)
                 if roles:
                     plan.struck(current_program, position, pitch_of.get(token))
+                last_pitch = pitch_of.get(token)
                 if token in pitch_of:
                     if last_onset != (bar_index, position):
                         onsets += 1
@@ -802,6 +851,9 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                 state = "after_pitch"
             else:
                 filled_ticks = max(filled_ticks, position + book.duration_ticks.get(token, 0.0))
+                if centre is not None and last_pitch is not None:
+                    centre.hear(last_pitch, quarters_of.get(token, 0.0))
+                    last_pitch = None
                 state = "after_duration"
         if pending and not last_bar:  # the bar's last tokens go into the cache before the next Bar
             if decoder.room() < len(pending) + 8:
