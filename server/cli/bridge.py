@@ -15,16 +15,19 @@ import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from daw_bridge.bridge import BridgeConfig, ClockMode, LocalBridge, PositionReport, default_api
-from daw_bridge.control import DEFAULT_MAPPING, ControlAction, ControlMapper, ControlMapping, load_mapping
-from daw_bridge.midi import clip_from_midi
-from daw_bridge.ports import MidiApi, PortConfig, PortSet, list_ports
-from daw_bridge.timeline import TimeSignature
 from ostinato.errors import OstinatoError
-from protos.ostinato.v1 import bridge_pb2, composer_pb2
 from server.cli.common import add_connection_arguments, connect
+
+if TYPE_CHECKING:  # the bridge (rtmidi, mido, its threads) loads when the command runs, not for `--help`
+    from daw_bridge.bridge import BridgeConfig, LocalBridge, PositionReport
+    from daw_bridge.control import ControlAction, ControlMapping
+
+# daw_bridge's MidiApi and ClockMode values, spelled here so that building the parser imports no MIDI
+# library (tests/server/test_cli_and_serve.py checks that they agree).
+API_NAMES = ("jack", "alsa", "coremidi", "windows-mm")
+CLOCK_NAMES = ("follow", "master")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,8 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--api",
-        choices=[api.value for api in MidiApi],
-        default=default_api().value,
+        choices=API_NAMES,
         help="MIDI API (default: jack on Linux, coremidi on macOS, windows-mm on Windows)",
     )
     parser.add_argument("--port-name", default="Ostinato", help="base name of the ports: '<name> out', '<name> in'")
@@ -49,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="connect to an existing output port instead of creating one (Windows: the loopMIDI port)")
     parser.add_argument("--connect-input", metavar="NAME", help="connect to an existing input port by name")
     parser.add_argument("--no-input", action="store_true", help="open no input port (no clock following, no capture)")
-    parser.add_argument("--clock", choices=[m.value for m in ClockMode], default=ClockMode.FOLLOW.value,
+    parser.add_argument("--clock", choices=CLOCK_NAMES, default="follow",
                         help="follow the DAW's MIDI clock, or be the clock master")
     parser.add_argument("--tempo", type=float, default=120.0, metavar="BPM",
                         help="master tempo; the follower's guess until it hears the clock")
@@ -80,10 +82,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace) -> BridgeConfig:
+    from daw_bridge.bridge import BridgeConfig, ClockMode, default_api
+    from daw_bridge.ports import MidiApi, PortConfig
+    from daw_bridge.timeline import TimeSignature
+
     numerator, _, denominator = args.time_signature.partition("/")
     return BridgeConfig(
         ports=PortConfig(
-            api=MidiApi.parse(args.api),
+            api=MidiApi.parse(args.api) if args.api else default_api(),
             client_name=args.client_name,
             port_name=args.port_name,
             output_ports=args.output_ports,
@@ -140,6 +146,9 @@ class _Printer:
 
 def _check_files(args: argparse.Namespace) -> tuple[bytes | None, ControlMapping | None]:
     """Reads --midi and --mapping before any port opens: a missing or bad file stops here."""
+    from daw_bridge.control import DEFAULT_MAPPING, load_mapping
+    from daw_bridge.midi import clip_from_midi
+
     clip = None
     if args.midi is not None:
         try:
@@ -157,6 +166,8 @@ def _check_files(args: argparse.Namespace) -> tuple[bytes | None, ControlMapping
 
 
 def _list_ports(config: BridgeConfig) -> int:
+    from daw_bridge.ports import PortSet, list_ports
+
     ports = PortSet(config.ports)
     try:
         print("the bridge's ports (connect to these exact names):")
@@ -179,6 +190,8 @@ def _list_ports(config: BridgeConfig) -> int:
 
 
 def run_bridge(args: argparse.Namespace) -> int:
+    from daw_bridge.bridge import ClockMode
+
     try:
         config = _config(args)
         if args.no_input and config.clock_mode is ClockMode.FOLLOW and not args.list_ports:
@@ -210,6 +223,9 @@ def run_bridge(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, config: BridgeConfig, clip_bytes: bytes | None, mapping: ControlMapping | None,
          say: _Printer, native_log: Path) -> int:
+    from daw_bridge.bridge import ClockMode, LocalBridge
+    from daw_bridge.control import ControlMapper
+
     with connect(args) as client:
         session_box: list = []
         mapper = ControlMapper(mapping) if mapping is not None else None
@@ -309,6 +325,8 @@ def _describe(mapping: ControlMapping) -> str:
 
 def _carry_out(action: ControlAction, session, bridge: LocalBridge, config: BridgeConfig) -> str:  # type: ignore[no-untyped-def]
     """Turns a control action into a session request; returns what was asked, for the status line."""
+    from protos.ostinato.v1 import bridge_pb2, composer_pb2
+
     where = "next phrase" if action.launch_bars > 1 else "next bar"
     common = dict(lane=action.lane, loop=action.loop, launch_bars=action.launch_bars)
     if action.kind == "mix":
@@ -353,6 +371,8 @@ def _carry_out(action: ControlAction, session, bridge: LocalBridge, config: Brid
 
 
 def _ask_for_clip(args: argparse.Namespace, session, config: BridgeConfig, clip_bytes: bytes | None) -> None:  # type: ignore[no-untyped-def]
+    from protos.ostinato.v1 import composer_pb2
+
     if clip_bytes is not None:
         session.generate(render_midi=clip_bytes, launch_immediately=args.launch_immediately)
     elif args.bars or args.text:
@@ -371,6 +391,9 @@ def _ask_for_clip(args: argparse.Namespace, session, config: BridgeConfig, clip_
 
 
 def _apply(event, bridge: LocalBridge, config: BridgeConfig, say) -> None:  # type: ignore[no-untyped-def]
+    from daw_bridge.bridge import ClockMode
+    from protos.ostinato.v1 import bridge_pb2
+
     kind = event.WhichOneof("event")
     if kind == "midi":
         bridge.play(bytes(event.midi.data), event.midi.beat, event.midi.track)

@@ -8,7 +8,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from daw_bridge.midi import clip_from_midi
 from ostinato.errors import OstinatoError
 from server.cli.common import add_connection_arguments, connect
 
@@ -42,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_push(args: argparse.Namespace) -> int:
+    from daw_bridge.midi import clip_from_midi  # the bridge's MIDI code loads when the command runs
+
     try:
         data = args.midi.read_bytes()
         clip = clip_from_midi(data)  # refuse a bad file before calling anyone

@@ -84,6 +84,24 @@ def test_help_lists_commands() -> None:
     assert "serve" in result.stdout and "describe" in result.stdout
 
 
+def test_help_builds_the_parser_without_the_bridge_or_the_client() -> None:
+    probe = ("import sys\nfrom server.cli import build_parser\nbuild_parser()\n"
+             "print(sorted(m for m in ('daw_bridge', 'rtmidi', 'mido', 'grpc', 'numpy', 'server.client') "
+             "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_bridge_commands_choices_are_the_bridges_own() -> None:
+    from daw_bridge.bridge import ClockMode
+    from daw_bridge.ports import MidiApi
+    from server.cli import bridge
+
+    assert bridge.API_NAMES == tuple(api.value for api in MidiApi)
+    assert bridge.CLOCK_NAMES == tuple(mode.value for mode in ClockMode)
+
+
 def test_tls_server_and_client(tmp_path: Path) -> None:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
