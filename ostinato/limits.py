@@ -79,6 +79,16 @@ def echo(value: object, max_chars: int = MAX_ECHO_CHARS) -> str:
     return text
 
 
+def check_size(what: str, data: bytes, limit_bytes: int) -> None:
+    """Raises LimitExceeded when a payload is over its limit, InvalidInput when it is empty."""
+    from ostinato.errors import InvalidInput, LimitExceeded
+
+    if not data:
+        raise InvalidInput(f"{what} is empty")
+    if len(data) > limit_bytes:
+        raise LimitExceeded(what, len(data) / MIB, limit_bytes / MIB, "MiB")
+
+
 def check_range(what: str, value: float, low: float, high: float, unit: str = "") -> float:
     """Returns `value` when it is a finite number in [low, high]; InvalidInput naming the range otherwise
     (NaN, infinities and negative sizes are refused everywhere a number comes from a request)."""

@@ -25,6 +25,7 @@ from ostinato.errors import (
     NotImplementedYet,
     OstinatoError,
 )
+from ostinato.limits import check_size  # noqa: F401 - servicers import it from here
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import common_pb2
 
@@ -179,9 +180,3 @@ def check_response_size(what: str, size_bytes: float, limit_bytes: int) -> None:
                             round(limit_bytes / 1024 / 1024, 1), "MiB")
 
 
-def check_size(what: str, data: bytes, limit_bytes: int) -> None:
-    """Raises LimitExceeded when a payload is over its limit, InvalidInput when it is empty."""
-    if not data:
-        raise InvalidInput(f"{what} is empty")
-    if len(data) > limit_bytes:
-        raise LimitExceeded(what, len(data) / 1024 / 1024, limit_bytes / 1024 / 1024, "MiB")

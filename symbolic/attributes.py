@@ -17,7 +17,15 @@ MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locria
 # Semitone offset of each mode's tonic within the major scale it shares notes with.
 _MODE_OFFSET = {"major": 0, "dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7, "minor": 9, "locrian": 11}
 _COLOUR_INTERVAL = {"major": 11, "minor": 8, "dorian": 9, "mixolydian": 10, "lydian": 6, "phrygian": 1, "locrian": 6}
+# The one table of key names: how a pitch class is written, and how a written tonic is read.
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_LETTER_PITCH_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+ACCIDENTAL_SEMITONES = {"": 0, "#": 1, "♯": 1, "sharp": 1, "b": -1, "♭": -1, "flat": -1}
+
+
+def tonic_pitch_class(letter: str, accidental: str = "") -> int:
+    """The pitch class of a written tonic: ("f", "#") -> 6, ("B", "flat") -> 10 (KeyError if unknown)."""
+    return (_LETTER_PITCH_CLASSES[letter.lower()] + ACCIDENTAL_SEMITONES[accidental.lower()]) % 12
 
 STYLES = (
     "jig", "slip jig", "slide", "reel", "hornpipe", "strathspey", "polka", "waltz", "march", "air",

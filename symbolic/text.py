@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ostinato.errors import InvalidInput, LimitExceeded
-from symbolic.attributes import DRUM_PROGRAM, PITCH_CLASS_NAMES, Attributes, Key
+from symbolic.attributes import DRUM_PROGRAM, PITCH_CLASS_NAMES, Attributes, Key, tonic_pitch_class
 from symbolic.instruments import ALIASES, program_name
 
 MAX_TEXT_CHARS = 1000
@@ -171,13 +171,7 @@ def parse_text(text: str, max_bars: int = 64) -> ParsedText:
             continue
         if match.group(1) == "a" and not mode_word and not match.group(2):
             continue  # "in a ..." is an article, not A
-        tonic = "c d e f g a b".split().index(match.group(1))
-        tonic = [0, 2, 4, 5, 7, 9, 11][tonic]
-        accidental = match.group(2) or ""
-        if accidental in ("#", "♯", "sharp"):
-            tonic = (tonic + 1) % 12
-        elif accidental in ("b", "♭", "flat"):
-            tonic = (tonic - 1) % 12
+        tonic = tonic_pitch_class(match.group(1), match.group(2) or "")
         mode = _MODE_WORDS.get(mode_word or "", None)
         attributes.key = Key(tonic, mode) if mode else Key(tonic, None)  # type: ignore[arg-type]
         take(match, f"key {PITCH_CLASS_NAMES[tonic]} {mode or '(mode open)'}")

@@ -9,6 +9,7 @@ functions, so every path shares one model instance, one text-merge rule and one 
 - text.py: free text -> attributes, and the one rule that merges them with explicit attributes.
 - composing.py: Generate / Continue / Infill / DescribeMidi on the Composer.
 - latent.py: Vary / Interpolate through the latent space: their validation and results.
+- melody.py: GenerateFromMelody's checks and the melody it reads (audio, or MIDI rendered).
 - groove.py: Drumify (drums that follow a clip) and Groove (humanised timing and velocity).
 - session_extras.py: Drumify and accompaniment for a DAW session's clip (the bridge's clip factory).
 """

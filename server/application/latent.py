@@ -31,6 +31,15 @@ def check_vary(num_variations: int, similarity_distance: float, limits: Limits) 
         raise InvalidInput(f"similarity_distance {similarity_distance:g} is out of range: use 0-1")
 
 
+def check_interpolate(steps: int, limits: Limits) -> None:
+    """LimitExceeded above limits.max_interpolation_steps; InvalidInput below 2 (the two endpoints)."""
+    if steps > limits.max_interpolation_steps:
+        raise LimitExceeded("interpolation steps", steps, limits.max_interpolation_steps)
+    if steps < 2:
+        raise InvalidInput(f"steps is {steps}: ask for 2-{limits.max_interpolation_steps} clips "
+                           "(the two endpoints and the blends between them)")
+
+
 def total_shifts(shifts: Iterable[tuple[str, float]]) -> dict[str, float]:
     """Attribute -> summed amount in standard deviations (a shift named twice adds up)."""
     total: dict[str, float] = {}

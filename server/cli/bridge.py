@@ -326,6 +326,7 @@ def _describe(mapping: ControlMapping) -> str:
 def _carry_out(action: ControlAction, session, bridge: LocalBridge, config: BridgeConfig) -> str:  # type: ignore[no-untyped-def]
     """Turns a control action into a session request; returns what was asked, for the status line."""
     from protos.ostinato.v1 import bridge_pb2, composer_pb2
+    from symbolic.attributes import PITCH_CLASS_NAMES
 
     where = "next phrase" if action.launch_bars > 1 else "next bar"
     common = dict(lane=action.lane, loop=action.loop, launch_bars=action.launch_bars)
@@ -349,7 +350,7 @@ def _carry_out(action: ControlAction, session, bridge: LocalBridge, config: Brid
             tonic, mode = action.key
             attributes.key.CopyFrom(composer_pb2.Key(
                 tonic_pitch_class=tonic, mode=composer_pb2.MODE_MAJOR if mode == "major" else composer_pb2.MODE_MINOR))
-            details.append(f"key {('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B')[tonic]} {mode}")
+            details.append(f"key {PITCH_CLASS_NAMES[tonic]} {mode}")
         if action.density is not None:
             attributes.rhythm_intensity = action.density
             details.append(f"density {action.density:.2f}")

@@ -12,12 +12,10 @@ from server.cli.common import add_connection_arguments, connect, progress_bar, u
 if TYPE_CHECKING:  # the contract and the client load when a command runs, not for `--help`
     from protos.ostinato.v1 import composer_pb2
 
-_PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
 def format_attributes(attributes: composer_pb2.Attributes) -> str:
     """One line per attribute, for showing a request or a measurement back to the user."""
     from protos.ostinato.v1 import composer_pb2
+    from symbolic.attributes import PITCH_CLASS_NAMES
 
     lines = []
     if attributes.instruments:
@@ -25,7 +23,7 @@ def format_attributes(attributes: composer_pb2.Attributes) -> str:
             i.name or ("drums" if i.is_drum else f"program {i.program}") for i in attributes.instruments))
     if attributes.HasField("key"):
         mode = composer_pb2.Mode.Name(attributes.key.mode).removeprefix("MODE_").lower()
-        lines.append(f"key: {_PITCH_CLASSES[attributes.key.tonic_pitch_class]} {mode}")
+        lines.append(f"key: {PITCH_CLASS_NAMES[attributes.key.tonic_pitch_class]} {mode}")
     if attributes.HasField("time_signature"):
         lines.append(f"time signature: {attributes.time_signature.numerator}/{attributes.time_signature.denominator}")
     for name, unit in (("tempo_bpm", " bpm"), ("bars", ""), ("duration_s", " s"), ("style", ""),

@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from protos.ostinato.v1 import common_pb2, composer_pb2, composer_pb2_grpc
 from server.client.base import ClientBase
+from symbolic.attributes import tonic_pitch_class
 
 if TYPE_CHECKING:
     from note_seq.protobuf import music_pb2
 
 ProgressCallback = Callable[[common_pb2.Progress], None]
-
-_TONICS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
-
 
 def read_midi(midi: bytes | str | Path) -> bytes:
     """Accepts MIDI bytes or a path to a .mid file."""
@@ -28,8 +26,7 @@ def parse_key(text: str) -> composer_pb2.Key:
     match = re.fullmatch(r"\s*([A-Ga-g])\s*(#|b|sharp|flat)?\s*([A-Za-z]*)\s*", text)
     if not match:
         raise ValueError(f"cannot read the key {text!r}; write e.g. 'D major' or 'F# minor'")
-    tonic = _TONICS[match.group(1).lower()]
-    tonic = (tonic + {"#": 1, "sharp": 1, "b": -1, "flat": -1}.get(match.group(2) or "", 0)) % 12
+    tonic = tonic_pitch_class(match.group(1), match.group(2) or "")
     mode_word = (match.group(3) or "").lower()
     mode_word = {"m": "minor", "min": "minor", "maj": "major", "": "unspecified"}.get(mode_word, mode_word)
     try:

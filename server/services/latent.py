@@ -113,13 +113,7 @@ def interpolate(request: composer_pb2.InterpolateRequest, context: grpc.Servicer
                 settings: Settings) -> Iterator[composer_pb2.InterpolateResponse]:
     """`steps` clips from start to end through the latent space, endpoints included."""
     limits = settings.limits
-    if request.steps > limits.max_interpolation_steps:
-        from ostinato.errors import LimitExceeded
-
-        raise LimitExceeded("interpolation steps", request.steps, limits.max_interpolation_steps)
-    if request.steps < 2:
-        raise InvalidInput(f"steps is {request.steps}: ask for 2-{limits.max_interpolation_steps} clips "
-                           "(the two endpoints and the blends between them)")
+    latent_work.check_interpolate(request.steps, limits)
     start_read = _read_clip("start_midi", request.start_midi, settings, request.start_track)
     end_read = _read_clip("end_midi", request.end_midi, settings, request.end_track)
     start, end = start_read.clip, end_read.clip

@@ -1,8 +1,9 @@
 """MelodyGenerator servicer: GenerateFromMelody (streamed) and DescribeMelodyModel.
 
-Converts protobuf <-> audio_render.melody's domain types here and nowhere else. The model is loaded
-once, on first use (or at start-up with preload_models), from settings.melody_model_dir: the embedded
-model by default, or a published checkpoint in the transformers or audiocraft layout.
+Converts protobuf <-> audio_render.melody's domain types here and nowhere else; the request's checks
+and the reading of the melody (audio, or MIDI rendered) are server/application/melody.py's. The model
+is loaded once, on first use (or at start-up with preload_models), from settings.melody_model_dir: the
+embedded model by default, or a published checkpoint in the transformers or audiocraft layout.
 """
 
 from __future__ import annotations
@@ -16,26 +17,19 @@ import grpc
 
 from audio_render.audio_io import to_pcm_s16le
 from audio_render.melody.model import AudioPiece, MelodyModel, MelodyRequest
-from audio_render.melody.pipeline import Melody, Notice, Summary, generate, melody_from_audio, melody_from_render, resolve_duration
-from ostinato.errors import InvalidInput, LimitExceeded
-from ostinato.limits import check_range
+from audio_render.melody.pipeline import Notice, Summary, generate, melody_from_audio, resolve_duration
+from ostinato.errors import InvalidInput
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import common_pb2, melody_pb2, melody_pb2_grpc
+from server.application.melody import MELODY_RENDER_RATE_HZ, NO_MELODY, melody_request, read_melody
 from server.application.models import MODELS
-from server.rpc import call_token, check_size, handle_errors, progress_message, stream_work
+from server.rpc import call_token, handle_errors, progress_message, stream_work
 from server.settings import Settings
 
 SERVICE_NAME = melody_pb2.DESCRIPTOR.services_by_name["MelodyGenerator"].full_name
 log = logging.getLogger("ostinato.melody")
 
-MIN_CHUNK_FRAMES = 256
-MAX_CHUNK_FRAMES = 1 << 20
-MAX_GUIDANCE_SCALE = 20.0
-MAX_TEMPERATURE = 5.0
-MAX_TOP_K = 4096
 PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
-# The melody is rendered at the chroma's own rate, mono, with FluidSynth's effects off (cleaner pitch).
-MELODY_RENDER_RATE_HZ = 32_000
 
 
 class MelodyGeneratorServicer(melody_pb2_grpc.MelodyGeneratorServicer):
@@ -48,69 +42,23 @@ class MelodyGeneratorServicer(melody_pb2_grpc.MelodyGeneratorServicer):
         """The process's one melody model (MissingAsset -> FAILED_PRECONDITION if absent)."""
         return MODELS.melody_model(self._settings)
 
-    # ------------------------------------------------------------------------------ validation
-    def _request(self, request: melody_pb2.GenerateFromMelodyRequest) -> MelodyRequest:
-        limits = self._settings.limits
-        if len(request.text) > limits.max_text_chars:
-            raise LimitExceeded("text", len(request.text), limits.max_text_chars, "characters")
-        if not 0 <= request.guidance_scale <= MAX_GUIDANCE_SCALE:
-            raise InvalidInput(f"guidance_scale must be 0 (default) to {MAX_GUIDANCE_SCALE:g}, got {request.guidance_scale:g}")
-        if not 0 <= request.temperature <= MAX_TEMPERATURE:
-            raise InvalidInput(f"temperature must be 0 (default) to {MAX_TEMPERATURE:g}, got {request.temperature:g}")
-        if request.chunk_frames and not MIN_CHUNK_FRAMES <= request.chunk_frames <= MAX_CHUNK_FRAMES:
-            raise InvalidInput(f"chunk_frames must be 0 (one chunk per window) or {MIN_CHUNK_FRAMES}-{MAX_CHUNK_FRAMES}")
-        if request.duration_s > limits.max_generated_audio_s:
-            raise LimitExceeded("duration_s", request.duration_s, limits.max_generated_audio_s, "s")
-        check_range("duration_s", request.duration_s, 0.0, limits.max_generated_audio_s, "s")  # NaN, negative
-        if request.top_k > MAX_TOP_K:
-            raise InvalidInput(f"top_k must be 0 (default) to {MAX_TOP_K}, got {request.top_k}")
-        return MelodyRequest(
-            text=request.text,
-            duration_s=request.duration_s,
-            seed=int(request.seed),
-            guidance_scale=request.guidance_scale or None,
-            temperature=request.temperature or None,
-            top_k=int(request.top_k) or None,
-        )
-
-    def _melody(self, request: melody_pb2.GenerateFromMelodyRequest, emit: Callable[[Any], None], cancel: CancelToken) -> Melody:
-        limits = self._settings.limits
-        kind = request.WhichOneof("melody")
-        if kind == "audio":
-            check_size("audio", request.audio, limits.max_audio_bytes)
-            return melody_from_audio(request.audio, limits.max_input_audio_s)
-        if kind == "midi":
-            check_size("midi", request.midi, limits.max_midi_bytes)
-            from audio_render.render import RenderOptions, render_midi
-            from audio_render.soundfonts import resolve_soundfont
-
-            settings = self._settings
-            soundfont = resolve_soundfont(
-                request.render.soundfont, settings.soundfont_dirs, settings.default_soundfont, restrict=True
-            )
-            options = RenderOptions(
-                soundfont=soundfont, sample_rate_hz=MELODY_RENDER_RATE_HZ, channels=1,
-                gain=request.render.gain or 0.5, tail_s=0.5, reverb=None, chorus=None,
-                max_duration_s=limits.max_input_audio_s, soundfont_dirs=settings.soundfont_dirs,
-            )
-            rendered = render_midi(request.midi, options, progress=lambda e: emit(ProgressEvent("render", e.fraction * 0.1, e.message)), cancel=cancel)
-            return melody_from_render(rendered.samples, rendered.sample_rate_hz)
-        raise InvalidInput("send the melody as audio (WAV/FLAC bytes) or as midi (Standard MIDI File bytes)")
-
     # ------------------------------------------------------------------------------ RPCs
     @handle_errors
     def GenerateFromMelody(self, request: melody_pb2.GenerateFromMelodyRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
         started = time.monotonic()
-        domain_request = self._request(request)
-        if request.WhichOneof("melody") is None:
-            raise InvalidInput("send the melody as audio (WAV/FLAC bytes) or as midi (Standard MIDI File bytes)")
+        domain_request = melody_request(request.text, request.duration_s, request.seed, request.guidance_scale,
+                                       request.temperature, request.top_k, request.chunk_frames, self._settings.limits)
+        kind = request.WhichOneof("melody")
+        if kind is None:
+            raise InvalidInput(NO_MELODY)
         token = call_token(context)
         chunk_frames = int(request.chunk_frames)
 
         def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
             emit(ProgressEvent("load", 0.0, "loading the melody model"))
             model = self.model()
-            melody = self._melody(request, emit, cancel)
+            melody = read_melody(kind, getattr(request, kind), self._settings, emit, cancel,
+                                 soundfont=request.render.soundfont, gain=request.render.gain)
             duration_s = resolve_duration(request.duration_s, melody, self._settings.limits.max_generated_audio_s)
             chosen = MelodyRequest(**{**domain_request.__dict__, "duration_s": duration_s})
             emit(melody_pb2.GenerateFromMelodyResponse(format=common_pb2.AudioFormat(
