@@ -5,7 +5,7 @@
         result.write_wav("drums.wav"); result.write_wav("mix.wav", stem="")
         print(result.summary.tempo_bpm, len(result.summary.beat_times_s))
         for event in client.iter_accompany(wav_bytes, part="backing"):
-            ...   # AccompanyProgress / AccompanyAudioStart / AccompanyAudioBlock / AccompanySummary
+            ...   # AccompanyProgress / AccompanyNotice / AccompanyAudioStart / AccompanyAudioBlock / AccompanySummary
 """
 
 from __future__ import annotations
@@ -18,44 +18,18 @@ from typing import Iterator, Union
 import numpy as np
 
 from protos.ostinato.v1 import accompanist_pb2, accompanist_pb2_grpc
+from server.client import events
 from server.client.base import ClientBase
 
-_S16_SCALE = 32767.0
 PARTS = {"drums": accompanist_pb2.PART_DRUMS, "backing": accompanist_pb2.PART_BACKING}
 
 
-@dataclass(frozen=True)
-class AccompanyProgress:
-    stage: str
-    fraction: float
-    message: str
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class AccompanyNotice:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class AccompanyAudioStart:
-    """The format of one stem: the part ("drums"/"backing") or the mix ("")."""
-
-    stem: str
-    sample_rate_hz: int
-    channels: int
-    total_frames: int
-
-
-@dataclass(frozen=True)
-class AccompanyAudioBlock:
-    """Frames [start_frame, start_frame + len) of a stem, as raw s16le bytes."""
-
-    stem: str
-    start_frame: int
-    pcm_s16le: bytes
-    last: bool
+# The names this module has always exported: the shared events (a block's samples have shape
+# (frames, channels) of its stem).
+AccompanyProgress = events.Progress
+AccompanyNotice = events.Notice
+AccompanyAudioStart = events.AudioStart
+AccompanyAudioBlock = events.AudioBlock
 
 
 @dataclass(frozen=True)
@@ -83,8 +57,7 @@ class AccompanyResult:
 
     def samples(self, stem: str) -> np.ndarray:
         """float32 (frames, channels) of a stem."""
-        channels = self.formats[stem].channels
-        return (np.frombuffer(bytes(self.pcm[stem]), dtype="<i2").astype(np.float32) / _S16_SCALE).reshape(-1, channels)
+        return events.pcm_to_float(bytes(self.pcm[stem]), self.formats[stem].channels)
 
     def write_wav(self, path: str | Path, stem: str) -> None:
         fmt = self.formats[stem]
@@ -95,19 +68,17 @@ class AccompanyResult:
             out.writeframes(bytes(self.pcm[stem]))
 
 
-def _event(response: accompanist_pb2.AccompanyResponse) -> AccompanyEvent | None:
+def _event(response: accompanist_pb2.AccompanyResponse, channels_of: dict[str, int]) -> AccompanyEvent | None:
     kind = response.WhichOneof("event")
     if kind == "progress":
-        p = response.progress
-        return AccompanyProgress(p.stage, p.fraction, p.message, p.elapsed_s)
+        return response.progress
     if kind == "notice":
-        return AccompanyNotice(response.notice.code, response.notice.message)
+        return response.notice
     if kind == "format":
-        f = response.format
-        return AccompanyAudioStart(f.stem, f.sample_rate_hz, f.channels, f.total_frames)
+        channels_of[response.format.stem] = response.format.channels
+        return events.audio_start_event(response.format)
     if kind == "chunk":
-        c = response.chunk
-        return AccompanyAudioBlock(c.stem, c.start_frame, c.data, c.last)
+        return events.audio_block_event(response.chunk, channels_of.get(response.chunk.stem, 1))
     if kind == "summary":
         s = response.summary
         return AccompanySummary(tuple(s.beat_times_s), tuple(s.downbeats), s.tempo_bpm, s.duration_s,
@@ -131,8 +102,9 @@ class AccompanistCalls(ClientBase):
         request = accompanist_pb2.AccompanyRequest(audio=audio, part=PARTS[part], mix=mix, seed=seed,
                                                    temperature=temperature)
         stub = self._stub(accompanist_pb2_grpc.AccompanistStub)
+        channels_of: dict[str, int] = {}
         for response in self._stream(stub.Accompany, request, timeout_s):
-            event = _event(response)
+            event = _event(response, channels_of)
             if event is not None:
                 yield event
 
