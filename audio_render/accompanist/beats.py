@@ -18,6 +18,11 @@ import numpy as np
 
 BEATS_PER_BAR = 4
 TRACK_HOP = 256
+# The tracker's tempo prior. 85 bpm is near the median annotated beat of POP909 (83 bpm over held-out
+# clips 30-88, which the published evaluation, clips 0-29, does not use); on clips 30-49 it raised the
+# tracked input beats' F-measure against the annotation from 0.59 (110 bpm) to 0.63, and the drums'
+# independently tracked beat F from 0.49 to 0.53.
+START_BPM = 85.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def _onset_envelopes(mono: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray,
     return flux.mean(axis=0), flux[:12].mean(axis=0)  # all bands, and the low bands (bass, kick)
 
 
-def track_beats(mono: np.ndarray, sample_rate_hz: int, start_bpm: float = 110.0) -> BeatGrid:
+def track_beats(mono: np.ndarray, sample_rate_hz: int, start_bpm: float = START_BPM) -> BeatGrid:
     """Tracks beats and guesses downbeats (4/4) in mono float audio.
 
     Args:

@@ -76,10 +76,14 @@ class AccompanimentChunk:
 
 @dataclass
 class Analysis:
-    """What the model heard: the tracked beats (seconds) and tempo, for the caller to report."""
+    """What the model heard: the tracked beats (seconds) and tempo, for the caller to report, and (hybrid
+    routes) a sentence saying what wrote the part."""
 
     beats: BeatGrid
     tempo_bpm: float
+    description: str = ""
+    key: str = ""
+    chords: tuple[str, ...] = ()
 
 
 class Accompanist:

@@ -22,6 +22,10 @@ from server.client import events
 from server.client.base import ClientBase
 
 PARTS = {"drums": accompanist_pb2.PART_DRUMS, "backing": accompanist_pb2.PART_BACKING}
+# What writes the part: None = the server's default for the part (tokens for drums, composer for backing).
+MODELS = {None: accompanist_pb2.ACCOMPANY_MODEL_UNSPECIFIED, "tokens": accompanist_pb2.ACCOMPANY_MODEL_TOKENS,
+          "composer": accompanist_pb2.ACCOMPANY_MODEL_COMPOSER}
+ROUTE_NAMES = {value: name or "" for name, value in MODELS.items()}
 
 
 # The names this module has always exported: the shared events (a block's samples have shape
@@ -41,6 +45,9 @@ class AccompanySummary:
     first_chunk_s: float
     compute_s: float
     model: str
+    route: str = ""  # "tokens" or "composer" (the hybrid)
+    key: str = ""  # hybrid route: the key heard in the melody
+    chords: tuple[str, ...] = ()  # hybrid route: one chord per bar
 
 
 AccompanyEvent = Union[AccompanyProgress, AccompanyNotice, AccompanyAudioStart, AccompanyAudioBlock, AccompanySummary]
@@ -82,25 +89,31 @@ def _event(response: accompanist_pb2.AccompanyResponse, channels_of: dict[str, i
     if kind == "summary":
         s = response.summary
         return AccompanySummary(tuple(s.beat_times_s), tuple(s.downbeats), s.tempo_bpm, s.duration_s,
-                                s.first_chunk_s, s.compute_s, s.model)
+                                s.first_chunk_s, s.compute_s, s.model, ROUTE_NAMES.get(s.route, ""), s.key,
+                                tuple(s.chords))
     return None
 
 
 class AccompanistCalls(ClientBase):
     def iter_accompany(self, audio: bytes, *, part: str = "drums", mix: bool = False, seed: int = 0,
-                       temperature: float = 0.0, timeout_s: float | None = None) -> Iterator[AccompanyEvent]:
+                       temperature: float = 0.0, model: str | None = None,
+                       timeout_s: float | None = None) -> Iterator[AccompanyEvent]:
         """Streams the call's events; closing the iterator early cancels the call on the server.
 
         Args:
             audio: WAV or FLAC bytes.
             part: "drums" (for a drumless mix) or "backing" (for a melody).
             mix: also stream the input mixed with the part (stem "").
-            temperature: 0 for the model's default.
+            temperature: 0 for the model's default (token model only).
+            model: "tokens" (the audio-token model), "composer" (the HYBRID backing route: transcription,
+                key/chords, symbolic Composer, FluidSynth) or None for the server's default for the part.
         """
         if part not in PARTS:
             raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+        if model not in MODELS:
+            raise ValueError(f"model must be 'tokens', 'composer' or None, got {model!r}")
         request = accompanist_pb2.AccompanyRequest(audio=audio, part=PARTS[part], mix=mix, seed=seed,
-                                                   temperature=temperature)
+                                                   temperature=temperature, model=MODELS[model])
         stub = self._stub(accompanist_pb2_grpc.AccompanistStub)
         channels_of: dict[str, int] = {}
         for response in self._stream(stub.Accompany, request, timeout_s):

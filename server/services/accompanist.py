@@ -6,15 +6,12 @@ on first use or at start-up with preload_models, from settings.accompanist_model
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from typing import Any, Callable
 
 import grpc
 
 from audio_render.accompanist.model import (
-    PRETRAINED_ACCOMPANIST_DIR,
     AccompanimentChunk,
     AccompanimentRequest,
     Accompanist,
@@ -28,10 +25,14 @@ from server.rpc import call_token, check_size, handle_errors, progress_message, 
 from server.settings import Settings
 
 SERVICE_NAME = accompanist_pb2.DESCRIPTOR.services_by_name["Accompanist"].full_name
-log = logging.getLogger("ostinato.accompanist")
 
 PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
 PART_NAMES = {accompanist_pb2.PART_DRUMS: "drums", accompanist_pb2.PART_BACKING: "backing"}
+ROUTES = {accompanist_pb2.ACCOMPANY_MODEL_TOKENS: "tokens", accompanist_pb2.ACCOMPANY_MODEL_COMPOSER: "composer"}
+ROUTE_ENUMS = {name: value for value, name in ROUTES.items()}
+# The route used when a request leaves it unspecified: the one that measures better for the part
+# (backing: the hybrid is in key, the token model is not; README's figures).
+DEFAULT_ROUTES = {"drums": "tokens", "backing": "composer"}
 # The contract's bound on input length (accompanist.proto), under the server-wide input limit.
 MAX_ACCOMPANY_AUDIO_S = 120.0
 MAX_TEMPERATURE = 2.0
@@ -40,19 +41,34 @@ MAX_TEMPERATURE = 2.0
 class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._model: Accompanist | None = None
-        self._lock = threading.Lock()
         if settings.preload_models:
             self.model().warm_up()
+            self.composed().warm_up()
 
     def model(self) -> Accompanist:
-        with self._lock:
-            if self._model is None:
-                started = time.monotonic()
-                directory = getattr(self._settings, "accompanist_model_dir", PRETRAINED_ACCOMPANIST_DIR)
-                self._model = Accompanist.from_pretrained(directory, threads=self._settings.torch_threads)
-                log.info("accompanist loaded from %s in %.1f s", directory, time.monotonic() - started)
-            return self._model
+        """The process's one Accompanist (shared with arrangements' accompaniment layers)."""
+        from server.application.models import MODELS
+
+        return MODELS.accompanist(self._settings)
+
+    def composed(self):  # type: ignore[no-untyped-def]
+        """The hybrid backing route over the process's shared Composer."""
+        from audio_render.accompanist.composed import ComposedBacking
+        from server.application.models import MODELS
+
+        return ComposedBacking(MODELS.composer(self._settings))
+
+    def _route(self, request: accompanist_pb2.AccompanyRequest) -> str:
+        if request.model == accompanist_pb2.ACCOMPANY_MODEL_UNSPECIFIED:
+            return DEFAULT_ROUTES[PART_NAMES[request.part]]
+        if request.model not in ROUTES:
+            raise InvalidInput(f"model: {request.model} is not a known route; choose ACCOMPANY_MODEL_TOKENS or "
+                               "ACCOMPANY_MODEL_COMPOSER (backing only)")
+        route = ROUTES[request.model]
+        if route == "composer" and request.part == accompanist_pb2.PART_DRUMS:
+            raise InvalidInput("model: the composer route writes backing only; ask for drums with "
+                               "ACCOMPANY_MODEL_TOKENS (or leave the model unspecified)")
+        return route
 
     def _request(self, request: accompanist_pb2.AccompanyRequest) -> AccompanimentRequest:
         """The domain request, with the audio header-checked, decoded and checked."""
@@ -60,6 +76,7 @@ class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
 
         if request.part not in PART_NAMES:
             raise InvalidInput("part: choose PART_DRUMS (drums for a drumless mix) or PART_BACKING (backing for a melody)")
+        self._route(request)
         if not 0.0 <= request.temperature <= MAX_TEMPERATURE:
             raise InvalidInput(f"temperature must be 0 (the model's default) to {MAX_TEMPERATURE:g}, got {request.temperature:g}")
         limits = self._settings.limits
@@ -77,6 +94,7 @@ class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
     def Accompany(self, request: accompanist_pb2.AccompanyRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
         started = time.monotonic()
         domain = self._request(request)
+        route = self._route(request)
         token = call_token(context)
         stem = domain.part
         channels, rate = domain.samples.shape[1], domain.sample_rate_hz
@@ -84,12 +102,15 @@ class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
 
         def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
             emit(ProgressEvent("load", 0.0, "loading the accompaniment model"))
-            model = self.model()
+            writer = self.model() if route == "tokens" else self.composed()
             analysis: Analysis | None = None
             first_chunk_s = 0.0
-            for item in model.generate(domain, progress=emit, cancel=cancel):
+            for item in writer.generate(domain, progress=emit, cancel=cancel):
                 if isinstance(item, Analysis):
                     analysis = item
+                    if item.description:
+                        emit(accompanist_pb2.AccompanyResponse(notice=common_pb2.Notice(code="hybrid",
+                                                                                       message=item.description)))
                     for name in [stem] + ([""] if domain.mix else []):
                         emit(accompanist_pb2.AccompanyResponse(format=common_pb2.AudioFormat(
                             sample_rate_hz=rate, channels=channels, encoding=PCM, total_frames=total_frames, stem=name,
@@ -105,7 +126,10 @@ class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
                 downbeats=[] if beats is None else [bool(d) for d in beats.downbeat],
                 tempo_bpm=analysis.tempo_bpm if analysis else 0.0, duration_s=total_frames / rate,
                 first_chunk_s=first_chunk_s, compute_s=time.monotonic() - started,
-                model=f"ostinato-accompanist ({model.parameters / 1e6:.1f} M parameters)",
+                model=(f"ostinato-accompanist ({writer.parameters / 1e6:.1f} M parameters)" if route == "tokens"
+                       else writer.name),
+                route=ROUTE_ENUMS[route],
+                key=analysis.key if analysis else "", chords=list(analysis.chords) if analysis else [],
             )))
 
         def to_response(item: Any) -> accompanist_pb2.AccompanyResponse | None:

@@ -1,6 +1,7 @@
-"""The shipped accompaniment model on inputs built here with FluidSynth (TimGM6mb, a SoundFont the
-model never heard in training): drums land on a click track's beats, the output keeps the input's
-length, rate and channels, and a backing for a melody in a known key is in that key."""
+"""The shipped accompaniment model and the hybrid backing route on inputs built here with FluidSynth
+(TimGM6mb, a SoundFont the model never heard in training): drums land on a click track's beats (onsets,
+and an independent beat tracker run on the drums alone), the output keeps the input's length, rate and
+channels, and a backing for a melody in a known key is in that key by an independent key finder."""
 
 from __future__ import annotations
 
@@ -77,10 +78,10 @@ def test_output_length_rate_and_channels_equal_the_inputs(model: Accompanist, ra
     assert np.allclose(mix, np.clip(clicks + drums, -1, 1), atol=1e-5)
 
 
-@pytest.mark.xfail(reason="unmet: the shipped model's backing is not yet in the melody's key (held-out key "
-                   "agreement 13% vs 77% for plain triads; see audio_render/pretrained/accompanist/eval.json)",
-                   strict=False)
-def test_backing_of_a_melody_in_a_known_key_is_in_that_key(model: Accompanist) -> None:
+@pytest.mark.xfail(reason="unmet: the token model's backing is not yet in the melody's key (held-out key "
+                   "agreement 13% vs 77% for plain triads; the mel codec loses pitch below 1 kHz); the served "
+                   "default for backing is the hybrid route, tested below", strict=False)
+def test_token_model_backing_of_a_melody_in_a_known_key_is_in_that_key(model: Accompanist) -> None:
     from audio_render.accompanist.train.evaluate import find_key, same_key
 
     notes = [(p, 0.3 + i * 0.42, 0.3 + i * 0.42 + 0.38) for i, p in enumerate(D_MAJOR_TUNE)]
@@ -90,6 +91,71 @@ def test_backing_of_a_melody_in_a_known_key_is_in_that_key(model: Accompanist) -
     assert np.sqrt(np.mean(backing ** 2)) > 1e-3, "the backing is silent"
     assert find_key(melody) == (2, "major")
     assert same_key(find_key(backing), (2, "major")), f"backing key {find_key(backing)}"
+
+
+def test_beats_tracked_in_the_drums_alone_line_up_with_the_clicks(model: Accompanist) -> None:
+    """JukeDrummer's measure: a beat tracker run on the generated drums alone (librosa's with its own
+    onset envelope and tempo prior; the model is conditioned with the same algorithm on another envelope)
+    against the click beats, mir_eval F-measure at 70 ms, over four tempi (one of them, 100 bpm, is a
+    known weak spot: the tracker follows the drums' extra hits there)."""
+    import mir_eval
+
+    from audio_render.accompanist.train.evaluate import librosa_beats
+
+    scores = {}
+    for tempo_bpm in (92.0, 100.0, 128.0, 140.0):
+        clicks, beats = click_track(tempo_bpm, int(tempo_bpm / 60 * 10))
+        _, drums = accompany(model, clicks, 16_000, "drums")
+        tracked = librosa_beats(drums[:, 0])
+        scores[tempo_bpm] = mir_eval.beat.f_measure(beats[beats > 1.0], tracked[tracked > 1.0], f_measure_threshold=0.07)
+    assert np.mean(list(scores.values())) >= 0.7, f"beat F of the drums' tracked beats per click tempo: {scores}"
+    assert sum(score >= 0.85 for score in scores.values()) >= 3, scores
+
+
+@pytest.fixture(scope="module")
+def composed():
+    from pathlib import Path
+
+    from audio_render.accompanist.composed import ComposedBacking
+    from symbolic.composer import Composer
+
+    return ComposedBacking(Composer.from_pretrained(Path("symbolic/pretrained/default")), soundfont=TIMGM6MB)
+
+
+@pytest.mark.parametrize(("transpose", "program"), [(0, 52), (-5, 73)])
+def test_hybrid_backing_of_a_melody_in_a_known_key_is_in_that_key(composed, transpose: int, program: int) -> None:
+    """The composer route: its backing is in the melody's key (D major, and A major a fourth down) by
+    the Krumhansl key finder on CQT chroma, has a bass below the melody, and does not copy the melody."""
+    from audio_render.accompanist.composed import MODEL_NAME
+    from audio_render.accompanist.train.evaluate import cqt_chroma, find_key, frame_cosine, same_key
+
+    key = ((2 + transpose) % 12, "major")
+    notes = [(p + transpose, 0.3 + i * 0.42, 0.3 + i * 0.42 + 0.38) for i, p in enumerate(D_MAJOR_TUNE)]
+    melody = render(make_midi(notes, program=program), rate=44_100, channels=2)
+    items = list(composed.generate(AccompanimentRequest(melody, 44_100, part="backing", mix=True, seed=3)))
+    assert isinstance(items[0], Analysis) and "hybrid" in items[0].description and MODEL_NAME.startswith("hybrid")
+    chunks = [item for item in items[1:] if isinstance(item, AccompanimentChunk)]
+    backing = np.concatenate([c.part for c in chunks])
+    assert backing.shape == melody.shape, "the backing has the input's length and channels"
+    assert chunks[0].part.shape[0] <= 44_100 and chunks[-1].last
+    mono = backing.mean(axis=1)
+    from audio_render.chroma import resample
+
+    mono_16k, melody_16k = resample(mono, 44_100, 16_000), resample(melody.mean(axis=1), 44_100, 16_000)
+    assert np.sqrt(np.mean(mono_16k ** 2)) > 1e-3, "the backing is silent"
+    assert find_key(melody_16k) == key
+    assert same_key(find_key(mono_16k), key), f"backing key {find_key(mono_16k)}, melody {key}"
+    assert frame_cosine(cqt_chroma(mono_16k), cqt_chroma(melody_16k)) < 0.9, "the backing copies the melody"
+    import librosa
+
+    spectrum = np.abs(librosa.stft(mono_16k, n_fft=4096)).mean(axis=1)
+    frequencies = librosa.fft_frequencies(sr=16_000, n_fft=4096)
+    assert spectrum[(frequencies > 40) & (frequencies < 150)].sum() > 0.1 * spectrum[frequencies < 150].sum() + 1e-9
+
+
+def test_hybrid_refuses_drums(composed) -> None:
+    with pytest.raises(InvalidInput, match="backing only"):
+        list(composed.generate(AccompanimentRequest(np.full((16_000, 1), 0.1, np.float32), 16_000, part="drums")))
 
 
 def test_analysis_comes_first_and_reports_the_tracked_tempo(model: Accompanist) -> None:

@@ -97,7 +97,8 @@ def test_backing_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[s
     for path in (out, tmp_path / "backing.mix.wav"):
         with wave.open(str(path)) as written:
             assert (written.getframerate(), written.getnchannels(), written.getnframes()) == (32_000, 1, melody.shape[0])
-    assert "beats tracked" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "beats tracked" in printed and "heard: key G major" in printed  # the hybrid route by default
 
 
 @pytest.mark.parametrize(("name", "payload", "code", "words"), [
@@ -136,3 +137,37 @@ def test_a_short_deadline_ends_the_call(client: Client) -> None:
     with pytest.raises(ServerError) as caught:
         client.accompany(data, part="drums", timeout_s=0.3)
     assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def melody_wav(rate: int = 44_100, channels: int = 2, transpose: int = 0) -> tuple[bytes, np.ndarray]:
+    """A tune in G major (a fourth down with transpose=-5: D major), sung by 'voice oohs'."""
+    tune = [67, 71, 74, 72, 71, 69, 67, 66, 67, 69, 71, 72, 74, 72, 71, 69, 67, 71, 69, 66, 67, 67]
+    notes = [(p + transpose, 0.3 + i * 0.45, 0.7 + i * 0.45) for i, p in enumerate(tune)]
+    options = RenderOptions(soundfont=TIMGM6MB, sample_rate_hz=rate, channels=channels, tail_s=0.5, reverb=None, chorus=None)
+    samples = render_midi(make_midi(notes, program=53), options).samples
+    return wav_bytes(samples, rate), samples
+
+
+def test_backing_defaults_to_the_hybrid_route_and_is_in_the_melodys_key(client: Client) -> None:
+    from audio_render.accompanist.train.evaluate import find_key, same_key
+    from audio_render.chroma import resample
+
+    data, samples = melody_wav(transpose=-5)
+    result = client.accompany(data, part="backing", mix=True, seed=2)
+    backing = result.samples("backing")
+    assert backing.shape == result.samples("").shape == samples.shape
+    assert result.summary.route == "composer" and "hybrid" in result.summary.model
+    assert [n.code for n in result.notices] == ["hybrid"] and "Composer" in result.notices[0].message
+    assert result.summary.key == "D major" and len(result.summary.chords) >= 2
+    heard = find_key(resample(backing.mean(axis=1), 44_100, 16_000))
+    assert same_key(heard, (2, "major")), f"the backing sounds in {heard}"
+
+
+def test_token_route_stays_selectable_and_composer_drums_are_refused(client: Client) -> None:
+    data, samples = melody_wav(rate=22_050, channels=1)
+    result = client.accompany(data, part="backing", model="tokens")
+    assert result.summary.route == "tokens" and "ostinato-accompanist" in result.summary.model
+    assert result.samples("backing").shape == samples.shape and not result.notices
+    with pytest.raises(ServerError) as caught:
+        client.accompany(data, part="drums", model="composer")
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT and "backing only" in caught.value.details

@@ -5,22 +5,39 @@ on) plus inputs built here (click tracks, a tempo change). Measures come from to
 model: librosa onsets and beat tracking, mir_eval's beat F-measure (70 ms window), a Krumhansl-Schmuckler
 key finder on librosa CQT chroma.
 
-Drums (input: melody + accompaniment, no drums):
-  * beat_f: mir_eval F-measure of the beats a tracker finds in the generated drums alone vs the song's
-    annotated beats (JukeDrummer's measure); onset_beat_recall: share of annotated beats with a drum
-    onset within 70 ms; onset_f: F-measure of every drum onset vs the beats (hi-hats between beats
-    count against it, so it is low by design).
-  * tempo stability: spread of the drums' own inter-beat intervals (std / median, %), and the mean
-    distance of drum onsets to the nearest eighth-note of the annotated grid (ms).
+Drums (input: melody + accompaniment, no drums). Which measure is which:
+  * beat_f_librosa (JukeDrummer's measure, the headline): librosa.beat.beat_track with its own defaults
+    (its onset envelope, 120 bpm prior, hop 512) run on the generated drums ALONE; its beats scored
+    against the song's annotated beats with mir_eval's F-measure (70 ms). The model is conditioned with
+    beats from `beats.track_beats`, which is the same dynamic-programming algorithm (Ellis) with another
+    onset envelope, prior and hop: an independent run, not an independent algorithm.
+  * beat_f_plp: the same with librosa's predominant-local-pulse peaks (a different algorithm).
+  * beat_amlt_librosa: mir_eval's AMLt of the librosa beats (accepts double/half tempo and off-beat):
+    how often the drums carry the song's pulse at SOME metrical level.
+  * kick_snare_onset_f: onsets heard below 2 kHz only (kick and snare, not hi-hats) taken as beat
+    estimates, F-measure vs the annotated beats.
+  * beat_f_conditioning_tracker: the tracker the model is conditioned with, run on the drums (the
+    figure published before as "beat F"; same algorithm as the model's input, so not independent).
+  * onset_f: EVERY drum onset taken as a beat estimate (off-beat hi-hats count as false positives, so
+    low by design); onset_beat_recall: share of annotated beats with a drum onset within 70 ms.
+  * input_tracked_beats_f: the beats the model was given (tracked in the drumless input) vs the
+    annotated beats: the drums follow these, so this bounds what they can score; and
+    beat_f_librosa_vs_given_beats: librosa's beats in the drums vs the beats the drums were given.
+  * tempo stability: ibi_spread_percent (the drums' tracked inter-beat intervals, std / median),
+    kick_snare_ioi_spread_percent, onset_to_eighth_grid_ms (mean distance of onsets to the annotated
+    eighth-note grid).
   * click tracks at 70-180 bpm, and a drumless input whose tempo changes half-way (two held-out clips
-    joined: F-measure per half).
-  Baseline: a groove of the project's library (pop) placed on the beats tracked in the input, rendered
-  with FluidSynth. Reference: the true drum stem of the clip, through the same measures.
-Backing (input: the melody alone):
-  * key agreement: the key found in the backing equals the key found in the melody (and the
-    annotated key, transposed); chord_cosine: CQT chroma of the backing vs the POP909 chord annotation
-    (template of the chord's notes) per frame; melody_cosine: chroma cosine of the backing to the melody
-    (1 would mean the backing copies the melody).
+    joined: measures per half).
+  Baseline: the groove library's 4/4 pop groove placed on the beats tracked in the input, rendered with
+  FluidSynth (no model). Reference: the true drum stem of the clip, through the same measures.
+Backing (input: the melody alone), for the token model and the HYBRID composer route:
+  * key_agrees_with_melody: the key found in the backing equals the key found in the melody (same
+    scale: relative major/minor counts); key_agrees_with_annotation: with POP909's annotated key
+    (transposed); chord_cosine: CQT chroma of the backing vs the POP909 chord annotation (template of
+    the chord's notes) per frame; melody_cosine: chroma cosine of the backing to the melody (1 would
+    mean the backing copies the melody).
+  * known-key melodies: tunes of music21's airdsAirs (never trained on by either route), transposed,
+    key from music21's symbolic analysis; key_agrees_with_known for the backing.
   Baseline: plain triads from a chord estimate (the diatonic triad of the melody's key that best fits
   the melody's chroma over each two beats), piano + root bass, rendered with FluidSynth. Reference: the
   true accompaniment stem.
@@ -39,6 +56,8 @@ import numpy as np
 
 RATE_HZ = 16_000
 WINDOW_S = 0.07
+CLIP_SECONDS = 10.24
+KICK_SNARE_FMAX_HZ = 2_000.0  # hi-hats and cymbals sit above; kick and snare bodies below
 PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 FLAT_NAMES = {"Db": 1, "Eb": 3, "Gb": 6, "Ab": 8, "Bb": 11, "Cb": 11, "Fb": 4, "E#": 5, "B#": 0}
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -90,28 +109,98 @@ def drum_onsets(drums: np.ndarray) -> np.ndarray:
     return librosa.onset.onset_detect(y=drums.astype(np.float32), sr=RATE_HZ, hop_length=256, units="time", backtrack=False)
 
 
-def drum_measures(drums: np.ndarray, reference_beats: np.ndarray) -> dict[str, float]:
+def band_onsets(drums: np.ndarray, fmax_hz: float) -> np.ndarray:
+    """Onset times (s) heard in the mel bands below fmax_hz: kick and snare bodies, not the hi-hats."""
+    import librosa
+
+    if not np.any(np.abs(drums) > 1e-4):
+        return np.zeros(0)
+    envelope = librosa.onset.onset_strength(y=drums.astype(np.float32), sr=RATE_HZ, hop_length=256, n_mels=64,
+                                            fmax=fmax_hz)
+    return librosa.onset.onset_detect(onset_envelope=envelope, sr=RATE_HZ, hop_length=256, units="time")
+
+
+def librosa_beats(audio: np.ndarray) -> np.ndarray:
+    """librosa.beat.beat_track with its own defaults (its onset envelope, 120 bpm prior, hop 512).
+
+    Ellis's dynamic-programming tracker: the same algorithm family the model is conditioned with
+    (`beats.track_beats`), but another onset envelope, tempo prior and hop: an independent run, not an
+    independent algorithm. `plp_beats` is the independent algorithm."""
+    import librosa
+
+    if not np.any(np.abs(audio) > 1e-4):
+        return np.zeros(0)
+    _, times = librosa.beat.beat_track(y=audio.astype(np.float32), sr=RATE_HZ, hop_length=512, units="time", trim=False)
+    return np.asarray(times, dtype=float)
+
+
+def plp_beats(audio: np.ndarray) -> np.ndarray:
+    """Peaks of librosa's predominant local pulse (Grosche & Mueller): a tracker with no dynamic programming."""
+    import librosa
+
+    if not np.any(np.abs(audio) > 1e-4):
+        return np.zeros(0)
+    envelope = librosa.onset.onset_strength(y=audio.astype(np.float32), sr=RATE_HZ, hop_length=512)
+    pulse = librosa.beat.plp(onset_envelope=envelope, sr=RATE_HZ, hop_length=512, tempo_min=40, tempo_max=200)
+    peaks = np.flatnonzero(librosa.util.localmax(pulse) & (pulse > 0.1 * pulse.max()))
+    return librosa.frames_to_time(peaks, sr=RATE_HZ, hop_length=512)
+
+
+def _f(reference: np.ndarray, estimated: np.ndarray) -> float:
     import mir_eval
 
+    return float(mir_eval.beat.f_measure(reference, np.asarray(estimated, dtype=float), f_measure_threshold=WINDOW_S))
+
+
+def _amlt(reference: np.ndarray, estimated: np.ndarray) -> float:
+    import mir_eval
+
+    if reference.size < 2 or len(estimated) < 2:
+        return 0.0
+    return float(mir_eval.beat.continuity(reference, np.asarray(estimated, dtype=float))[3])
+
+
+def drum_measures(drums: np.ndarray, reference_beats: np.ndarray, given_beats: np.ndarray | None = None) -> dict[str, float]:
+    """Every drum measure of one clip (see the module doc for which is which).
+
+    Args:
+        drums: the drum audio alone (16 kHz).
+        reference_beats: the clip's annotated beats (seconds).
+        given_beats: the beats the drums were written on (tracked in the input), when known.
+    """
     from audio_render.accompanist.beats import track_beats
 
     onsets = drum_onsets(drums)
     tracked = track_beats(drums, RATE_HZ).beat_times_s
+    independent = librosa_beats(drums)
     duration = drums.shape[0] / RATE_HZ
     reference = reference_beats[(reference_beats >= 0) & (reference_beats < duration)]
     recall = float(np.mean([np.min(np.abs(onsets - b)) <= WINDOW_S if onsets.size else False for b in reference])) \
         if reference.size else 0.0
     eighths = np.sort(np.r_[reference, (reference[:-1] + reference[1:]) / 2]) if reference.size > 1 else reference
     grid_ms = float(np.mean([np.min(np.abs(eighths - t)) for t in onsets]) * 1000) if onsets.size and eighths.size else float("nan")
+    kick_snare = band_onsets(drums, KICK_SNARE_FMAX_HZ)
+    kick_snare_iois = np.diff(kick_snare)
     intervals = np.diff(tracked)
     stability = float(np.std(intervals) / np.median(intervals) * 100) if intervals.size > 2 else float("nan")
-    return {
-        "beat_f": float(mir_eval.beat.f_measure(reference, tracked, f_measure_threshold=WINDOW_S)),
+    row = {
+        "beat_f_librosa": _f(reference, independent),
+        "beat_f_plp": _f(reference, plp_beats(drums)),
+        "beat_amlt_librosa": _amlt(reference, independent),
+        "kick_snare_onset_f": _f(reference, kick_snare),
+        "beat_f_conditioning_tracker": _f(reference, tracked),
         "onset_beat_recall": recall,
-        "onset_f": float(mir_eval.beat.f_measure(reference, onsets, f_measure_threshold=WINDOW_S)),
+        "onset_f": _f(reference, onsets),
         "ibi_spread_percent": stability,
+        "kick_snare_ioi_spread_percent": float(np.std(kick_snare_iois) / np.median(kick_snare_iois) * 100)
+        if kick_snare_iois.size > 2 else float("nan"),
         "onset_to_eighth_grid_ms": grid_ms,
     }
+    if given_beats is not None:
+        given = given_beats[(given_beats >= 0) & (given_beats < duration)]
+        row["input_tracked_beats_f"] = _f(reference, given)
+        row["beat_f_librosa_vs_given_beats"] = _f(given, independent)
+    return row
 
 
 def chord_templates(chords: list, frames: int, transpose: int) -> np.ndarray:
@@ -223,15 +312,60 @@ def click_track(tempo_bpm: float, duration_s: float, soundfont: str) -> tuple[np
 
 
 # ------------------------------------------------------------------------------------------ the run
-def generate(model, audio: np.ndarray, part: str, temperature: float | None) -> tuple[np.ndarray, float]:
-    from audio_render.accompanist.model import AccompanimentChunk, AccompanimentRequest
+def generate(model, audio: np.ndarray, part: str, temperature: float | None, with_beats: bool = False):
+    """(part audio, compute seconds), and the beats the part was written on when with_beats."""
+    from audio_render.accompanist.model import AccompanimentChunk, AccompanimentRequest, Analysis
 
     started = time.perf_counter()
     out = np.zeros(audio.shape[0], np.float32)
+    given = np.zeros(0)
     for item in model.generate(AccompanimentRequest(audio[:, None], RATE_HZ, part=part, temperature=temperature)):
+        if isinstance(item, Analysis):
+            given = np.asarray(item.beats.beat_times_s, dtype=float)
         if isinstance(item, AccompanimentChunk):
             out[item.start_frame : item.start_frame + item.part.shape[0]] = item.part[:, 0]
+    if with_beats:
+        return out, time.perf_counter() - started, given
     return out, time.perf_counter() - started
+
+
+def known_key_melodies(count: int, soundfont: str, seconds: float = 12.0) -> list[tuple[np.ndarray, tuple[int, str], str]]:
+    """Melodies in known keys the accompanist never trained on: tunes of music21's airdsAirs (the
+    accompanist trains on POP909 only), transposed to spread the keys, the key found by music21's own
+    symbolic analysis of the score (after transposition), rendered in a voice timbre at 100 bpm."""
+    import random
+
+    import music21
+
+    rng = random.Random(7)
+    out = []
+    number = 1
+    while len(out) < count and number < 400:
+        number += 7
+        try:
+            score = music21.corpus.parse("airdsAirs/book1.abc", number=number)
+        except Exception:  # noqa: BLE001 - not every number exists in the book
+            continue
+        notes = [n for n in score.flatten().notes if isinstance(n, music21.note.Note)]
+        if len(notes) < 16:
+            continue
+        shift = rng.randint(-5, 6)
+        key = score.transpose(shift).analyze("key")
+        if key.mode not in ("major", "minor"):
+            continue
+        quarter_s = 0.6
+        offset = float(notes[0].getOffsetInHierarchy(score))
+        melody = []
+        for note in notes:
+            start = (float(note.getOffsetInHierarchy(score)) - offset) * quarter_s
+            if start >= seconds - 0.3:
+                break
+            end = min(seconds, start + max(0.1, float(note.quarterLength) * quarter_s * 0.95))
+            melody.append((start + 0.2, end + 0.2, int(note.pitch.midi) + shift, 90))
+        program = (52, 53, 54, 85, 73)[len(out) % 5]
+        audio = render_tracks([(program, False, melody)], seconds, soundfont)
+        out.append((audio, (key.tonic.pitchClass, key.mode), f"airdsAirs book1 #{number} {shift:+d} ({key})"))
+    return out
 
 
 def mean_of(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -247,6 +381,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2", help="for baselines and clicks")
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
+    parser.add_argument("--composer", type=Path, default=Path("symbolic/pretrained/default"),
+                        help="the Composer of the hybrid backing route ('' to skip it)")
+    parser.add_argument("--melodies", type=int, default=12, help="known-key melodies (music21 airdsAirs)")
     args = parser.parse_args(argv)
     import torch
 
@@ -257,9 +394,17 @@ def main(argv: list[str] | None = None) -> None:
     model = Accompanist.from_pretrained(args.model)
     arrays = np.load(args.data / "test.npz")
     meta = json.loads((args.data / "test_meta.json").read_text())[: args.clips]
-    pop = [g for g in groove_library(args.data.parent) if g][1]  # the library's 4/4 "pop" groove
+    grooves = groove_library(args.data.parent)  # in the order of their sorted file names
+    names = sorted(path.name for path in (args.data.parent / "grooves").glob("*_4-4_*.mid"))
+    pop = grooves[next(i for i, name in enumerate(names) if name.startswith("pop_"))]  # the library's 4/4 pop groove
+    composed = None
+    if args.composer:
+        from audio_render.accompanist.composed import ComposedBacking
+        from symbolic.composer import Composer
+
+        composed = ComposedBacking(Composer.from_pretrained(args.composer), soundfont=args.soundfont)
     rows: dict[str, list[dict[str, float]]] = {}
-    compute_s, audio_s = 0.0, 0.0
+    compute_s, audio_s, composed_s = 0.0, 0.0, 0.0
     started = time.time()
     for index, clip in enumerate(meta):
         melody = arrays["audio_melody"][index].astype(np.float32) / 32767
@@ -267,19 +412,36 @@ def main(argv: list[str] | None = None) -> None:
         true_drums = arrays["audio_drums"][index].astype(np.float32) / 32767
         mix = melody + accompaniment
         beats = np.array(clip["beat_times_s"])
-        drums, seconds = generate(model, mix, "drums", args.temperature)
+        drums, seconds, given = generate(model, mix, "drums", args.temperature, with_beats=True)
         compute_s, audio_s = compute_s + seconds, audio_s + mix.shape[0] / RATE_HZ
-        rows.setdefault("drums_model", []).append(drum_measures(drums, beats))
-        rows.setdefault("drums_groove_baseline", []).append(drum_measures(groove_baseline(mix, pop, args.soundfont), beats))
+        rows.setdefault("drums_model", []).append(drum_measures(drums, beats, given))
+        rows.setdefault("drums_groove_baseline", []).append(drum_measures(groove_baseline(mix, pop, args.soundfont), beats, given))
         rows.setdefault("drums_reference_stem", []).append(drum_measures(true_drums, beats))
         if clip["back_valid"]:
             backing, seconds = generate(model, melody, "backing", args.temperature)
             compute_s, audio_s = compute_s + seconds, audio_s + melody.shape[0] / RATE_HZ
             rows.setdefault("backing_model", []).append(backing_measures(backing, melody, clip))
+            if composed is not None:
+                backing, seconds = generate(composed, melody, "backing", None)
+                composed_s += seconds
+                rows.setdefault("backing_composer_hybrid", []).append(backing_measures(backing, melody, clip))
             rows.setdefault("backing_triad_baseline", []).append(backing_measures(triad_baseline(melody, args.soundfont), melody, clip))
             rows.setdefault("backing_reference_stem", []).append(backing_measures(accompaniment, melody, clip))
         if index % 10 == 0:
             print(f"{index + 1}/{len(meta)} clips, {time.time() - started:.0f} s", flush=True)
+    for audio, key, name in known_key_melodies(args.melodies, args.soundfont):
+        writers = [("model", model)] + ([("composer_hybrid", composed)] if composed is not None else [])
+        for label, writer in writers:
+            backing, _ = generate(writer, audio, "backing", args.temperature if label == "model" else None)
+            rows.setdefault(f"known_key_backing_{label}", []).append({
+                "key_agrees_with_known": float(same_key(find_key(backing), key)),
+                "melody_audio_key_agrees_with_known": float(same_key(find_key(audio), key)),
+                "melody_cosine": frame_cosine(cqt_chroma(backing), cqt_chroma(audio))})
+        baseline = triad_baseline(audio, args.soundfont)
+        rows.setdefault("known_key_backing_triad_baseline", []).append({
+            "key_agrees_with_known": float(same_key(find_key(baseline), key)),
+            "melody_audio_key_agrees_with_known": float(same_key(find_key(audio), key)),
+            "melody_cosine": frame_cosine(cqt_chroma(baseline), cqt_chroma(audio))})
     for tempo in (70, 90, 110, 130, 150, 180):
         clicks, click_beats = click_track(tempo, 10.24, args.soundfont)
         drums, _ = generate(model, clicks, "drums", args.temperature)
@@ -302,15 +464,19 @@ def main(argv: list[str] | None = None) -> None:
             second_half = drum_measures(audio[halves[0].shape[0]:], beats_b - split_s)
             rows.setdefault(name, []).append({
                 "tempo_bpm_before": float(60 / np.median(np.diff(beats_a))), "tempo_bpm_after": float(60 / np.median(np.diff(beats_b))),
-                "beat_f_before": first_half["beat_f"], "beat_f_after": second_half["beat_f"],
+                "beat_f_librosa_before": first_half["beat_f_librosa"], "beat_f_librosa_after": second_half["beat_f_librosa"],
                 "onset_beat_recall_before": first_half["onset_beat_recall"], "onset_beat_recall_after": second_half["onset_beat_recall"],
             })
     report = {name: mean_of(values) | {"n": len(values)} for name, values in rows.items()}
     report["clicks_per_tempo"] = {
-        str(row["tempo_bpm"]): {"model_beat_f": round(row["beat_f"], 3), "model_onset_beat_recall": round(row["onset_beat_recall"], 3),
-                                "baseline_beat_f": round(base["beat_f"], 3)}
+        str(row["tempo_bpm"]): {"model_beat_f_librosa": round(row["beat_f_librosa"], 3),
+                                "model_kick_snare_onset_f": round(row["kick_snare_onset_f"], 3),
+                                "model_onset_beat_recall": round(row["onset_beat_recall"], 3),
+                                "baseline_beat_f_librosa": round(base["beat_f_librosa"], 3)}
         for row, base in zip(rows["clicks_model"], rows["clicks_groove_baseline"])}
     report["model_compute_s_per_audio_s_1_thread"] = round(compute_s / max(audio_s, 1e-9), 3)
+    backing_audio_s = len(rows.get("backing_composer_hybrid", [])) * CLIP_SECONDS
+    report["composer_hybrid_compute_s_per_audio_s_1_thread"] = round(composed_s / max(backing_audio_s, 1e-9), 3)
     report["clips"] = len(meta)
     report["eval_s"] = round(time.time() - started, 1)
     text = json.dumps(report, indent=2)

@@ -25,21 +25,23 @@ _sym_db = _symbol_database.Default()
 from protos.ostinato.v1 import common_pb2 as ostinato_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dostinato/v1/accompanist.proto\x12\x0bostinato.v1\x1a\x18ostinato/v1/common.proto\"r\n\x10\x41\x63\x63ompanyRequest\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x1f\n\x04part\x18\x02 \x01(\x0e\x32\x11.ostinato.v1.Part\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x0b\n\x03mix\x18\x04 \x01(\x08\x12\x13\n\x0btemperature\x18\x05 \x01(\x02\"\x9b\x01\n\x10\x41\x63\x63ompanySummary\x12\x14\n\x0c\x62\x65\x61t_times_s\x18\x01 \x03(\x01\x12\x11\n\tdownbeats\x18\x02 \x03(\x08\x12\x11\n\ttempo_bpm\x18\x03 \x01(\x01\x12\x12\n\nduration_s\x18\x04 \x01(\x01\x12\x15\n\rfirst_chunk_s\x18\x05 \x01(\x01\x12\x11\n\tcompute_s\x18\x06 \x01(\x01\x12\r\n\x05model\x18\x07 \x01(\t\"\xf6\x01\n\x11\x41\x63\x63ompanyResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12*\n\x06\x66ormat\x18\x02 \x01(\x0b\x32\x18.ostinato.v1.AudioFormatH\x00\x12(\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x17.ostinato.v1.AudioChunkH\x00\x12%\n\x06notice\x18\x04 \x01(\x0b\x32\x13.ostinato.v1.NoticeH\x00\x12\x30\n\x07summary\x18\x05 \x01(\x0b\x32\x1d.ostinato.v1.AccompanySummaryH\x00\x42\x07\n\x05\x65vent*>\n\x04Part\x12\x14\n\x10PART_UNSPECIFIED\x10\x00\x12\x0e\n\nPART_DRUMS\x10\x01\x12\x10\n\x0cPART_BACKING\x10\x02\x32[\n\x0b\x41\x63\x63ompanist\x12L\n\tAccompany\x12\x1d.ostinato.v1.AccompanyRequest\x1a\x1e.ostinato.v1.AccompanyResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dostinato/v1/accompanist.proto\x12\x0bostinato.v1\x1a\x18ostinato/v1/common.proto\"\x9e\x01\n\x10\x41\x63\x63ompanyRequest\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x1f\n\x04part\x18\x02 \x01(\x0e\x32\x11.ostinato.v1.Part\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x0b\n\x03mix\x18\x04 \x01(\x08\x12\x13\n\x0btemperature\x18\x05 \x01(\x02\x12*\n\x05model\x18\x06 \x01(\x0e\x32\x1b.ostinato.v1.AccompanyModel\"\xe4\x01\n\x10\x41\x63\x63ompanySummary\x12\x14\n\x0c\x62\x65\x61t_times_s\x18\x01 \x03(\x01\x12\x11\n\tdownbeats\x18\x02 \x03(\x08\x12\x11\n\ttempo_bpm\x18\x03 \x01(\x01\x12\x12\n\nduration_s\x18\x04 \x01(\x01\x12\x15\n\rfirst_chunk_s\x18\x05 \x01(\x01\x12\x11\n\tcompute_s\x18\x06 \x01(\x01\x12\r\n\x05model\x18\x07 \x01(\t\x12*\n\x05route\x18\x08 \x01(\x0e\x32\x1b.ostinato.v1.AccompanyModel\x12\x0b\n\x03key\x18\t \x01(\t\x12\x0e\n\x06\x63hords\x18\n \x03(\t\"\xf6\x01\n\x11\x41\x63\x63ompanyResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.ostinato.v1.ProgressH\x00\x12*\n\x06\x66ormat\x18\x02 \x01(\x0b\x32\x18.ostinato.v1.AudioFormatH\x00\x12(\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x17.ostinato.v1.AudioChunkH\x00\x12%\n\x06notice\x18\x04 \x01(\x0b\x32\x13.ostinato.v1.NoticeH\x00\x12\x30\n\x07summary\x18\x05 \x01(\x0b\x32\x1d.ostinato.v1.AccompanySummaryH\x00\x42\x07\n\x05\x65vent*k\n\x0e\x41\x63\x63ompanyModel\x12\x1f\n\x1b\x41\x43\x43OMPANY_MODEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x43\x43OMPANY_MODEL_TOKENS\x10\x01\x12\x1c\n\x18\x41\x43\x43OMPANY_MODEL_COMPOSER\x10\x02*>\n\x04Part\x12\x14\n\x10PART_UNSPECIFIED\x10\x00\x12\x0e\n\nPART_DRUMS\x10\x01\x12\x10\n\x0cPART_BACKING\x10\x02\x32[\n\x0b\x41\x63\x63ompanist\x12L\n\tAccompany\x12\x1d.ostinato.v1.AccompanyRequest\x1a\x1e.ostinato.v1.AccompanyResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ostinato.v1.accompanist_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PART']._serialized_start=595
-  _globals['_PART']._serialized_end=657
-  _globals['_ACCOMPANYREQUEST']._serialized_start=72
-  _globals['_ACCOMPANYREQUEST']._serialized_end=186
-  _globals['_ACCOMPANYSUMMARY']._serialized_start=189
-  _globals['_ACCOMPANYSUMMARY']._serialized_end=344
-  _globals['_ACCOMPANYRESPONSE']._serialized_start=347
-  _globals['_ACCOMPANYRESPONSE']._serialized_end=593
-  _globals['_ACCOMPANIST']._serialized_start=659
-  _globals['_ACCOMPANIST']._serialized_end=750
+  _globals['_ACCOMPANYMODEL']._serialized_start=713
+  _globals['_ACCOMPANYMODEL']._serialized_end=820
+  _globals['_PART']._serialized_start=822
+  _globals['_PART']._serialized_end=884
+  _globals['_ACCOMPANYREQUEST']._serialized_start=73
+  _globals['_ACCOMPANYREQUEST']._serialized_end=231
+  _globals['_ACCOMPANYSUMMARY']._serialized_start=234
+  _globals['_ACCOMPANYSUMMARY']._serialized_end=462
+  _globals['_ACCOMPANYRESPONSE']._serialized_start=465
+  _globals['_ACCOMPANYRESPONSE']._serialized_end=711
+  _globals['_ACCOMPANIST']._serialized_start=886
+  _globals['_ACCOMPANIST']._serialized_end=977
 # @@protoc_insertion_point(module_scope)

@@ -8,31 +8,42 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AccompanyModel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACCOMPANY_MODEL_UNSPECIFIED: _ClassVar[AccompanyModel]
+    ACCOMPANY_MODEL_TOKENS: _ClassVar[AccompanyModel]
+    ACCOMPANY_MODEL_COMPOSER: _ClassVar[AccompanyModel]
+
 class Part(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PART_UNSPECIFIED: _ClassVar[Part]
     PART_DRUMS: _ClassVar[Part]
     PART_BACKING: _ClassVar[Part]
+ACCOMPANY_MODEL_UNSPECIFIED: AccompanyModel
+ACCOMPANY_MODEL_TOKENS: AccompanyModel
+ACCOMPANY_MODEL_COMPOSER: AccompanyModel
 PART_UNSPECIFIED: Part
 PART_DRUMS: Part
 PART_BACKING: Part
 
 class AccompanyRequest(_message.Message):
-    __slots__ = ("audio", "part", "seed", "mix", "temperature")
+    __slots__ = ("audio", "part", "seed", "mix", "temperature", "model")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     MIX_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     part: Part
     seed: int
     mix: bool
     temperature: float
-    def __init__(self, audio: _Optional[bytes] = ..., part: _Optional[_Union[Part, str]] = ..., seed: _Optional[int] = ..., mix: _Optional[bool] = ..., temperature: _Optional[float] = ...) -> None: ...
+    model: AccompanyModel
+    def __init__(self, audio: _Optional[bytes] = ..., part: _Optional[_Union[Part, str]] = ..., seed: _Optional[int] = ..., mix: _Optional[bool] = ..., temperature: _Optional[float] = ..., model: _Optional[_Union[AccompanyModel, str]] = ...) -> None: ...
 
 class AccompanySummary(_message.Message):
-    __slots__ = ("beat_times_s", "downbeats", "tempo_bpm", "duration_s", "first_chunk_s", "compute_s", "model")
+    __slots__ = ("beat_times_s", "downbeats", "tempo_bpm", "duration_s", "first_chunk_s", "compute_s", "model", "route", "key", "chords")
     BEAT_TIMES_S_FIELD_NUMBER: _ClassVar[int]
     DOWNBEATS_FIELD_NUMBER: _ClassVar[int]
     TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +51,9 @@ class AccompanySummary(_message.Message):
     FIRST_CHUNK_S_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_S_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    CHORDS_FIELD_NUMBER: _ClassVar[int]
     beat_times_s: _containers.RepeatedScalarFieldContainer[float]
     downbeats: _containers.RepeatedScalarFieldContainer[bool]
     tempo_bpm: float
@@ -47,7 +61,10 @@ class AccompanySummary(_message.Message):
     first_chunk_s: float
     compute_s: float
     model: str
-    def __init__(self, beat_times_s: _Optional[_Iterable[float]] = ..., downbeats: _Optional[_Iterable[bool]] = ..., tempo_bpm: _Optional[float] = ..., duration_s: _Optional[float] = ..., first_chunk_s: _Optional[float] = ..., compute_s: _Optional[float] = ..., model: _Optional[str] = ...) -> None: ...
+    route: AccompanyModel
+    key: str
+    chords: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, beat_times_s: _Optional[_Iterable[float]] = ..., downbeats: _Optional[_Iterable[bool]] = ..., tempo_bpm: _Optional[float] = ..., duration_s: _Optional[float] = ..., first_chunk_s: _Optional[float] = ..., compute_s: _Optional[float] = ..., model: _Optional[str] = ..., route: _Optional[_Union[AccompanyModel, str]] = ..., key: _Optional[str] = ..., chords: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AccompanyResponse(_message.Message):
     __slots__ = ("progress", "format", "chunk", "notice", "summary")

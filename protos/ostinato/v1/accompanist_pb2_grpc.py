@@ -37,7 +37,8 @@ class AccompanistStub:
 
     Limits (server defaults): input audio 32 MiB and 120 s; 4 kHz-192 kHz; finite, non-silent samples.
     Errors: INVALID_ARGUMENT (empty, not WAV/FLAC, bad header, NaN/inf samples, silence, too short,
-    sample rate out of range), RESOURCE_EXHAUSTED (too long or too large).
+    sample rate out of range, the composer route asked for drums), RESOURCE_EXHAUSTED (too long or too large).
+    The composer route (backing) sends a Notice (code "hybrid") saying what wrote the part before its audio.
     """
 
     def __init__(self, channel):
@@ -65,7 +66,8 @@ class AccompanistServicer:
 
     Limits (server defaults): input audio 32 MiB and 120 s; 4 kHz-192 kHz; finite, non-silent samples.
     Errors: INVALID_ARGUMENT (empty, not WAV/FLAC, bad header, NaN/inf samples, silence, too short,
-    sample rate out of range), RESOURCE_EXHAUSTED (too long or too large).
+    sample rate out of range, the composer route asked for drums), RESOURCE_EXHAUSTED (too long or too large).
+    The composer route (backing) sends a Notice (code "hybrid") saying what wrote the part before its audio.
     """
 
     def Accompany(self, request, context):
@@ -103,7 +105,8 @@ class Accompanist:
 
     Limits (server defaults): input audio 32 MiB and 120 s; 4 kHz-192 kHz; finite, non-silent samples.
     Errors: INVALID_ARGUMENT (empty, not WAV/FLAC, bad header, NaN/inf samples, silence, too short,
-    sample rate out of range), RESOURCE_EXHAUSTED (too long or too large).
+    sample rate out of range, the composer route asked for drums), RESOURCE_EXHAUSTED (too long or too large).
+    The composer route (backing) sends a Notice (code "hybrid") saying what wrote the part before its audio.
     """
 
     @staticmethod
