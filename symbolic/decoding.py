@@ -102,6 +102,8 @@ class BodyConstraints:
     # the key from its rivals whenever listeners' key profiles hear a rival close to or ahead of it.
     centre_key: "Key | None" = None
     centre_strength: float = 1.2
+    centre: TonalCentre | None = None  # shared by the bars of one piece written bar by bar
+    phrase_end: bool | None = None  # None: every 4th bar and the last close a phrase
 
 
 _STEPPERS: dict[int, tuple[MusicTransformer, NumpyStepper, StepBatcher]] = {}
@@ -726,7 +728,9 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
     required = [p for p in constraints.required_programs if p in constraints.programs]
     roles = {p: r for p, r in constraints.roles.items() if p in constraints.programs}
     fill_programs = list(roles) if constraints.fill_every_bar else []
-    centre = TonalCentre(constraints.centre_key, constraints.centre_strength) if constraints.centre_key else None
+    centre = constraints.centre
+    if centre is None and constraints.centre_key is not None:
+        centre = TonalCentre(constraints.centre_key, constraints.centre_strength)
     if centre is not None and not centre.active:
         centre = None
     pitch_index = np.array(sorted(vocab.pitch.values()))
@@ -737,7 +741,8 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
         last_bar = bar_index == new_bars - 1
         chord = (constraints.bar_chords[bar_index]
                  if constraints.bar_chords and bar_index < len(constraints.bar_chords) else None)
-        plan = _BarPlan(book, roles, fill_programs, chord, phrase_end=last_bar or bar_index % 4 == 3)
+        plan = _BarPlan(book, roles, fill_programs, chord, phrase_end=(last_bar or bar_index % 4 == 3) if constraints.phrase_end is None
+                        else constraints.phrase_end)
         bar = [vocab.bar, time_signature_token]
         if decoder.room() < 8:
             decoder.reset(window_of(prefix, all_bars, [], capacity))

@@ -25,6 +25,7 @@ from symbolic.instruments import program_name
 from symbolic.midi_file import BarMap, MidiEventFile, NewNote, Part, key_signature_name
 from symbolic.midi_io import midi_to_clip
 from symbolic.tokenizer import program_order
+from symbolic.tonality import TonalCentre
 
 if TYPE_CHECKING:
     from symbolic.composer import Composer, Generated
@@ -54,6 +55,10 @@ class SectionChange:
         instruments: the exact instruments playing after the boundary (GM programs, -1 drums).
         entering: instruments that join the ones playing.
         leaving: instruments that stop.
+        chords: the new bars' chords, one per bar ("C G Am F", or Roman numerals in the new key); a
+            shorter progression repeats. Without them, a key change gets a progression sampled in the
+            new key (tonic first, a cadence at the end), so the new key is heard.
+        roles: a role per program (symbolic.roles) where the default for its family is not wanted.
     """
 
     key: Key | None = None
@@ -64,11 +69,13 @@ class SectionChange:
     instruments: list[int] | None = None
     entering: list[int] = field(default_factory=list)
     leaving: list[int] = field(default_factory=list)
+    chords: str | None = None
+    roles: dict[int, str] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return (self.key is None and self.tempo_bpm is None and self.time_signature is None
                 and self.rhythm_intensity is None and self.notes_per_bar is None and self.instruments is None
-                and not self.entering and not self.leaving)
+                and not self.entering and not self.leaving and not self.chords and not self.roles)
 
 
 def _seed(sampling: Sampling | None) -> Sampling:
@@ -327,6 +334,9 @@ def continue_file(composer: "Composer", primer_midi: bytes, bars: int, sampling:
         context_tokens = encode_bars(composer.tokenizer, composer.vocab, heard_context, model_meter, tempo_bpm,
                                      context_bars)
     steering = _steering(new_key, strong=change.key is not None)
+    harmony = _continuation_harmony(composer, change, new_key, after, bars, new_group, model_bars, rng)
+    if change.key is not None:
+        steering = {**steering, "centre_key": new_key, "centre_strength": composer_module.CENTRE_STRENGTH}
     # every instrument that plays on (in most of the primer's last bars) or enters plays in every new bar
     recent_bars = max(1, -(-(int(bar_map.end_tick[last]) - recent_start) // song.bar_ticks(model_meter)))
     bar_of_note = np.floor((context.onset_q * song.ticks_per_quarter - (recent_start - window_start))
@@ -344,8 +354,8 @@ def continue_file(composer: "Composer", primer_midi: bytes, bars: int, sampling:
         prefix = sample_prefix(decoder, plan, program_order(heard + after), sorted(composer.vocab.program))
         chosen = composer._levels_from_prefix(prefix)
         table = _continuation(composer, decoder, prefix, context_tokens, model_bars, new_model_meter, after, steady,
-                              steering,
-                              chosen, progress, (candidate / candidates, (candidate + 1) / candidates))
+                              steering, chosen, progress, (candidate / candidates, (candidate + 1) / candidates),
+                              harmony)
         steps += decoder.steps
         table = table.select(table.onset_q < bars * bar_quarters(new_meter) - 1e-6)  # whole model bars, cut
         score = _key_score(table, new_key, new_model_meter, new_tempo, model_bars)
@@ -383,20 +393,65 @@ def continue_file(composer: "Composer", primer_midi: bytes, bars: int, sampling:
              "boundary_tick": boundary, "playing_before": playing, "playing_after": after,
              "notes_added_per_program": added,
              "model_meter": list(new_model_meter),
+             "chords": harmony.chord_symbols, "roles": {str(p): r for p, r in harmony.roles.items()},
              "continuation_key": str(extract(table, new_model_meter, new_tempo, bars=model_bars).key)
              if len(table) else None}
     return composer_module.Generated(clip, midi, requested, measured_out, sampling.seed, notes)
 
 
+@dataclass
+class Harmony:
+    """Chords (one per model bar, None where there is none) and roles the decoder follows in new bars."""
+
+    bar_chords: list | None = None
+    roles: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def chord_symbols(self) -> list[str]:
+        return [] if not self.bar_chords else [("N" if c is None else c.symbol()) for c in self.bar_chords]
+
+    def for_bar(self, index: int) -> dict:
+        """BodyConstraints fields for the `index`-th new bar (nothing when there is no harmony)."""
+        if not self.roles:
+            return {}
+        chord = self.bar_chords[index] if self.bar_chords and index < len(self.bar_chords) else None
+        return {"roles": self.roles, "bar_chords": [chord] if chord is not None else None}
+
+
+def _continuation_harmony(composer: "Composer", change: SectionChange, key: Key, programs: list[int], bars: int,
+                          group: int, model_bars: int, rng: random.Random) -> Harmony:
+    """What the new bars follow: the given chords, or (at a key change) a progression sampled in the new
+    key, with every playing instrument in its role. Without chords, roles or a key change the model
+    follows the primer's own parts and harmony."""
+    from symbolic.chords import parse_progression
+    from symbolic.roles import assign_roles
+
+    if change.chords and change.chords.strip():
+        per_bar = parse_progression(change.chords, key, bars)
+        chords = [per_bar[index * group] for index in range(model_bars)]
+    elif change.key is not None and composer.chord_model is not None:
+        chords = composer.chord_model.sample(key, model_bars, rng)
+    elif change.roles:
+        chords = None
+    else:
+        return Harmony()
+    return Harmony(chords, assign_roles(programs, change.roles))
+
+
 def _continuation(composer: "Composer", decoder: Decoder, prefix: list[int], context_tokens: list[list[int]],
                   bars: int, meter: tuple[int, int], programs: list[int], steady: list[int], steering: dict,
-                  chosen: dict, progress: ProgressFn | None, span: tuple[float, float]) -> NoteTable:
+                  chosen: dict, progress: ProgressFn | None, span: tuple[float, float],
+                  harmony: Harmony | None = None) -> NoteTable:
     """One continuation's notes (quarters from the boundary), bar by bar, paced at the prefix's density."""
     from symbolic import composer as composer_module
 
+    harmony = harmony or Harmony()
     steering = {**steering, "density_band": composer_module._density_band(chosen["density"])}
+    if steering.get("centre_key") is not None:  # one listener hears all the new bars
+        steering["centre"] = TonalCentre(steering["centre_key"], steering["centre_strength"])
     constraints = [BodyConstraints(time_signature=meter, programs=programs, required_programs=steady,
-                                   **(steering if bar == bars - 1 else _inner_bar(steering)))
+                                   phrase_end=bar == bars - 1 or bar % 4 == 3,
+                                   **(steering if bar == bars - 1 else _inner_bar(steering)), **harmony.for_bar(bar))
                    for bar in range(bars)]
     new_bars = _bar_by_bar(decoder, prefix, context_tokens, constraints, progress, span)
     with composer._tokenizer_lock:
@@ -512,8 +567,12 @@ def infill_file(composer: "Composer", midi: bytes, bars: list[int], tracks: list
         candidates = composer_module.INFILL_CANDIDATES if following else 1
         key = measured.key
         steering = composer_module._gentle_key_steering(key, cadence=start + count == total) if key else {}
+        harmony = _gap_harmony(song.window(run_start, run_start + gap_bars * model_ticks), meter, gap_bars,
+                               all_programs, regenerate)
         constraints = [BodyConstraints(time_signature=meter, programs=regenerate, required_programs=required,
-                                       **(steering if index == gap_bars - 1 else _inner_bar(steering)))
+                                       phrase_end=index == gap_bars - 1 and start + count == total,
+                                       **(steering if index == gap_bars - 1 else _inner_bar(steering)),
+                                       **harmony.for_bar(index))
                        for index, required in enumerate(required_per_bar)]
         best: tuple[float, list[list[int]]] | None = None
         scores: list[float] = []
@@ -550,6 +609,18 @@ def infill_file(composer: "Composer", midi: bytes, bars: list[int], tracks: list
              "regenerated_programs": program_order(regenerated_programs),
              "right_context_bars": composer_module.INFILL_RIGHT_BARS, "gap_scores": gap_scores}
     return composer_module.Generated(clip, output, requested, measured_out, sampling.seed, notes)
+
+
+def _gap_harmony(original: NoteTable, meter: tuple[int, int], bars: int, programs: list[int],
+                 regenerate: list[int]) -> Harmony:
+    """An infill keeps the harmony of the bars it replaces: the chord each bar sounded (all its parts,
+    before regeneration), with the regenerated instruments in their roles in the file's ensemble."""
+    from symbolic.chords import progression_from_table
+    from symbolic.roles import assign_roles
+
+    chords = progression_from_table(original, meter, bars) if len(original) else None
+    roles = assign_roles(programs)
+    return Harmony(chords, {program: roles[program] for program in regenerate if program in roles})
 
 
 def _without_kept(new: NoteTable, staying: NoteTable) -> NoteTable:

@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,6 +131,59 @@ def build_grid() -> list[Prompt]:
                 prompt.range_given = True
             if variant in (0, 2, 3, 5, 7):
                 numerals = PROGRESSIONS[key.mode][(index + ensemble_index) % len(PROGRESSIONS[key.mode])]
+                prompt.chords = chord_symbols(key, numerals, bars)
+            prompts.append(prompt)
+            index += 1
+    return prompts
+
+
+# A second grid, held out from the work on the first: ensembles named in words (parsed by the project's
+# text parser as a user's prompt would be), other chord loops, other keys, bar counts, densities and ranges.
+HELDOUT_ENSEMBLES = (
+    "a rock band", "a jazz trio", "a string quartet", "synth pop with a saw lead", "a big band",
+    "reggae with organ, guitar, bass and drums", "lofi hip hop with electric piano, bass and drums",
+    "a slow waltz for piano and cello", "a funk groove with clavinet, slap bass and drums",
+    "a ballad for nylon guitar and flute", "a chamber piece for oboe, clarinet and bassoon",
+    "a hymn for church organ and choir", "a duet for marimba and vibraphone",
+    "a country band with banjo, fiddle, acoustic guitar and bass", "a march for brass band",
+    "a tango for accordion, violin and double bass",
+)
+HELDOUT_PROGRESSIONS = {
+    "major": (("I", "IV", "vi", "V"), ("I", "iii", "IV", "V"), ("ii", "V", "I", "vi"), ("IV", "I", "V", "vi"),
+              ("I", "vi", "ii", "V")),
+    "minor": (("i", "iv", "VI", "V"), ("i", "VII", "VI", "VII"), ("i", "III", "VII", "iv"), ("iv", "i", "V", "i"),
+              ("i", "VI", "VII", "i")),
+}
+
+
+def build_heldout_grid() -> list[Prompt]:
+    """160 prompts: 10 per worded ensemble; keys, bars, tempi, densities, ranges and chord loops on cycles
+    of their own (none of the first grid's loops)."""
+    from symbolic.text import parse_text
+
+    keys = [Key(tonic, mode) for mode in ("major", "minor") for tonic in range(12)]
+    prompts: list[Prompt] = []
+    index = 0
+    for ensemble_index, words in enumerate(HELDOUT_ENSEMBLES):
+        parsed = parse_text(words).attributes
+        pitched = [p for p in parsed.instruments if p >= 0]
+        wide = len(pitched) >= 2 and any(p in BASS_PROGRAMS or p in (0, 19, 42, 48, 88) for p in pitched)
+        for variant in range(10):
+            key = keys[(index * 5 + 3 * ensemble_index + 1) % len(keys)]
+            tempo_bpm = parsed.tempo_bpm or float(70 + (index * 23) % 81)
+            bars = (8, 6, 12, 8, 4, 16, 8, 6, 8, 12)[variant]
+            attributes = Attributes(instruments=list(parsed.instruments), key=key,
+                                    time_signature=parsed.time_signature or ((4, 4), (3, 4), (4, 4), (6, 8))[variant % 4],
+                                    tempo_bpm=tempo_bpm, bars=bars, style=parsed.style)
+            prompt = Prompt(words, attributes)
+            if variant % 4 == 1:
+                attributes.rhythm_intensity = (0.3, 0.55, 0.8, 0.95, 0.1)[(index // 4) % 5]
+                prompt.density_given = True
+            if variant % 4 == 3:
+                attributes.pitch_range_octaves = ((2.8, 3.3, 3.8) if wide else (1.2, 1.7, 2.4))[(index // 4) % 3]
+                prompt.range_given = True
+            if variant in (0, 2, 5, 7, 8):
+                numerals = HELDOUT_PROGRESSIONS[key.mode][(index + ensemble_index) % 5]
                 prompt.chords = chord_symbols(key, numerals, bars)
             prompts.append(prompt)
             index += 1
@@ -248,6 +302,22 @@ def judge(midi: bytes, chords: list[str] | None) -> Judged:
                   density, range_bin, bars_with_notes, notes_per_bar, (followed, judged))
 
 
+def key_relation(wanted: Key, found: Key | None) -> str:
+    """How a key heard relates to the one asked for (for the per-miss breakdown)."""
+    if found is None:
+        return "no key"
+    if found == wanted:
+        return "exact"
+    interval = (found.tonic_pitch_class - wanted.tonic_pitch_class) % 12
+    if found.mode == wanted.mode:
+        return {7: "dominant", 5: "subdominant"}.get(interval, f"same mode, tonic +{interval}")
+    if wanted.mode == "major" and interval == 9 or wanted.mode == "minor" and interval == 3:
+        return "relative " + found.mode
+    if interval == 0:
+        return "parallel " + found.mode
+    return f"{found.mode}, tonic +{interval}"
+
+
 # ---- the run ---------------------------------------------------------------------------------------
 def generate_one(composer, prompt: Prompt, seed: int):  # type: ignore[no-untyped-def]
     from symbolic.decoding import Sampling
@@ -289,6 +359,8 @@ def evaluate(composer, prompts: list[Prompt], seed: int) -> dict:  # type: ignor
             "key_external": judged.key == request.key,
             "key_project": measured.key == request.key,
             "key_found": str(judged.key),
+            "key_relation": key_relation(request.key, judged.key),
+            "key_mode": request.key.mode,
             "density_given": prompt.density_given,
             "density_external": judged.density_level == wanted_density,
             "density_project": project_density == wanted_density,
@@ -341,6 +413,13 @@ def summarise(rows: list[dict], latencies: list[float]) -> dict:
         "bass_bars_with_a_note": _rate([v for row in rows for v in row["bass_bars"]]),
         "chord_beats_followed_given": beats([row for row in rows if row["chords_given"]]),
         "chord_beats_followed_sampled": beats([row for row in rows if not row["chords_given"]]),
+        "key_external_by": {
+            f"{mode}, {'given chords' if given else 'sampled chords'}": _rate(
+                [row["key_external"] for row in rows if row["key_mode"] == mode and row["chords_given"] == given])
+            for mode in ("major", "minor") for given in (False, True)},
+        "key_misses": dict(Counter(
+            f"{row['key_relation']} ({row['key_mode']}, {'given' if row['chords_given'] else 'sampled'} chords)"
+            for row in rows if not row["key_external"]).most_common()),
         "latency_s_median": float(np.median(latencies)),
         "per_ensemble": {},
     }
@@ -381,6 +460,11 @@ def print_summary(summary: dict) -> None:
     print(f"  {'bass: bars with >=1 bass note':<44} {_pct(summary['bass_bars_with_a_note']):>9}")
     print(f"  {'chord beats followed (given chords)':<44} {_pct(summary['chord_beats_followed_given']):>9}")
     print(f"  {'chord beats followed (returned chords)':<44} {_pct(summary['chord_beats_followed_sampled']):>9}")
+    for name, value in summary["key_external_by"].items():
+        print(f"  {'key exact, ' + name:<44} {_pct(value):>9}")
+    print("  key misses, what music21 heard instead:")
+    for name, count in summary["key_misses"].items():
+        print(f"    {count:3d}  {name}")
     print(f"\n  {'ensemble':<30} {'n':>3} {'key':>7} {'tracks':>7} {'bass':>7} {'chords':>7}")
     for name, row in summary["per_ensemble"].items():
         print(f"  {name:<30} {row['n']:>3} {_pct(row['key']):>7} {_pct(row['tracks_full']):>7} "
@@ -391,7 +475,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path(__file__).parent / "pretrained" / "default")
     parser.add_argument("--limit", type=int, default=0, help="judge every k-th prompt so about N are run (0 = all)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--grid", choices=("main", "heldout"), default="main",
+                        help="main: the 162-prompt grid; heldout: 160 worded prompts kept apart from tuning")
+    parser.add_argument("--seed", type=int, default=None, help="first seed (default 1 main, 1001 held out)")
     parser.add_argument("--json", type=Path, help="also write the summary (and every row) here")
     args = parser.parse_args(argv)
     import torch
@@ -400,12 +486,13 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     composer = Composer.from_pretrained(args.model)
-    prompts = build_grid()
+    prompts = build_grid() if args.grid == "main" else build_heldout_grid()
+    seed = args.seed if args.seed is not None else (1 if args.grid == "main" else 1001)
     if args.limit and args.limit < len(prompts):
         stride = len(prompts) / args.limit
         prompts = [prompts[int(i * stride)] for i in range(args.limit)]
-    print(f"model {args.model}: {len(prompts)} prompts")
-    summary = evaluate(composer, prompts, args.seed)
+    print(f"model {args.model}: {args.grid} grid, {len(prompts)} prompts")
+    summary = evaluate(composer, prompts, seed)
     print_summary(summary)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -109,14 +109,12 @@ class TonalCentre:
         lean = np.zeros(12)
         if self.target is not None and self.histogram.sum() > 0:
             correlations = key_correlations(self.histogram)
-            for listener in range(correlations.shape[0]):
-                row = correlations[listener]
-                ranked = np.argsort(row)[::-1]
-                rival = int(ranked[0] if ranked[0] != self.target else ranked[1])
-                lead = row[self.target] - row[rival]
-                need = float(np.clip((self.margin - lead) / self.margin, 0.0, 1.0))
-                if need > 0:
-                    lean += need * (_TEMPLATES[listener, self.target] - _TEMPLATES[listener, rival])
-            lean *= self.strength * np.sqrt(12) / correlations.shape[0]
+            listeners = np.arange(correlations.shape[0])
+            ahead = correlations[:, self.target].copy()
+            correlations[:, self.target] = -np.inf
+            rivals = np.argmax(correlations, axis=1)  # each listener's strongest other key
+            need = np.clip((self.margin - (ahead - correlations[listeners, rivals])) / self.margin, 0.0, 1.0)
+            difference = _TEMPLATES[listeners, self.target] - _TEMPLATES[listeners, rivals]
+            lean = (need[:, None] * difference).sum(axis=0) * (self.strength * np.sqrt(12) / len(listeners))
         self._lean = lean
         return lean
