@@ -76,22 +76,12 @@ class AccompanyResult:
 
 
 def _event(response: accompanist_pb2.AccompanyResponse, channels_of: dict[str, int]) -> AccompanyEvent | None:
-    kind = response.WhichOneof("event")
-    if kind == "progress":
-        return response.progress
-    if kind == "notice":
-        return response.notice
-    if kind == "format":
-        channels_of[response.format.stem] = response.format.channels
-        return events.audio_start_event(response.format)
-    if kind == "chunk":
-        return events.audio_block_event(response.chunk, channels_of.get(response.chunk.stem, 1))
-    if kind == "summary":
+    if response.WhichOneof("event") == "summary":
         s = response.summary
         return AccompanySummary(tuple(s.beat_times_s), tuple(s.downbeats), s.tempo_bpm, s.duration_s,
                                 s.first_chunk_s, s.compute_s, s.model, ROUTE_NAMES.get(s.route, ""), s.key,
                                 tuple(s.chords))
-    return None
+    return events.stream_event(response, channels_of)
 
 
 class AccompanistCalls(ClientBase):

@@ -54,3 +54,23 @@ def pcm_to_float(data: bytes, channels: int | None = None) -> np.ndarray:
 def audio_block_event(message: common_pb2.AudioChunk, channels: int | None = None) -> AudioBlock:
     return AudioBlock(message.start_frame, pcm_to_float(message.data, channels), message.data, message.last,
                       message.stem)
+
+
+def stream_event(response, channels_of: dict[str, int] | None):  # type: ignore[no-untyped-def]
+    """The shared event of one streamed response (Progress, Notice, AudioStart or AudioBlock), or None
+    for the rest (the caller reads its service's own summary). `channels_of` collects each stem's
+    channel count from its format, so blocks decode to (frames, channels); None decodes mono blocks
+    to (frames,)."""
+    kind = response.WhichOneof("event")
+    if kind == "progress":
+        return response.progress
+    if kind == "notice":
+        return response.notice
+    if kind == "format":
+        if channels_of is not None:
+            channels_of[response.format.stem] = response.format.channels
+        return audio_start_event(response.format)
+    if kind == "chunk":
+        channels = None if channels_of is None else channels_of.get(response.chunk.stem, 1)
+        return audio_block_event(response.chunk, channels)
+    return None

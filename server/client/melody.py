@@ -54,18 +54,9 @@ class MelodyResult:
 
 
 def _event(response: melody_pb2.GenerateFromMelodyResponse) -> MelodyEvent | None:
-    kind = response.WhichOneof("event")
-    if kind == "progress":
-        return response.progress
-    if kind == "notice":
-        return response.notice
-    if kind == "format":
-        return events.audio_start_event(response.format)
-    if kind == "chunk":
-        return events.audio_block_event(response.chunk)
-    if kind == "summary":
+    if response.WhichOneof("event") == "summary":
         return response.summary
-    return None
+    return events.stream_event(response, None)  # mono: blocks of shape (frames,)
 
 
 class MelodyCalls(ClientBase):

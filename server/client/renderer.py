@@ -19,7 +19,7 @@ import numpy as np
 
 from protos.ostinato.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
 from server.client.base import ClientBase
-from server.client.events import AudioBlock, AudioStart, audio_block_event, audio_start_event, pcm_to_float
+from server.client.events import AudioBlock, AudioStart, pcm_to_float, stream_event
 
 # The names this module has always exported: the contract's own messages for progress, notices and
 # the summary (the audio events, with decoded samples, are server.client.events').
@@ -185,18 +185,10 @@ class RendererCalls(ClientBase):
         )
         channels_of: dict[str, int] = {}
         for response in self._stream(stub.RenderMidi, request, timeout_s):
-            kind = response.WhichOneof("event")
-            if kind == "progress":
-                yield response.progress
-            elif kind == "format":
-                channels_of[response.format.stem] = response.format.channels
-                yield audio_start_event(response.format)
-            elif kind == "chunk":
-                yield audio_block_event(response.chunk, channels_of.get(response.chunk.stem, 1))
-            elif kind == "notice":
-                yield response.notice
-            elif kind == "summary":
-                yield response.summary
+            is_summary = response.WhichOneof("event") == "summary"
+            event = response.summary if is_summary else stream_event(response, channels_of)
+            if event is not None:
+                yield event
 
     def render_midi(
         self,
