@@ -91,6 +91,8 @@ class Accompanist:
 
     def __init__(self, net: AccompanistNet, codec) -> None:
         self.net = net.eval()
+        # drums: push the codes away from those written without beats (network.sample); 0 turns it off
+        self.beat_guidance = net.config.beat_guidance
         self.codec = codec
         self.config: AccompanistConfig = net.config
         if codec.config.num_codebooks != self.config.num_codebooks or codec.config.codebook_size != self.config.codebook_size:
@@ -234,7 +236,15 @@ class _TokenWriter:
                 self.features.tokens[None, :, window], self.features.chroma[None, window],
                 self.phase[None, window], self.bar[None, window], self.part,
             )
-            codes = self.model.net.sample(hidden, self.temperature, self.generator)[0]
+            unconditioned = None
+            guidance = self.model.beat_guidance if self.part.item() == PARTS.index("drums") else 0.0
+            if guidance > 0:
+                unconditioned = self.model.net.hidden(
+                    self.features.tokens[None, :, window], self.features.chroma[None, window],
+                    torch.full_like(self.phase[None, window], config.phase_bins),
+                    torch.full_like(self.bar[None, window], config.bar_positions), self.part,
+                )
+            codes = self.model.net.sample(hidden, self.temperature, self.generator, unconditioned, guidance)[0]
             new_stop = stop if stop == self.frames else min(stop, self.done + keep)
             self.codes[:, self.done : new_stop] = codes[:, self.done - begin : new_stop - begin]
             self.done = new_stop

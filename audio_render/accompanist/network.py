@@ -35,6 +35,10 @@ class AccompanistConfig:
     window_frames: int = 256
     context_frames: int = 32
     default_temperature: float = 0.0
+    # Drums: classifier-free-guidance-style beat conditioning strength (network.sample). Chosen on held-out
+    # clips 30-49 (the published evaluation uses 0-29): librosa's beats tracked in the drums vs the beats
+    # the model was given, F 0.73 (0) -> 0.86 (1) -> 0.85 (3); vs the annotated beats 0.53 -> 0.57 -> 0.56.
+    beat_guidance: float = 1.0
     frame_rate_hz: float = 31.25
     sample_rate_hz: int = 16_000
     kind: str = "ostinato-accompanist"
@@ -91,14 +95,23 @@ class AccompanistNet(nn.Module):
         return out
 
     @torch.no_grad()
-    def sample(self, hidden: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-        """Codes (B, K, T), coarse to fine; temperature 0 takes the most likely code."""
+    def sample(self, hidden: torch.Tensor, temperature: float, generator: torch.Generator | None,
+               unconditioned: torch.Tensor | None = None, guidance: float = 0.0) -> torch.Tensor:
+        """Codes (B, K, T), coarse to fine; temperature 0 takes the most likely code.
+
+        With `unconditioned` (the hidden states of the same input heard without its beats) and guidance
+        w > 0, each head's logits are pushed away from the beatless ones: l + w * (l - l_beatless), a
+        stronger beat conditioning (classifier-free-guidance style)."""
         codes = []
-        state = hidden
+        state, free = hidden, unconditioned
         for k, head in enumerate(self.heads):
             if k:
                 state = state + self.code_embeddings[k - 1](codes[-1])
+                if free is not None:
+                    free = free + self.code_embeddings[k - 1](codes[-1])
             logits = head(state)
+            if free is not None and guidance > 0:
+                logits = logits + guidance * (logits - head(free))
             if temperature <= 0:
                 codes.append(logits.argmax(-1))
             else:
