@@ -60,6 +60,25 @@ def drumless_mix(seconds: float, rate: int = 44_100) -> np.ndarray:
     return render_midi(buffer.getvalue(), options).samples[: int(seconds * rate)]
 
 
+def flute_line(seconds: float, rate: int = 44_100) -> np.ndarray:
+    """The mix's flute line alone (the hybrid backing route's input: a melody)."""
+    import pretty_midi
+
+    from audio_render.render import RenderOptions, render_midi
+    from audio_render.soundfonts import TIMGM6MB
+
+    midi = pretty_midi.PrettyMIDI(initial_tempo=100.0)
+    flute = pretty_midi.Instrument(program=73)
+    tune = [72, 74, 76, 79, 77, 76, 74, 72]
+    for index in range(0, int(seconds / 0.6), 2):
+        flute.notes.append(pretty_midi.Note(90, tune[(index // 2) % len(tune)], index * 0.6, index * 0.6 + 1.14))
+    midi.instruments.append(flute)
+    buffer = io.BytesIO()
+    midi.write(buffer)
+    options = RenderOptions(soundfont=TIMGM6MB, sample_rate_hz=rate, channels=2, tail_s=0.0)
+    return render_midi(buffer.getvalue(), options).samples[: int(seconds * rate)]
+
+
 def streamed(model, audio: np.ndarray, rate: int, part: str) -> tuple[float, float]:
     from audio_render.accompanist.model import AccompanimentChunk, AccompanimentRequest
 
@@ -96,8 +115,11 @@ def reference_loop(model, audio: np.ndarray, rate: int, part: str) -> tuple[floa
     return elapsed, elapsed
 
 
-def server_first_chunk(model_dir: Path, audio: np.ndarray, rate: int, repeats: int) -> tuple[list[float], float, float]:
-    """(first-chunk seconds per call, server start-up seconds, server peak RSS MB) with --preload."""
+SERVER_CALLS = (("drums", "tokens"), ("backing", "tokens"), ("backing", "composer"))
+
+
+def server_first_chunk(model_dir: Path, audio: np.ndarray, rate: int, repeats: int) -> tuple[dict, float, float]:
+    """({(part, route): first-chunk seconds per call}, server start-up seconds, server peak RSS MB) with --preload."""
     from audio_render.audio_io import encode_wav
     from server.client import Client
     from server.client.accompanist import AccompanyAudioBlock
@@ -114,16 +136,16 @@ def server_first_chunk(model_dir: Path, audio: np.ndarray, rate: int, repeats: i
         if not match:
             raise RuntimeError(f"the server did not start: {line!r}")
         data = encode_wav(audio, rate)
-        firsts = []
+        firsts: dict = {call: [] for call in SERVER_CALLS}
         with Client(match.group(1), timeout_s=300) as client:
-            for index in range(repeats):
-                part = ("drums", "backing")[index % 2]
-                call_started = time.perf_counter()
-                first = 0.0
-                for event in client.iter_accompany(data, part=part, mix=True):
-                    if isinstance(event, AccompanyAudioBlock) and not first:
-                        first = time.perf_counter() - call_started
-                firsts.append(first)
+            for _ in range(repeats):
+                for part, route in SERVER_CALLS:
+                    call_started = time.perf_counter()
+                    first = 0.0
+                    for event in client.iter_accompany(data, part=part, mix=True, model=route):
+                        if isinstance(event, AccompanyAudioBlock) and not first:
+                            first = time.perf_counter() - call_started
+                    firsts[(part, route)].append(first)
         status = Path(f"/proc/{server.pid}/status").read_text()
         peak_mb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
         return firsts, serving_s, peak_mb
@@ -160,11 +182,22 @@ def main() -> None:
             first = statistics.median(r[1] for r in runs)
             print(f"{part:8s} {name:16s} {total / args.seconds:6.3f} s compute per s of audio "
                   f"({args.seconds / total:5.1f}x real time), first audio after {first:6.3f} s")
+    # The hybrid backing route (transcription + key/chords + Composer + FluidSynth) on the flute line alone.
+    from audio_render.accompanist.composed import ComposedBacking
+    from symbolic.composer import Composer
+
+    hybrid = ComposedBacking(Composer.from_pretrained(Path("symbolic/pretrained/default")))
+    hybrid.warm_up()
+    melody = flute_line(args.seconds, rate)
+    runs = [streamed(hybrid, melody, rate, "backing") for _ in range(args.repeats)]
+    total, first = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    print(f"backing  composer (hybrid) {total / args.seconds:6.3f} s compute per s of audio "
+          f"({args.seconds / total:5.1f}x real time), first audio after {first:6.3f} s (on the flute line alone)")
     if not args.no_server:
         firsts, serving_s, peak_mb = server_first_chunk(args.model, audio, rate, args.repeats)
-        print(f"server --preload: serving after {serving_s:.1f} s; first chunk per call (client side) "
-              f"{', '.join(f'{f:.3f}' for f in firsts)} s (median {statistics.median(firsts):.3f} s); "
-              f"peak RSS {peak_mb:.0f} MB with every model loaded")
+        calls = "; ".join(f"{part}/{route} {statistics.median(values):.3f} s" for (part, route), values in firsts.items())
+        print(f"server --preload: serving after {serving_s:.1f} s; median first chunk per call (client side): "
+              f"{calls}; peak RSS {peak_mb:.0f} MB with every model loaded")
 
 
 if __name__ == "__main__":
