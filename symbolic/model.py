@@ -48,24 +48,24 @@ class Block(nn.Module):
             attended = F.scaled_dot_product_attention(
                 q, k, v, is_causal=True)
         else:
-            cache.keys[layer, :, :, start:start + length] = k
-            cache.values[layer, :, :, start:start + length] = v
-            keys = cache.keys[layer, :, :, : start + length]
-            values = cache.values[layer, :, :, : start + length]
-            if length == 1:
-                attended = F.scaled_dot_product_attention(q, keys, values)
-            elif start == 0:
-                attended = F.scaled_dot_product_attention(q, keys, values, is_causal=True)
-            else:
-                attended = _attend_with_offset(q, keys, values, start)
+            attended = _attend_cached(q, k, v, cache, layer, start)
         x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(batch, length, -1)))
         return x + self.dropout(self.ff2(F.gelu(self.ff1(self.norm2(x)))))
 
 
-def _attend_with_offset(q, keys, values, start: int) -> torch.Tensor:
-    """Causal attention for a chunk of queries that starts after `start` cached positions."""
-    length, total = q.shape[2], keys.shape[2]
-    mask = torch.ones(length, total, dtype=torch.bool).tril(diagonal=start)
+def _attend_cached(q, k, v, cache: KVCache, layer: int, start: int) -> torch.Tensor:
+    """Stores a chunk's keys and values after `start` cached positions and attends causally over the
+    whole cache."""
+    length = q.shape[2]
+    end = start + length
+    cache.keys[layer, :, :, start:end] = k
+    cache.values[layer, :, :, start:end] = v
+    keys, values = cache.keys[layer, :, :, :end], cache.values[layer, :, :, :end]
+    if length == 1:
+        return F.scaled_dot_product_attention(q, keys, values)
+    if start == 0:
+        return F.scaled_dot_product_attention(q, keys, values, is_causal=True)
+    mask = torch.ones(length, end, dtype=torch.bool).tril(diagonal=start)
     return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
 
 
@@ -122,16 +122,7 @@ class MusicTransformer(nn.Module):
             h = F.layer_norm(x, (width,), block.norm1.weight, block.norm1.bias, block.norm1.eps)
             q, k, v = F.linear(h, block.qkv.weight, block.qkv.bias).view(batch, length, 3, heads, head_dim).permute(
                 2, 0, 3, 1, 4)
-            cache.keys[layer, :, :, start:end] = k
-            cache.values[layer, :, :, start:end] = v
-            keys = cache.keys[layer, :, :, :end]
-            values = cache.values[layer, :, :, :end]
-            if length == 1:
-                attended = F.scaled_dot_product_attention(q, keys, values)
-            elif start == 0:
-                attended = F.scaled_dot_product_attention(q, keys, values, is_causal=True)
-            else:
-                attended = _attend_with_offset(q, keys, values, start)
+            attended = _attend_cached(q, k, v, cache, layer, start)
             x = x + F.linear(attended.transpose(1, 2).reshape(batch, length, width), block.out.weight, block.out.bias)
             h = F.layer_norm(x, (width,), block.norm2.weight, block.norm2.bias, block.norm2.eps)
             x = x + F.linear(F.gelu(F.linear(h, block.ff1.weight, block.ff1.bias)), block.ff2.weight, block.ff2.bias)

@@ -60,3 +60,20 @@ def test_too_long_a_sequence_is_refused() -> None:
     stepper.step(cache, list(range(60)))
     with pytest.raises(ValueError, match="exceeds"):
         stepper.step(cache, list(range(5)))
+
+
+def test_the_torch_models_cached_passes_match_its_full_pass() -> None:
+    model = _model(5)
+    ids = torch.tensor([np.random.default_rng(2).integers(0, 61, 30).tolist()])
+    with torch.inference_mode():
+        full = model(ids)[0]
+        cache = model.new_cache()  # a prefix, a chunk after it (masked attention), then one token
+        chunked = torch.cat([model(ids[:, :10], cache)[0], model(ids[:, 10:13], cache)[0],
+                             model(ids[:, 13:14], cache)[0]])
+        step_cache = model.new_cache()
+        model.decode_step(ids[:, :20], step_cache)
+        model.decode_step(ids[:, 20:24], step_cache)
+        last = model.decode_step(ids[:, 24:25], step_cache)[0]
+    torch.testing.assert_close(chunked, full[:14], atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(last, full[24], atol=2e-5, rtol=1e-4)
+    assert cache.length == 14 and step_cache.length == 25
