@@ -40,7 +40,8 @@ BASS_PROGRAM = 33  # fingered bass
 CHORDS_PROGRAM = 0  # acoustic grand piano
 RHYTHM_PROGRAM = 25  # steel-string guitar, arpeggiating the chords
 BAR_BEATS = 4  # tracked beats per composed bar (one chord each); the Composer writes in BAR_BEATS/4
-SEGMENT_BARS = 16  # the Composer writes this many bars per call (its limit is 64)
+FIRST_SEGMENT_BARS = 2  # the first call is short, so the first audio comes early
+SEGMENT_BARS = 16  # then the Composer writes this many bars per call (its limit is 64)
 FALLBACK_TEMPO_BPM = 100.0
 BACKING_LEVEL = 0.8  # backing RMS relative to the melody's
 RENDER_RATES_HZ = (22_050, 96_000)  # render at the input's rate inside this span, else 48 kHz and resample
@@ -189,8 +190,10 @@ class ComposedBacking:
         return Heard(grid, key, estimate_chords(weights, key), first_beat, len(notes))
 
     # ----------------------------------------------------------------------------- writing
-    def compose(self, heard: Heard, seed: int, cancel: CancelToken) -> list[tuple[int, float, float, int, int]]:
-        """(program, start beat, end beat, pitch, velocity) notes, beats counted from bar 0."""
+    def compose(self, heard: Heard, seed: int, cancel: CancelToken) -> Iterator[tuple[int, list]]:
+        """Per segment of bars (FIRST_SEGMENT_BARS first, so the first audio comes early, then
+        SEGMENT_BARS): (the bar after the segment, its (program, start beat, end beat, pitch, velocity)
+        notes), beats counted from bar 0."""
         import pretty_midi
 
         from symbolic.attributes import Attributes
@@ -201,15 +204,17 @@ class ComposedBacking:
         tempo = float(np.clip(tempo, 40.0, 240.0))
         instruments = [BASS_PROGRAM, CHORDS_PROGRAM, RHYTHM_PROGRAM]
         roles = {BASS_PROGRAM: "bass", CHORDS_PROGRAM: "chords", RHYTHM_PROGRAM: "arpeggio"}
-        notes = []
-        for first in range(0, len(heard.chords), SEGMENT_BARS):
+        first = 0
+        while first < len(heard.chords):
             cancel.check()
-            chords = heard.chords[first : first + SEGMENT_BARS]
+            size = FIRST_SEGMENT_BARS if first == 0 else SEGMENT_BARS
+            chords = heard.chords[first : first + size]
             result = self.composer.generate(
                 Attributes(instruments=instruments, roles=roles, key=heard.key, time_signature=(BAR_BEATS, 4),
                            tempo_bpm=tempo, bars=len(chords), chords=progression_text(chords)),
                 Sampling(seed=(seed or 1) + first), cancel=cancel)
             midi = pretty_midi.PrettyMIDI(io.BytesIO(result.midi))
+            notes = []
             for instrument in midi.instruments:
                 if instrument.is_drum:
                     continue
@@ -217,7 +222,8 @@ class ComposedBacking:
                     start = midi.time_to_tick(note.start) / midi.resolution + first * BAR_BEATS
                     end = midi.time_to_tick(note.end) / midi.resolution + first * BAR_BEATS
                     notes.append((instrument.program, start, end, note.pitch, note.velocity))
-        return notes
+            first += len(chords)
+            yield first, notes
 
     def render(self, heard: Heard, notes, frames: int, rate_hz: int) -> np.ndarray:
         """The notes on the tracked beats, rendered mono at rate_hz, exactly `frames` long."""
@@ -275,22 +281,32 @@ class ComposedBacking:
         cancel.check()
         progress(ProgressEvent("compose", 0.3, f"composing bass and chords in {heard.key} over "
                                                f"{len(heard.chords)} bars"))
-        notes = self.compose(heard, request.seed, cancel)
-        cancel.check()
-        progress(ProgressEvent("render", 0.7, "rendering the backing with FluidSynth"))
-        part_mono = self.render(heard, notes, frames, rate)
+        # Segments are composed as the chunks need them; each render holds every note composed so far, so
+        # audio before a segment boundary never changes (later notes start after it).
+        segments = self.compose(heard, request.seed, cancel)
+        notes: list = []
+        covered, part_mono, gain = 0, np.zeros(frames, np.float32), None
         melody_rms = float(np.sqrt(np.mean(np.square(samples.mean(axis=1), dtype=np.float64))))
-        part_rms = float(np.sqrt(np.mean(np.square(part_mono, dtype=np.float64))))
-        if part_rms > 1e-6:
-            part_mono *= BACKING_LEVEL * melody_rms / part_rms
-        part_mono = np.clip(part_mono, -1.0, 1.0)
         bounds, start, size = [], 0, FIRST_CHUNK_S * rate
         while start < frames:
             bounds.append((start, min(frames, start + size)))
             start, size = bounds[-1][1], CHUNK_S * rate
         for index, (begin, stop) in enumerate(bounds):
             cancel.check()
-            part = np.repeat(part_mono[begin:stop, None], samples.shape[1], axis=1)
+            while covered < stop:
+                next_bar, segment = next(segments, (None, []))
+                notes.extend(segment)
+                if next_bar is None or next_bar >= len(heard.chords):
+                    covered = frames
+                else:
+                    boundary = _beat_time(heard.beats, np.array([float(next_bar * BAR_BEATS + heard.first_beat)]))[0]
+                    covered = int(np.clip(boundary * rate, 0, frames))
+                part_mono = self.render(heard, notes, frames, rate)
+                if gain is None:  # the level is set once, from the first segment, so chunks stay even
+                    head = part_mono[: max(covered, 1)]
+                    part_rms = float(np.sqrt(np.mean(np.square(head, dtype=np.float64))))
+                    gain = BACKING_LEVEL * melody_rms / part_rms if part_rms > 1e-6 else 1.0
+            part = np.repeat(np.clip(part_mono[begin:stop] * gain, -1.0, 1.0)[:, None], samples.shape[1], axis=1)
             mix = np.clip(samples[begin:stop] + MIX_PART_GAIN * part, -1.0, 1.0) if request.mix else None
-            progress(ProgressEvent("generate", 0.7 + 0.3 * stop / frames, f"{stop / rate:.1f} s of {frames / rate:.1f} s"))
+            progress(ProgressEvent("generate", 0.3 + 0.7 * stop / frames, f"{stop / rate:.1f} s of {frames / rate:.1f} s"))
             yield AccompanimentChunk(begin, part.astype(np.float32), mix, index == len(bounds) - 1)
