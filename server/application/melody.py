@@ -67,7 +67,9 @@ def read_melody(kind: str | None, data: bytes, settings: Settings, emit: Callabl
             soundfont=path, sample_rate_hz=MELODY_RENDER_RATE_HZ, channels=1, gain=gain or 0.5, tail_s=0.5,
             reverb=None, chorus=None, max_duration_s=limits.max_input_audio_s, soundfont_dirs=settings.soundfont_dirs,
         )
-        rendered = render_midi(data, options, cancel=cancel,
-                               progress=lambda event: emit(ProgressEvent("render", event.fraction * 0.1, event.message)))
+        def progress(event) -> None:  # type: ignore[no-untyped-def]
+            emit(ProgressEvent("render", event.fraction * 0.1, event.message))  # rendering: the first 10%
+
+        rendered = render_midi(data, options, progress=progress, cancel=cancel)
         return melody_from_render(rendered.samples, rendered.sample_rate_hz)
     raise InvalidInput(NO_MELODY)
