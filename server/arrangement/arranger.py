@@ -30,20 +30,25 @@ import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
 from ostinato.errors import InvalidInput, NotImplementedYet
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from server.arrangement import model as m
+from server.arrangement.layers import followed_tracks, heard_notes
 from server.arrangement.loader import key_interval
 from symbolic.attributes import DRUM_PROGRAM, Attributes, Key, NoteTable, bar_quarters
 from symbolic.drums import CRASH, grooves_for, render_groove
 from symbolic.instruments import role_of
 
+if TYPE_CHECKING:
+    from server.arrangement.layers import LayerModels
+    from server.arrangement.piece import Piece
+
 # Bump when the way sections are written changes: cached sections of older versions are not reused.
-ARRANGER_VERSION = 4
+ARRANGER_VERSION = 5
 # A composed track should start notes in at least this share of a section's bars.
 MIN_COVERAGE = 0.75
 THIN_TRACK_ATTEMPTS = 2
@@ -63,6 +68,9 @@ class SectionResult:
     cached: bool = False
     how: str = ""
     notices: list[str] = field(default_factory=list)
+    # Audio layers of this section: track -> float32 mono at layers.LAYER_RATE_HZ, and what each was made from.
+    layers: dict[str, np.ndarray] = field(default_factory=dict)
+    layer_keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def bar_q(self) -> float:
@@ -81,17 +89,26 @@ class SectionResult:
                         "pitch": t.pitch.astype(int).tolist(), "program": t.program.astype(int).tolist(),
                         "velocity": (t.velocity if t.velocity is not None else np.full(len(t), 90)).astype(int).tolist()}
                  for name, t in self.parts.items()}
-        return json.dumps({"version": ARRANGER_VERSION, "parts": parts, "how": self.how,
-                           "notices": self.notices}).encode()
+        from server.arrangement.layers import encode_layer
 
-    @staticmethod
-    def parts_from_bytes(data: bytes) -> tuple[dict[str, NoteTable], str, list[str]]:
+        layers = {name: {"key": self.layer_keys.get(name, ""), "pcm16": encode_layer(audio)}
+                  for name, audio in self.layers.items()}
+        return json.dumps({"version": ARRANGER_VERSION, "parts": parts, "how": self.how,
+                           "notices": self.notices, "layers": layers}).encode()
+
+    def load(self, data: bytes) -> None:
+        """Fills parts, how, notices and layers from a cache entry (to_bytes)."""
+        from server.arrangement.layers import decode_layer
+
         loaded = json.loads(data)
-        parts = {name: NoteTable(np.array(p["onset_q"], dtype=float), np.array(p["duration_q"], dtype=float),
-                                 np.array(p["pitch"], dtype=int), np.array(p["program"], dtype=int),
-                                 np.array(p["velocity"], dtype=int))
-                 for name, p in loaded["parts"].items()}
-        return parts, loaded.get("how", ""), list(loaded.get("notices", []))
+        self.parts = {name: NoteTable(np.array(p["onset_q"], dtype=float), np.array(p["duration_q"], dtype=float),
+                                      np.array(p["pitch"], dtype=int), np.array(p["program"], dtype=int),
+                                      np.array(p["velocity"], dtype=int))
+                      for name, p in loaded["parts"].items()}
+        self.how = loaded.get("how", "")
+        self.notices = list(loaded.get("notices", []))
+        self.layers = {name: decode_layer(layer["pcm16"]) for name, layer in loaded.get("layers", {}).items()}
+        self.layer_keys = {name: layer["key"] for name, layer in loaded.get("layers", {}).items()}
 
 
 # ---- cache ----------------------------------------------------------------------------------------
@@ -164,7 +181,7 @@ def model_fingerprint(directory: Path) -> str:
 
 
 # ---- note helpers ---------------------------------------------------------------------------------
-def _concat(tables: list[NoteTable]) -> NoteTable:
+def concat_tables(tables: list[NoteTable]) -> NoteTable:
     tables = [t for t in tables if len(t)]
     if not tables:
         return NoteTable.empty()
@@ -202,7 +219,7 @@ def _loop(table: NoteTable, loop_q: float, length_q: float) -> NoteTable:
     if len(table) == 0 or loop_q <= 0:
         return NoteTable.empty()
     copies = [_shift(table, k * loop_q) for k in range(int(np.ceil(length_q / loop_q)))]
-    return _window(_concat(copies), 0.0, length_q)
+    return _window(concat_tables(copies), 0.0, length_q)
 
 
 def section_seed(seed: int, *names: str) -> int:
@@ -226,30 +243,37 @@ class Arranger:
         composer: returns the Composer (loaded on first use).
         latent: returns the LatentSpace, for latent variations.
         transcriber: (audio bytes, tempo_bpm, time_signature) -> quantised NoteTable, for audio tracks.
-        drumify: (NoteTable of the other tracks, time_signature, bars, seed) -> drum NoteTable, when built.
+        layers: the models audio layers are made with (melody_audio, accompanist); None: none.
         cache: where finished sections are kept (None: nothing is cached).
         model_id: identifies the models (part of every cache key).
     """
 
     def __init__(self, composer: Callable[[], object], *, latent: Callable[[], object] | None = None,
-                 transcriber: Transcriber | None = None, drumify: Callable | None = None,
+                 transcriber: Transcriber | None = None, layers: "LayerModels | None" = None,
                  cache: SectionCache | None = None, model_id: str = "") -> None:
         self._composer_fn = composer
         self._latent_fn = latent
         self._transcriber = transcriber
-        self._drumify = drumify
+        self._layers = layers
         self.cache = cache or MemoryCache()
         self.model_id = model_id
         self._transcribed: dict[tuple, NoteTable] = {}
 
     @property
     def capabilities(self) -> dict[str, bool]:
-        return {m.SOURCE_AUDIO: self._transcriber is not None, m.SOURCE_DRUMIFY: self._drumify is not None}
+        available = {m.SOURCE_AUDIO: self._transcriber is not None, m.SOURCE_DRUMIFY: True}
+        if self._layers is not None:
+            available.update(self._layers.capabilities)
+        return available
 
     def arrange(self, arrangement: m.Arrangement, *, progress: ProgressFn | None = None,
-                cancel: CancelToken | None = None,
-                on_section: Callable[[SectionResult], None] | None = None) -> "Piece":
-        """Writes every section in order; on_section receives each one as soon as it is finished."""
+                cancel: CancelToken | None = None, on_section: Callable[[SectionResult], None] | None = None,
+                audio_layers: bool = True) -> "Piece":
+        """Writes every section in order; on_section receives each one as soon as it is finished.
+
+        audio_layers: make the audio layers (melody_audio, accompanist tracks) too; without them a
+        piece is notes only (a notice says so) and its layers are made by a later run that asks.
+        """
         from server.arrangement.piece import Piece
 
         results: list[SectionResult] = []
@@ -267,12 +291,15 @@ class Arranger:
             if progress:
                 progress(ProgressEvent("arrange", bars_done / total_bars, f"{label}: writing"))
             cached = self.cache.get(key)
+            result = SectionResult(index, spec, start_bar, start_q, {}, key)
             if cached is not None:
-                parts, how, notices = SectionResult.parts_from_bytes(cached)
-                result = SectionResult(index, spec, start_bar, start_q, parts, key, True, how, notices)
+                result.load(cached)
+                result.cached = True
             else:
-                result = SectionResult(index, spec, start_bar, start_q, {}, key)
                 self._write(arrangement, result, previous, source, cancel)
+            layers_made = self._make_layers(arrangement, result, audio_layers, cancel)
+            if not result.cached or layers_made:
+                result.cached = result.cached and not layers_made
                 self.cache.put(key, result.to_bytes())
             results.append(result)
             by_name[spec.name] = result
@@ -286,10 +313,43 @@ class Arranger:
                 on_section(result)
         return Piece(arrangement, results)
 
+    def _make_layers(self, arrangement: m.Arrangement, result: SectionResult, wanted: bool,
+                     cancel: CancelToken | None) -> list[str]:
+        """Makes the section's audio layers that are missing or out of date; returns their names."""
+        from server.arrangement.layers import layer_key, make_layer
+
+        tracks = [arrangement.track(name) for name in result.spec.tracks if arrangement.track(name).is_audio_layer]
+        if not tracks:
+            return []
+        if not wanted or self._layers is None:
+            message = f"{result.spec.name}: audio layers ({', '.join(t.name for t in tracks)}) are made with the audio"
+            if message not in result.notices:
+                result.notices.append(message)
+            return []
+        made = []
+        for track in tracks:
+            key = layer_key(arrangement, track, result, self.model_id)
+            if result.layer_keys.get(track.name) == key and track.name in result.layers:
+                continue
+            if cancel is not None:
+                cancel.check()
+            audio, notice = make_layer(arrangement, track, result, self._layers, cancel)
+            result.layers[track.name], result.layer_keys[track.name] = audio, key
+            if notice and notice not in result.notices:
+                result.notices.append(notice)
+            made.append(track.name)
+        if made:
+            earlier = [part for part in result.how.split("; ") if part and not part.startswith("audio layers made")]
+            result.how = "; ".join(earlier + [f"audio layers made ({', '.join(made)})"])
+        result.notices = [n for n in result.notices if not n.endswith("are made with the audio")]
+        return made
+
     # ---- cache keys -------------------------------------------------------------------------------
     def _cache_key(self, arrangement: m.Arrangement, spec: m.SectionSpec, previous: SectionResult | None,
                    source: SectionResult | None) -> str:
-        tracks = [arrangement.track(name).fingerprint() for name in spec.tracks]
+        # Audio layers are checked by their own keys (layers.layer_key), so they are left out here.
+        tracks = [arrangement.track(name).fingerprint() for name in spec.tracks
+                  if not arrangement.track(name).is_audio_layer]
         depends = {"source": source.cache_key} if source is not None else {
             "previous": previous.cache_key if previous is not None else None,
             "context_bars": arrangement.context_bars}
@@ -332,12 +392,9 @@ class Arranger:
                        f" ({', '.join(t.name for t in composed)})")
         for name in spec.tracks:
             track = arrangement.track(name)
-            if track.source == m.SOURCE_DRUMIFY and name not in parts:
-                if self._drumify is None:
-                    raise NotImplementedYet("drumify is not available in this build")
-                heard = _concat(list(parts.values()))
-                parts[name] = self._drumify(heard, spec.time_signature, spec.bars, seed)
-                how.append(f"drumified ({name})")
+            if track.source == m.SOURCE_DRUMIFY and (name not in parts or spec.vary):
+                parts[name] = self._drumify(arrangement, track, spec, parts, result.notices)
+                how.append(f"drums follow {', '.join(followed_tracks(arrangement, track))} ({name})")
         for name, table in parts.items():
             empty_bars = spec.bars - len(set((table.onset_q // result.bar_q).astype(int).tolist()))
             if len(table) == 0:
@@ -346,6 +403,25 @@ class Arranger:
                 result.notices.append(f"{name} is silent in {empty_bars} of {spec.bars} bars of {spec.name}")
         result.parts = parts
         result.how = "; ".join(how) or "laid in"
+
+    def _drumify(self, arrangement: m.Arrangement, track: m.TrackSpec, spec: m.SectionSpec,
+                 parts: dict[str, NoteTable], notices: list[str]) -> NoteTable:
+        """Drumify (server.application.groove) on the section's notes of the followed tracks: kick with the
+        bass line and the strongest onsets, hats on the onsets, the style's backbeat; silent bars stay silent."""
+        from server.application.groove import DrumifyJob, drumify
+        from symbolic.midi_io import table_to_midi
+
+        heard = heard_notes(arrangement, track, parts)
+        if len(heard) == 0:
+            notices.append(f"{track.name} is silent in {spec.name}: "
+                           f"{', '.join(followed_tracks(arrangement, track))} play no notes there")
+            return NoteTable.empty()
+        midi = table_to_midi(heard, spec.time_signature, spec.tempo_bpm, bars=spec.bars)
+        # One groove for the whole track: the seed chooses among the meter's grooves.
+        job = DrumifyJob(midi=midi, style=track.style or "", merge=False, seed=section_seed(arrangement.seed, track.name))
+        table = drumify(job).clip.table
+        drums = table.select(table.program == DRUM_PROGRAM)
+        return _window(drums, 0.0, spec.bars * bar_quarters(spec.time_signature))
 
     def _given(self, arrangement: m.Arrangement, track: m.TrackSpec, spec: m.SectionSpec) -> NoteTable:
         """A given clip (or a transcribed recording), looped over the section, in the section's key."""
@@ -395,12 +471,12 @@ class Arranger:
         if spec.fill:
             two = render_groove(groove, 2, spec.tempo_bpm, seed + 1, phrase_bars=1)  # bar 1 is a fill
             parts.append(_shift(_window(two, bar_q, 2 * bar_q), body_bars * bar_q))
-        drums = _concat(parts)
+        drums = concat_tables(parts)
         drums = drums.select(~((drums.pitch == CRASH) & (drums.onset_q < 1e-6)))
         if index > 0:
             crash = NoteTable(np.zeros(1), np.full(1, 0.25), np.full(1, CRASH), np.full(1, DRUM_PROGRAM),
                               np.full(1, 110))
-            drums = _concat([crash, drums])
+            drums = concat_tables([crash, drums])
         return drums
 
     # ---- composing ---------------------------------------------------------------------------------
@@ -417,34 +493,37 @@ class Arranger:
         # Fixed drums are not shown to the Composer: with a full groove in the bars it is writing, it
         # leaves the pitched tracks nearly silent (seen on the pop example: 1 note in 8 bars).
         fixed = {name: t for name, t in fixed.items() if not (len(t) and (t.program == DRUM_PROGRAM).all())}
-        fixed_notes = _concat(list(fixed.values()))
+        fixed_notes = concat_tables(list(fixed.values()))
         # What the Composer hears of the previous section: its pitched parts and composed drums.
         heard = [] if context is None else [
             part for name, part in context.parts.items() if len(part) and (
                 int(part.program[0]) != DRUM_PROGRAM or arrangement.track(name).source == m.SOURCE_COMPOSE)]
         if context is not None and (context.spec.time_signature != spec.time_signature or not heard):
             context = None
-        if spec.chords and not (context is None and len(fixed_notes) == 0 and _has_chords(Attributes())):
-            notices.append(f"{spec.name}: chords are followed when a section is written from scratch; "
-                           "this one continues its context or is written around given tracks")
+        continuing = context is not None and len(fixed_notes) == 0 and continuation_api(composer)
+        if spec.chords and not (context is None and len(fixed_notes) == 0 or continuing and continuation_chords(composer)):
+            notices.append(f"{spec.name}: chords are followed when a section is written from scratch"
+                           f"{' or continued' if continuation_chords(composer) else ''}; this one "
+                           f"{'is written around given tracks' if len(fixed_notes) else 'continues its context'}")
         if context is None and len(fixed_notes) == 0:
             attributes = Attributes(instruments=programs, key=spec.key, time_signature=spec.time_signature,
                                     tempo_bpm=spec.tempo_bpm, bars=spec.bars, rhythm_intensity=spec.density)
-            if spec.chords and _has_chords(attributes):
+            if spec.chords:
                 attributes.chords = " ".join(spec.chords)
             generated = composer.generate(attributes, Sampling(seed=seed), cancel=cancel)
             table = generated.clip.table
-        elif context is not None and len(fixed_notes) == 0 and continuation_api(composer):
+        elif continuing:
             # The Composer continues across the boundary with the new key, tempo, density and
             # instruments itself (it hears the context transposed into the new key).
             from symbolic.editing import SectionChange
 
             context_bars = min(arrangement.context_bars, context.spec.bars)
             start_q = context.length_q - context_bars * bar_q
-            window = _concat([_window(part, start_q, context.length_q) for part in heard])
+            window = concat_tables([_window(part, start_q, context.length_q) for part in heard])
             primer = table_to_midi(window, context.spec.time_signature, context.spec.tempo_bpm, bars=context_bars)
+            followed = {"chords": " ".join(spec.chords)} if spec.chords and continuation_chords(composer) else {}
             change = SectionChange(key=spec.key, tempo_bpm=spec.tempo_bpm, rhythm_intensity=spec.density,
-                                   instruments=programs)
+                                   instruments=programs, **followed)
             generated = composer.continue_clip(primer, spec.bars, Sampling(seed=seed), continuation_only=True,
                                                change=change, cancel=cancel)
             table = _window(generated.clip.table, 0.0, length_q)
@@ -470,7 +549,7 @@ class Arranger:
             for track in tracks:
                 pieces.append(_shift(self._placeholder(track.program, spec, previous_parts, context_bars * bar_q),
                                      offset_q))
-            clip = _concat(pieces)
+            clip = concat_tables(pieces)
             total_bars = context_bars + spec.bars
             midi = table_to_midi(clip, spec.time_signature, spec.tempo_bpm, bars=total_bars)
             order = _track_order([int(p) for p in clip.program])
@@ -504,7 +583,7 @@ class Arranger:
         for attempt in range(THIN_TRACK_ATTEMPTS):
             if not thin:
                 break
-            clip = _concat(list(fixed.values()) + list(out.values()) + [
+            clip = concat_tables(list(fixed.values()) + list(out.values()) + [
                 self._placeholder(t.program, spec, {}, 0.0) for t in thin if len(out[t.name]) == 0])
             midi = table_to_midi(clip, spec.time_signature, spec.tempo_bpm, bars=spec.bars)
             order = _track_order([int(p) for p in clip.program])
@@ -519,10 +598,10 @@ class Arranger:
         for track in thin:
             if role_of(track.program) != "bass":
                 continue
-            others = _concat([t for name, t in {**fixed, **out}.items() if name != track.name])
+            others = concat_tables([t for name, t in {**fixed, **out}.items() if name != track.name])
             added = _roots(others, out[track.name], track.program, spec)
             if len(added):
-                out[track.name] = _concat([out[track.name], added])
+                out[track.name] = concat_tables([out[track.name], added])
                 notices.append(f"{spec.name}: {track.name} plays the roots in {len(np.unique(added.onset_q // bar_q))} "
                                "bars the Composer left silent")
 
@@ -572,7 +651,7 @@ class Arranger:
 
         bar_q = bar_quarters(spec.time_signature)
         count = max(1, min(spec.bars, int(round(variation.amount * spec.bars))))
-        clip = _concat(list(parts.values()))
+        clip = concat_tables(list(parts.values()))
         midi = table_to_midi(clip, spec.time_signature, spec.tempo_bpm, bars=spec.bars)
         order = _track_order([int(p) for p in clip.program])
         programs = {name: arrangement.track(name).program for name in names}
@@ -648,5 +727,8 @@ def continuation_api(composer: object) -> bool:
     return method is not None and "change" in inspect.signature(method).parameters
 
 
-def _has_chords(attributes: Attributes) -> bool:
-    return "chords" in {f.name for f in dataclasses.fields(attributes)}
+def continuation_chords(composer: object) -> bool:
+    """True when a continuation can be given the new section's chords (SectionChange.chords, #9)."""
+    from symbolic.editing import SectionChange
+
+    return continuation_api(composer) and "chords" in {f.name for f in dataclasses.fields(SectionChange)}

@@ -163,6 +163,8 @@ def _schema_problems(document: dict, lines: Mapping[tuple, int]) -> list[Problem
             message = f"{error.instance!r} is not a key: write a tonic and a mode, e.g. \"F major\", \"Ab minor\", \"D dorian\""
         elif error.validator == "oneOf" and path and path[-1] == "density":
             message = f"{error.instance!r}: use a number 0-1 or one of {', '.join(DENSITY_WORDS)}"
+        elif error.validator == "oneOf" and path and path[-1] == "of":
+            message = f"{error.instance!r}: name a track (of = \"bass\") or a list of tracks (of = [\"bass\", \"piano\"])"
         elif error.validator == "oneOf" and path and path[-1] == "instrument":
             message = f"{error.instance!r}: use an instrument name or a GM program 0-127"
         problems.append(Problem(line_of(lines, path), field_name(path), message))
@@ -188,6 +190,16 @@ def parse_time_signature(text: str) -> tuple[int, int]:
         supported = ", ".join(f"{n}/{d}" for n, d in TIME_SIGNATURES)
         raise InvalidInput(f"{text} is not supported; use one of {supported}")
     return numerator, denominator
+
+
+def _is_chord(symbol: str, key: Key) -> bool:
+    from symbolic.chords import parse_chord
+
+    try:
+        parse_chord(symbol, key)  # None is "N" (no chord in that bar)
+    except ValueError:
+        return False
+    return True
 
 
 def key_interval(source: Key, target: Key) -> int:
@@ -363,12 +375,17 @@ def _build(document: dict, check: _Checker, base_dir: Path | None, files: Mappin
             check.fail(path + ("variation",), "a variation needs vary = \"<earlier section>\"")
         for track_name in playing:
             track = next((t for t in tracks if t.name == track_name), None)
-            if track is not None and track.source == m.SOURCE_GROOVE and not grooves_for(meter, track.style):
+            if track is not None and track.source in (m.SOURCE_GROOVE, m.SOURCE_DRUMIFY) and \
+                    not grooves_for(meter, track.style):
                 check.fail(path + ("time_signature",), f"the groove library has no {meter[0]}/{meter[1]} groove "
                            f"for {track_name!r}: compose the drums (source = \"compose\") instead")
         chords = tuple(raw.get("chords", ()))
         if len(chords) > bars:
             check.fail(path + ("chords",), f"{len(chords)} chords for {bars} bars: at most one chord per bar")
+        for position, symbol in enumerate(chords):
+            if not _is_chord(symbol, key):
+                check.fail(path + ("chords", position), f"{symbol!r} is not a chord: write a symbol (\"C\", \"Am7\", "
+                           "\"F#dim\", \"Bb/D\") or a numeral of the key (\"I\", \"vi\", \"V7\")")
         section = m.SectionSpec(
             name=name, bars=int(bars), key=key, tempo_bpm=tempo_bpm, time_signature=meter,
             tracks=playing, density=None if density is None else float(density), chords=chords,
@@ -423,12 +440,10 @@ def _tracks(raw_tracks: list[dict], check: _Checker, base_dir: Path | None, file
             check.fail(path + ("name",), f"a track named {name!r} comes earlier")
             continue
         seen_names.add(name)
-        instrument = raw["instrument"]
-        program = check.attempt(path + ("instrument",), program_for_name,
-                                str(instrument) if isinstance(instrument, int) else instrument)
+        source = raw.get("source", m.SOURCE_COMPOSE)
+        program = _track_program(raw, path, source, check)
         if program is None:
             continue
-        source = raw.get("source", m.SOURCE_COMPOSE)
         if source in (m.SOURCE_GROOVE, m.SOURCE_DRUMIFY) and program != DRUM_PROGRAM:
             check.fail(path + ("instrument",), f"a {source} track plays drums: write instrument = \"drums\"")
         if source in m.NOTE_SOURCES:
@@ -437,7 +452,9 @@ def _tracks(raw_tracks: list[dict], check: _Checker, base_dir: Path | None, file
                            "track needs its own (one drum track at most)")
             programs[program] = name
         if source in (m.SOURCE_DRUMIFY, m.SOURCE_MELODY_AUDIO, m.SOURCE_ACCOMPANIST) and not capabilities.get(source):
-            check.fail(path + ("source",), f"{source} is not available on this server yet")
+            what = {m.SOURCE_DRUMIFY: "Drumify", m.SOURCE_MELODY_AUDIO: "the melody model",
+                    m.SOURCE_ACCOMPANIST: "the accompaniment model"}[source]
+            check.fail(path + ("source",), f"{source} needs {what}, which this server does not have")
         if source == m.SOURCE_AUDIO and not capabilities.get(source, True):
             check.fail(path + ("source",), "audio tracks need transcription (basic-pitch), which this server lacks")
         data = None
@@ -452,12 +469,67 @@ def _tracks(raw_tracks: list[dict], check: _Checker, base_dir: Path | None, file
                 continue
         elif "file" in raw:
             check.fail(path + ("file",), f"file is for midi and audio tracks, not {source}")
-        if source in m.AUDIO_LAYER_SOURCES:
-            of = raw.get("of")
-            if of is None or of not in seen_names or of == name:
-                check.fail(path + ("of",), "an audio layer names an earlier track it follows: of = \"<track>\"")
+        _check_track_fields(raw, path, source, check)
+        of = raw.get("of", ())
         tracks.append(m.TrackSpec(
             name=name, program=program, source=source, file=raw.get("file"), data=data,
             midi_track=raw.get("midi_track"), follow_key=bool(raw.get("follow_key", True)),
-            style=raw.get("style"), text=raw.get("text", ""), of=raw.get("of")))
+            style=raw.get("style"), text=raw.get("text", ""), of=(of,) if isinstance(of, str) else tuple(of),
+            part=raw.get("part")))
+    _check_followed_tracks(raw_tracks, tracks, check)
     return tracks
+
+
+_FIELDS_FOR = {"style": (m.SOURCE_GROOVE, m.SOURCE_DRUMIFY), "of": (m.SOURCE_DRUMIFY,) + m.AUDIO_LAYER_SOURCES,
+               "text": (m.SOURCE_MELODY_AUDIO,), "part": (m.SOURCE_ACCOMPANIST,),
+               "midi_track": (m.SOURCE_MIDI,), "follow_key": (m.SOURCE_MIDI, m.SOURCE_AUDIO)}
+
+
+def _track_program(raw: dict, path: tuple, source: str, check: _Checker) -> int | None:
+    """The track's GM program (-1 drums); an audio layer may leave its instrument out."""
+    instrument = raw.get("instrument")
+    if instrument is None:
+        if source in m.AUDIO_LAYER_SOURCES:
+            return DRUM_PROGRAM if raw.get("part") == "drums" else 0
+        check.fail(path, "'instrument' is a required property (every track but an audio layer names one)")
+        return None
+    return check.attempt(path + ("instrument",), program_for_name,
+                         str(instrument) if isinstance(instrument, int) else instrument)
+
+
+def _check_track_fields(raw: dict, path: tuple, source: str, check: _Checker) -> None:
+    """Fields that only some sources read, and the values they take."""
+    for field, sources in _FIELDS_FOR.items():
+        if field in raw and source not in sources:
+            check.fail(path + (field,), f"{field} is for {' and '.join(sources)} tracks, not {source}")
+    from symbolic.groove import known_styles
+
+    style = raw.get("style")
+    if style is not None and source in _FIELDS_FOR["style"] and style not in known_styles():
+        check.fail(path + ("style",), f"unknown groove style {style!r} (styles: {', '.join(known_styles())})")
+    if source == m.SOURCE_ACCOMPANIST and "part" not in raw:
+        check.fail(path, "an accompanist layer plays drums or backing: write part = \"drums\" or part = \"backing\"")
+    if source == m.SOURCE_MELODY_AUDIO:
+        of = raw.get("of")
+        if of is None or (isinstance(of, list) and len(of) != 1):
+            check.fail(path + ("of",) if of is not None else path,
+                       "a melody_audio layer follows one track's melody: of = \"<track>\"")
+
+
+def _check_followed_tracks(raw_tracks: list[dict], tracks: list[m.TrackSpec], check: _Checker) -> None:
+    """Every name in `of` is a track with pitched notes (not drums, not another audio layer)."""
+    pitched = {t.name for t in tracks if t.source in m.NOTE_SOURCES and t.program != DRUM_PROGRAM}
+    all_names = [raw["name"] for raw in raw_tracks]
+    for index, raw in enumerate(raw_tracks):
+        of = raw.get("of")
+        if of is None:
+            continue
+        names = [of] if isinstance(of, str) else of
+        for position, followed in enumerate(names):
+            where = ("tracks", index, "of") if isinstance(of, str) else ("tracks", index, "of", position)
+            if followed == raw["name"]:
+                check.fail(where, "a track cannot follow itself")
+            elif followed not in all_names:
+                check.fail(where, f"no track is named {followed!r} (tracks: {', '.join(all_names)})")
+            elif followed not in pitched:
+                check.fail(where, f"{followed!r} plays no pitched notes to follow (drums and audio layers cannot be followed)")

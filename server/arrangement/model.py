@@ -14,13 +14,15 @@ SOURCE_COMPOSE = "compose"  # written by the Composer, with the previous section
 SOURCE_MIDI = "midi"  # a given MIDI clip, looped to the section's length
 SOURCE_AUDIO = "audio"  # a WAV/FLAC melody, transcribed (basic-pitch) and quantised to the grid
 SOURCE_GROOVE = "groove"  # drums from the groove library, with fills at section ends
-SOURCE_DRUMIFY = "drumify"  # drums that follow the other tracks' rhythm (symbolic.groove, when built)
-SOURCE_MELODY_AUDIO = "melody_audio"  # an audio layer from the MelodyGenerator, conditioned on a track
-SOURCE_ACCOMPANIST = "accompanist"  # an audio layer from the Accompanist (when built)
+SOURCE_DRUMIFY = "drumify"  # drums that follow named tracks' rhythm (symbolic.groove.drumify)
+SOURCE_MELODY_AUDIO = "melody_audio"  # an audio layer from the MelodyGenerator, conditioned on one track
+SOURCE_ACCOMPANIST = "accompanist"  # an audio layer from the Accompanist (drums or backing for tracks)
 SOURCES = (SOURCE_COMPOSE, SOURCE_MIDI, SOURCE_AUDIO, SOURCE_GROOVE, SOURCE_DRUMIFY, SOURCE_MELODY_AUDIO,
            SOURCE_ACCOMPANIST)
 NOTE_SOURCES = (SOURCE_COMPOSE, SOURCE_MIDI, SOURCE_AUDIO, SOURCE_GROOVE, SOURCE_DRUMIFY)
 AUDIO_LAYER_SOURCES = (SOURCE_MELODY_AUDIO, SOURCE_ACCOMPANIST)
+
+ACCOMPANIST_PARTS = ("drums", "backing")
 
 VARIATION_INFILL = "infill"  # the last bars of the chosen tracks are written again
 VARIATION_LATENT = "latent"  # the melody is moved in the latent space (symbolic.latent)
@@ -39,9 +41,10 @@ class TrackSpec:
         data: that file's bytes (read by the loader; part of the cache key).
         midi_track: which track of a multi-track MIDI file (0-based, among tracks with notes).
         follow_key: transpose a given clip from the piece's key into each section's key.
-        style: groove style ("rock", "pop", "waltz"...) for groove drums.
-        text: text prompt of an audio layer.
-        of: the track an audio layer is conditioned on.
+        style: groove style ("rock", "pop", "waltz"...) for groove and drumify drums.
+        text: text prompt of a melody audio layer.
+        of: the tracks a drumify track follows or an audio layer hears (empty: every pitched note track).
+        part: what an accompanist layer plays ("drums" or "backing").
     """
 
     name: str
@@ -53,7 +56,12 @@ class TrackSpec:
     follow_key: bool = True
     style: str | None = None
     text: str = ""
-    of: str | None = None
+    of: tuple[str, ...] = ()
+    part: str | None = None
+
+    @property
+    def is_audio_layer(self) -> bool:
+        return self.source in AUDIO_LAYER_SOURCES
 
     def fingerprint(self) -> dict:
         """What determines this track's notes, as JSON-able data (file content by hash)."""

@@ -121,12 +121,15 @@ class Piece:
     # ---- audio -----------------------------------------------------------------------------------
     def render(self, soundfont: str | Path, sample_rate_hz: int = 44_100, stems: bool = True,
                progress=None, cancel=None) -> RenderedPiece:  # type: ignore[no-untyped-def]
-        """Mix (and per-track stems) as 16-bit WAV bytes, rendered with FluidSynth."""
+        """Mix (and per-track stems) as 16-bit WAV bytes: the note tracks rendered with FluidSynth, the
+        audio layers (melody_audio, accompanist) mixed under them, each a stem of its own."""
         from audio_render.audio_io import encode_wav
         from audio_render.render import RenderOptions, render_midi
 
         options = RenderOptions(soundfont=soundfont, sample_rate_hz=sample_rate_hz, channels=2, stems=stems)
-        audio = render_midi(self.midi(), options, progress=progress, cancel=cancel)
+        from server.arrangement.layers import mix_layers
+
+        audio = mix_layers(self, render_midi(self.midi(), options, progress=progress, cancel=cancel), stems)
         stems_wav = {name.split(":", 1)[-1]: encode_wav(samples, audio.sample_rate_hz)
                      for name, samples in audio.stems.items()}
         return RenderedPiece(encode_wav(audio.samples, audio.sample_rate_hz), stems_wav, audio.sample_rate_hz,
@@ -140,10 +143,14 @@ class Piece:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from server.arrangement.layers import LAYER_RATE_HZ, layer_tracks
+
         tracks = self.note_tracks
+        layers = layer_tracks(self)
         columns = max(1, len(self.sections))
         widths = [max(1.0, s.spec.bars) for s in self.sections] or [1.0]
-        figure, axes = plt.subplots(len(tracks), columns, figsize=(min(40, 2 + 0.35 * sum(widths)), 1.3 * len(tracks) + 1),
+        rows = len(tracks) + len(layers)
+        figure, axes = plt.subplots(rows, columns, figsize=(min(40, 2 + 0.35 * sum(widths)), 1.3 * rows + 1),
                                     dpi=90, squeeze=False, gridspec_kw={"width_ratios": widths, "wspace": 0.04})
         colours = plt.get_cmap("tab10")
         for row, track in enumerate(tracks):
@@ -169,6 +176,23 @@ class Piece:
                                    fontsize=8)
                 if column == 0:
                     axis.set_ylabel(track.name, fontsize=8, rotation=0, ha="right", va="center")
+        for row, track in enumerate(layers, start=len(tracks)):  # audio layers: their envelope
+            for column, section in enumerate(self.sections):
+                axis = axes[row][column]
+                audio = section.layers.get(track.name)
+                if audio is not None and audio.size:
+                    hop = LAYER_RATE_HZ // 20
+                    envelope = np.abs(audio[: audio.size // hop * hop]).reshape(-1, hop).max(axis=1)
+                    times_q = np.arange(envelope.size) * hop / LAYER_RATE_HZ * section.spec.tempo_bpm / 60.0
+                    axis.fill_between(times_q, -envelope, envelope, color=colours(row % 10), lw=0)
+                    axis.set_ylim(-1.05 * max(float(envelope.max()), 1e-3), 1.05 * max(float(envelope.max()), 1e-3))
+                else:
+                    axis.set_facecolor("#f2f2f2")
+                axis.set_xlim(0, section.length_q)
+                axis.set_xticks([])
+                axis.set_yticks([])
+                if column == 0:
+                    axis.set_ylabel(f"{track.name}\n(audio)", fontsize=8, rotation=0, ha="right", va="center")
         figure.suptitle(self.arrangement.title, fontsize=10)
         figure.savefig(path, bbox_inches="tight")
         plt.close(figure)
@@ -184,6 +208,7 @@ class Piece:
                 "start_s": round(self.section_start_s(index), 3), "key": spelled(spec.key), "tempo_bpm": spec.tempo_bpm,
                 "time_signature": f"{spec.time_signature[0]}/{spec.time_signature[1]}",
                 "tracks": {name: len(part) for name, part in section.parts.items()},
+                "layers": sorted(section.layers),
                 "how": section.how, "cached": section.cached, "cache_key": section.cache_key,
                 "notices": section.notices})
         return {"title": self.arrangement.title, "seed": self.arrangement.seed, "bars": self.arrangement.total_bars,

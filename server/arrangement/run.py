@@ -1,5 +1,6 @@
 """Wiring an Arranger to the models of this process (no gRPC): the Composer, the latent space for
-latent variations and basic-pitch for audio tracks, each loaded on first use and shared."""
+latent variations, basic-pitch for audio tracks, the melody model and the Accompanist for audio layers,
+each loaded on first use and shared through the process's model registry."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from server.arrangement.arranger import Arranger, SectionCache, model_fingerprint
+from server.arrangement.layers import LayerModels
 from server.settings import Settings
 from symbolic.attributes import NoteTable
 
@@ -40,12 +42,34 @@ def transcribe_to_grid(audio: bytes, tempo_bpm: float, time_signature: tuple[int
                      np.zeros(len(grid), dtype=int), grid.velocity.astype(int))
 
 
-def build_arranger(composer_model_dir: Path, latent_model_dir: Path, *, torch_threads: int = 1,
-                   cache: SectionCache | None = None) -> Arranger:
-    """An Arranger over this process's models; the cache key includes both checkpoints."""
-    return Arranger(
-        composer=lambda: load_composer(composer_model_dir, torch_threads),
-        latent=lambda: load_latent(latent_model_dir, torch_threads),
-        transcriber=transcribe_to_grid if transcription_available() else None,
-        cache=cache,
-        model_id=f"{model_fingerprint(composer_model_dir)}:{model_fingerprint(latent_model_dir)}")
+def layer_models(settings: Settings) -> LayerModels:
+    """The process's melody model and Accompanist for audio layers (each only when its checkpoint is
+    there), and the server's default SoundFont for rendering what a layer hears."""
+    from audio_render.soundfonts import resolve_soundfont
+    from server.application.models import MODELS
+
+    from ostinato.errors import MissingAsset
+
+    melody_dir, accompanist_dir = Path(settings.melody_model_dir), Path(settings.accompanist_model_dir)
+    try:
+        soundfont = resolve_soundfont("", settings.soundfont_dirs, settings.default_soundfont)
+    except MissingAsset:
+        return LayerModels()  # nothing to render what a layer hears with: no layers on this server
+    return LayerModels(
+        melody=(lambda: MODELS.melody_model(settings)) if (melody_dir / "config.json").is_file() else None,
+        accompanist=(lambda: MODELS.accompanist(settings)) if (accompanist_dir / "config.json").is_file() else None,
+        soundfont=soundfont)
+
+
+def arranger_for(settings: Settings, cache: SectionCache | None = None) -> Arranger:
+    """An Arranger over this process's models (the registry the services use too); the cache key
+    includes every checkpoint and the SoundFont layers are rendered with."""
+    from server.application.models import MODELS
+
+    layers = layer_models(settings)
+    model_id = ":".join(model_fingerprint(Path(directory)) for directory in (
+        settings.composer_model_dir, settings.latent_model_dir, settings.melody_model_dir,
+        settings.accompanist_model_dir)) + f":{Path(layers.soundfont).name}"
+    return Arranger(composer=lambda: MODELS.composer(settings), latent=lambda: MODELS.latent_space(settings),
+                    transcriber=transcribe_to_grid if transcription_available() else None, layers=layers,
+                    cache=cache, model_id=model_id)

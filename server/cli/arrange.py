@@ -60,7 +60,7 @@ def _write_cache(folder: Path, sections) -> int:  # type: ignore[no-untyped-def]
     for section in sections:
         keep.add(section.cache_key)
         path = folder / f"{section.cache_key}.json"
-        if not path.exists():
+        if not path.exists() or not section.cached:  # a cached section may have gained audio layers
             path.write_bytes(section.cache_entry)
     removed = 0
     for path in folder.glob("*.json"):

@@ -58,15 +58,9 @@ class ArrangerServicer(arrangement_pb2_grpc.ArrangerServicer):
         self._settings = settings
 
     def _arranger(self, cache):  # type: ignore[no-untyped-def]
-        from server.application.models import MODELS
-        from server.arrangement.arranger import Arranger, model_fingerprint
-        from server.arrangement.run import transcribe_to_grid, transcription_available
+        from server.arrangement.run import arranger_for
 
-        settings = self._settings  # the process's one Composer and LatentSpace, shared with the other services
-        return Arranger(composer=lambda: MODELS.composer(settings), latent=lambda: MODELS.latent_space(settings),
-                        transcriber=transcribe_to_grid if transcription_available() else None, cache=cache,
-                        model_id=f"{model_fingerprint(settings.composer_model_dir)}:"
-                                 f"{model_fingerprint(settings.latent_model_dir)}")
+        return arranger_for(self._settings, cache)  # the process's models, shared with the other services
 
     def _load(self, text: str, source_name: str, files, capabilities):  # type: ignore[no-untyped-def]
         from server.arrangement.loader import load_arrangement
@@ -106,17 +100,19 @@ class ArrangerServicer(arrangement_pb2_grpc.ArrangerServicer):
                 emit(_section_message(section, timeline["start_s"], alone.midi()))
                 timeline["start_s"] += section.length_q * 60.0 / section.spec.tempo_bpm
 
-            piece = arranger.arrange(arrangement, progress=emit, cancel=token, on_section=on_section)
+            piece = arranger.arrange(arrangement, progress=emit, cancel=token, on_section=on_section,
+                                     audio_layers=request.render_audio)
             if piece.duration_s + 2.0 > settings.limits.max_render_s and request.render_audio:
                 raise LimitExceeded("rendered audio length", round(piece.duration_s, 1), settings.limits.max_render_s, "s")
             audio = None
             if request.render_audio:
                 from audio_render.render import render_midi
+                from server.arrangement.layers import mix_layers
 
                 emit(ProgressEvent("render", 0.0, "rendering the mix and stems"))
                 options = RenderOptions(soundfont=soundfont, sample_rate_hz=request.sample_rate_hz or 44_100,
                                         channels=2, stems=request.stems)
-                audio = render_midi(piece.midi(), options, cancel=token)
+                audio = mix_layers(piece, render_midi(piece.midi(), options, cancel=token), request.stems)
             return piece, audio
 
         def to_response(event: object):  # type: ignore[no-untyped-def]
@@ -144,11 +140,10 @@ class ArrangerServicer(arrangement_pb2_grpc.ArrangerServicer):
     def ValidateArrangement(self, request: arrangement_pb2.ValidateArrangementRequest,
                             context: grpc.ServicerContext) -> arrangement_pb2.ValidateArrangementResponse:
         from server.arrangement.loader import ArrangementError
-        from server.arrangement.run import transcription_available
 
         try:
             arrangement = self._load(request.arrangement_toml, request.source_name, request.files,
-                                     {"audio": transcription_available()})
+                                     self._arranger(None).capabilities)
         except ArrangementError as error:
             return arrangement_pb2.ValidateArrangementResponse(valid=False, problems=[
                 arrangement_pb2.ArrangementProblem(line=p.line or 0, field=p.field, message=p.message)

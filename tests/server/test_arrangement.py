@@ -276,8 +276,13 @@ def test_missing_clip_file_is_named() -> None:
 
 
 def test_example_files_are_valid() -> None:
+    from server.arrangement.run import arranger_for
+    from server.settings import Settings
+
+    capabilities = arranger_for(Settings()).capabilities
     for path in sorted((ROOT / "examples" / "arrangements").glob("*.toml")):
-        arrangement = load_arrangement(path.read_text(), source_name=path.name, base_dir=path.parent)
+        arrangement = load_arrangement(path.read_text(), source_name=path.name, base_dir=path.parent,
+                                       capabilities=capabilities)
         assert arrangement.total_bars >= 32, path
 
 
@@ -285,3 +290,71 @@ def test_schema_beside_the_examples_is_the_one_used() -> None:
     from server.arrangement.loader import SCHEMA_PATH
 
     assert (ROOT / "examples" / "arrangements" / "schema.json").read_text() == SCHEMA_PATH.read_text()
+
+
+# ---- the shipped examples themselves ---------------------------------------------------------------
+EXAMPLES = ROOT / "examples" / "arrangements"
+
+
+def _arrange_example(name: str):  # type: ignore[no-untyped-def]
+    from server.arrangement import load_arrangement_file
+    from server.arrangement.run import arranger_for
+    from server.settings import Settings
+
+    arranger = arranger_for(Settings(default_soundfont="TimGM6mb"))
+    return arranger.arrange(load_arrangement_file(EXAMPLES / name, capabilities=arranger.capabilities))
+
+
+@pytest.fixture(scope="module")
+def aaba_example():  # type: ignore[no-untyped-def]
+    return _arrange_example("aaba.toml")
+
+
+@pytest.fixture(scope="module")
+def pop_example():  # type: ignore[no-untyped-def]
+    return _arrange_example("pop_song.toml")
+
+
+def _playing_note_tracks(piece, section) -> set[str]:  # type: ignore[no-untyped-def]
+    return {name for name in section.spec.tracks if not piece.arrangement.track(name).is_audio_layer}
+
+
+def test_aaba_example_form_and_key_change_heard(aaba_example) -> None:  # type: ignore[no-untyped-def]
+    piece = aaba_example
+    assert [(s.spec.name, s.spec.bars) for s in piece.sections] == [("A1", 8), ("A2", 8), ("B", 8), ("A3", 8)]
+    heard = {s.spec.name: _music21_key(_section_table(s)) for s in piece.sections}
+    heard = {name: (k.tonic.pitchClass, k.mode) for name, k in heard.items()}
+    assert heard == {"A1": (5, "major"), "A2": (5, "major"), "B": (8, "major"), "A3": (5, "major")}, heard
+
+
+@pytest.mark.parametrize("example", ["aaba_example", "pop_example"])
+def test_example_instruments_play_in_most_bars_of_their_sections(example: str, request) -> None:  # type: ignore[no-untyped-def]
+    piece = request.getfixturevalue(example)
+    for section in piece.sections:
+        assert set(section.parts) == _playing_note_tracks(piece, section), section.spec.name
+        for name, part in section.parts.items():
+            covered = bars_with_notes(part, section.bar_q, section.spec.bars)
+            assert covered > section.spec.bars / 2, (section.spec.name, name, covered)
+
+
+def test_pop_example_form_drums_entering_and_keys(pop_example) -> None:  # type: ignore[no-untyped-def]
+    piece = pop_example
+    assert [(s.spec.name, s.spec.bars) for s in piece.sections] == [
+        ("intro", 4), ("verse", 8), ("chorus", 8), ("chorus 2", 8), ("bridge", 8), ("outro", 4)]
+    intro, verse, chorus, chorus2, bridge, outro = piece.sections
+    assert "drums" not in intro.parts and bars_with_notes(verse.parts["drums"], 4.0, 8) == 8
+    for name in chorus.parts:  # "chorus 2" is the chorus a tone higher
+        assert np.array_equal(chorus2.parts[name].pitch[chorus2.parts[name].program != DRUM_PROGRAM],
+                              chorus.parts[name].pitch[chorus.parts[name].program != DRUM_PROGRAM] + 2)
+    heard = {s.spec.name: _music21_key(_section_table(s)) for s in piece.sections}
+    heard = {name: (k.tonic.pitchClass, k.mode) for name, k in heard.items()}
+    assert heard["intro"] == heard["verse"] == heard["chorus"] == (0, "major"), heard
+    assert heard["chorus 2"] == heard["outro"] == (2, "major"), heard  # up a tone, and back to D at the end
+
+
+@pytest.mark.xfail(strict=False, reason="known gap (Composer key-change continuation, #9): at 8bbab58 the pop "
+                   "example's bridge, continued from D major into B minor, is heard in E minor (a fifth away)")
+def test_pop_example_bridge_heard_in_b_minor(pop_example) -> None:  # type: ignore[no-untyped-def]
+    bridge = pop_example.sections[4]
+    key = _music21_key(_section_table(bridge))
+    assert (key.tonic.pitchClass, key.mode) == (11, "minor"), key
