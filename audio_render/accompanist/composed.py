@@ -25,12 +25,11 @@ import numpy as np
 
 from audio_render.accompanist.beats import BEATS_PER_BAR, BeatGrid, track_beats
 from audio_render.accompanist.model import (
-    CHUNK_S,
-    FIRST_CHUNK_S,
+    MIX_PART_GAIN,
     AccompanimentChunk,
     AccompanimentRequest,
     Analysis,
-    MIX_PART_GAIN,
+    chunk_boundaries,
 )
 from ostinato.errors import InvalidInput
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn, no_progress
@@ -166,11 +165,14 @@ class ComposedBacking:
         grid = _beat_grid(mono_16k, 16_000)
         notes = transcribe(encode_wav(mono, sample_rate_hz), monophonic=True,
                            max_duration_s=samples.shape[0] / sample_rate_hz + 1.0)
-        key = find_key(notes.pitch, notes.duration) if len(notes) else None
+        if len(notes) == 0:
+            raise InvalidInput("no pitched notes were heard in the audio: the composer route needs a sung or played "
+                               "melody (for drums, ask for PART_DRUMS)")
+        key = find_key(notes.pitch, notes.duration)
         if key is not None and key.mode not in ("major", "minor"):  # a church mode: its scale's major key
             scale = key.scale_pitch_classes()
             key = next(Key(tonic, "major") for tonic in range(12) if Key(tonic, "major").scale_pitch_classes() == scale)
-        key = key or Key(0, "major")
+        key = key or Key(int(np.bincount(notes.pitch % 12).argmax()), "major")  # no profile fits: the commonest note
         downbeats = np.flatnonzero(grid.downbeat)
         first_down = int(downbeats[0]) if downbeats.size else 0
         first_beat = first_down - BAR_BEATS * math.ceil(first_down / BAR_BEATS)
@@ -287,10 +289,7 @@ class ComposedBacking:
         notes: list = []
         covered, part_mono, gain = 0, np.zeros(frames, np.float32), None
         melody_rms = float(np.sqrt(np.mean(np.square(samples.mean(axis=1), dtype=np.float64))))
-        bounds, start, size = [], 0, FIRST_CHUNK_S * rate
-        while start < frames:
-            bounds.append((start, min(frames, start + size)))
-            start, size = bounds[-1][1], CHUNK_S * rate
+        bounds = chunk_boundaries(frames, rate)
         for index, (begin, stop) in enumerate(bounds):
             cancel.check()
             while covered < stop:

@@ -174,7 +174,7 @@ class Accompanist:
                               request.seed)
         part_samples_16k = int(math.ceil(input_frames * codec_rate / rate))
         decoder = _ChunkDecoder(self.codec, writer, part_samples_16k, rate, 1.0 / features.gain)
-        boundaries = _chunk_boundaries(part_samples_16k, codec_rate)
+        boundaries = chunk_boundaries(part_samples_16k, codec_rate)
         for index, (start, stop) in enumerate(boundaries):
             cancel.check()
             part_mono = decoder.chunk(start, stop)
@@ -196,7 +196,7 @@ def _fit(audio: np.ndarray, length: int) -> np.ndarray:
     return np.pad(audio, (0, length - audio.shape[0]))
 
 
-def _chunk_boundaries(total_samples: int, rate_hz: int) -> list[tuple[int, int]]:
+def chunk_boundaries(total_samples: int, rate_hz: int) -> list[tuple[int, int]]:
     """Chunks on whole seconds (so every integer output rate maps them to whole samples)."""
     bounds = []
     start, size = 0, FIRST_CHUNK_S * rate_hz
