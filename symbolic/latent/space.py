@@ -52,6 +52,7 @@ CLIP_SHIFTS = ("mean_pitch", "pitch_range_octaves")  # applied to the clip, not 
 REGISTER_SEMITONES = 3  # mean_pitch shift of 1.0
 RANGE_FACTOR = 0.4  # pitch_range_octaves shift of 1.0 widens intervals by 40%
 LOWEST_PITCH, HIGHEST_PITCH = 21, 108
+OUTLIER_SEMITONES = 19  # a varied note further than this from its piece's median pitch is folded back
 ALIASES = {"density": "rhythm_intensity", "note_density": "rhythm_intensity", "range": "pitch_range_octaves",
            "register": "mean_pitch", "pitch": "mean_pitch"}
 
@@ -138,6 +139,32 @@ def stretch_range(tokens: np.ndarray, amount: float) -> np.ndarray:
         top = moved == moved.max()
         moved[top] = allowed[max(np.searchsorted(allowed, moved.max()) - 1, 0)]
     tokens[is_pitch] = moved
+    return tokens
+
+
+def keep_register(tokens: np.ndarray, reference: np.ndarray, span: int) -> np.ndarray:
+    """tokens with each span-long piece moved by whole octaves so that its mean pitch is within half an
+    octave of the same piece of reference (or of the whole reference where that piece is silent), and any
+    note more than OUTLIER_SEMITONES from the piece's median pitch folded back by octaves, as far as the
+    piano range allows."""
+    tokens = tokens.copy()
+    reference_pitches = reference[reference < NUM_PITCHES]
+    if not len(reference_pitches):
+        return tokens
+    for begin in range(0, len(tokens), span):
+        piece, wanted = tokens[begin:begin + span], reference[begin:begin + span]
+        is_pitch = piece < NUM_PITCHES
+        if not is_pitch.any():
+            continue
+        target = wanted[wanted < NUM_PITCHES].mean() if (wanted < NUM_PITCHES).any() else reference_pitches.mean()
+        piece[is_pitch] += 12 * int(np.round((target - piece[is_pitch].mean()) / 12))
+        # a lone note leaping far out of the line (e.g. MIDI 71 in a bass line around 40) comes back too
+        middle = float(np.clip(np.median(piece[is_pitch]), LOWEST_PITCH + 6, HIGHEST_PITCH - 6))
+        for step in np.flatnonzero(is_pitch):
+            while piece[step] - middle > OUTLIER_SEMITONES or piece[step] > HIGHEST_PITCH:
+                piece[step] -= 12
+            while middle - piece[step] > OUTLIER_SEMITONES or piece[step] < LOWEST_PITCH:
+                piece[step] += 12
     return tokens
 
 
@@ -261,6 +288,9 @@ class LatentSpace:
              cancel: CancelToken | None = None) -> list[MelodyClip]:
         """num_variations clips near `clip`, in its meter, length, tempo and program.
 
+        A variation keeps the clip's register: a piece that came out more than half an octave above or below
+        the clip's (shifted) piece is moved back by whole octaves (keep_register), so a bass line's
+        variations stay bass lines; register is changed on purpose with the mean_pitch shift.
         With similarity_distance > 0 every variation differs from the clip's reconstruction and from the
         clip itself: one that decodes to the same notes is drawn again, each time further out (up to
         MAX_VARY_ATTEMPTS draws, the last two sampled at temperature 1); one that never leaves the clip
@@ -299,7 +329,9 @@ class LatentSpace:
             attempt_decoding = replace(decoding, seed=decoding.seed + attempt)
             if attempt >= MAX_VARY_ATTEMPTS - 2 and decoding.temperature == 0:
                 attempt_decoding = replace(attempt_decoding, temperature=1.0)  # greedy kept landing on the clip
-            decoded = self._decode_pieces(points, layout, clip, attempt_decoding)
+            decoded = [replace(candidate, tokens=keep_register(candidate.tokens, shifted_clip.tokens,
+                                                               PIECE_BARS * clip.time_signature.steps_per_bar))
+                       for candidate in self._decode_pieces(points, layout, clip, attempt_decoding)]
             still_same = []
             for index, candidate in zip(pending, decoded):
                 if np.array_equal(candidate.tokens, original) or np.array_equal(candidate.tokens, clip.tokens):

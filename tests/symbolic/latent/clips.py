@@ -46,3 +46,10 @@ def jig(bars: int = 2, tonic: int = 67) -> list[tuple[int, float, float]]:
             notes.append((tonic + degree, time_q, time_q + length))
             time_q += length
     return notes
+
+
+def pop_hook(tonic: int = 64) -> list[tuple[int, float, float]]:
+    """A 2-bar syncopated pop hook: off-beat sixteenths, anticipations tied over the beat, a repeated note."""
+    figure = [(0, 0.0, 0.75), (0, 0.75, 1.25), (2, 1.25, 1.75), (4, 1.75, 2.5), (7, 2.5, 3.0), (4, 3.0, 3.75),
+              (2, 3.75, 4.5), (0, 4.5, 5.0), (-3, 5.0, 5.5), (0, 5.75, 6.5), (2, 6.5, 7.25), (0, 7.25, 8.0)]
+    return [(tonic + degree, start, end) for degree, start, end in figure]
