@@ -146,6 +146,18 @@ class NoteTable:
         return NoteTable(self.onset_q[mask], self.duration_q[mask], self.pitch[mask], self.program[mask], velocity)
 
 
+def concat_tables(tables: list[NoteTable]) -> NoteTable:
+    """The notes of several tables in one, ordered by onset then pitch (velocity 90 where a table has none)."""
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return NoteTable.empty()
+    velocity = np.concatenate([t.velocity if t.velocity is not None else np.full(len(t), 90) for t in tables])
+    table = NoteTable(np.concatenate([t.onset_q for t in tables]), np.concatenate([t.duration_q for t in tables]),
+                      np.concatenate([t.pitch for t in tables]).astype(int),
+                      np.concatenate([t.program for t in tables]).astype(int), velocity.astype(int))
+    return table.select(np.lexsort((table.pitch, table.onset_q)))
+
+
 def bar_quarters(time_signature: tuple[int, int]) -> float:
     numerator, denominator = time_signature
     return numerator * 4.0 / denominator

@@ -135,15 +135,23 @@ def table_to_midi(table: NoteTable, time_signature: tuple[int, int], tempo_bpm: 
     return bytes(table_to_score(table, time_signature, tempo_bpm, bars=bars, key=key).dumps_midi())
 
 
-def clip_to_note_sequence(clip: Clip):
-    """The clip as a note-seq NoteSequence (times in seconds at the clip's tempo)."""
-    from note_seq.protobuf import music_pb2
+def clip_to_note_sequence(clip: Clip, sequence=None):  # type: ignore[no-untyped-def]
+    """The clip as a NoteSequence: times in seconds at the clip's tempo, one instrument per program
+    (drums last), total_time at least the clip's bars.
 
-    sequence = music_pb2.NoteSequence()
+    Args:
+        sequence: an empty NoteSequence message to fill (the wire's own class, protos.third_party, in
+            the server); None for one of the note_seq package's.
+    """
+    if sequence is None:
+        from note_seq.protobuf import music_pb2
+
+        sequence = music_pb2.NoteSequence()
     sequence.ticks_per_quarter = TICKS_PER_QUARTER
     sequence.tempos.add(time=0.0, qpm=float(clip.tempo_bpm))
-    sequence.time_signatures.add(time=0.0, numerator=clip.time_signature[0], denominator=clip.time_signature[1])
-    seconds_per_q = 60.0 / clip.tempo_bpm
+    numerator, denominator = clip.time_signature
+    sequence.time_signatures.add(time=0.0, numerator=numerator, denominator=denominator)
+    seconds_per_quarter = 60.0 / clip.tempo_bpm
     table = clip.table
     programs = sorted({int(p) for p in table.program}, key=lambda p: (p == DRUM_PROGRAM, p))
     instrument_of = {program: index for index, program in enumerate(programs)}
@@ -151,16 +159,15 @@ def clip_to_note_sequence(clip: Clip):
     end_s = 0.0
     for index in range(len(table)):
         program = int(table.program[index])
-        start_s = float(table.onset_q[index]) * seconds_per_q
-        stop_s = start_s + float(table.duration_q[index]) * seconds_per_q
+        start_s = float(table.onset_q[index]) * seconds_per_quarter
+        stop_s = start_s + float(table.duration_q[index]) * seconds_per_quarter
         sequence.notes.add(
             pitch=int(table.pitch[index]), velocity=int(velocities[index]), start_time=start_s, end_time=stop_s,
             instrument=instrument_of[program], program=0 if program == DRUM_PROGRAM else program,
             is_drum=program == DRUM_PROGRAM)
         end_s = max(end_s, stop_s)
     if clip.bars is not None:
-        numerator, denominator = clip.time_signature
-        end_s = max(end_s, clip.bars * numerator * 4.0 / denominator * seconds_per_q)
+        end_s = max(end_s, clip.bars * numerator * 4.0 / denominator * seconds_per_quarter)
     sequence.total_time = end_s
     return sequence
 

@@ -16,7 +16,7 @@ from symbolic.attributes import DRUM_PROGRAM, MODES, Attributes, Key
 from symbolic.decoding import Sampling
 from symbolic.editing import SectionChange
 from symbolic.instruments import program_for_name, program_name, role_of
-from symbolic.midi_io import TICKS_PER_QUARTER, Clip
+from symbolic.midi_io import Clip, clip_to_note_sequence
 
 if TYPE_CHECKING:
     from symbolic.composer import Generated
@@ -143,31 +143,8 @@ def infill_job(request: composer_pb2.InfillRequest) -> InfillJob:
 
 # ---- results -> messages ------------------------------------------------------------------------
 def note_sequence(clip: Clip) -> note_seq_music_pb2.NoteSequence:
-    """The clip as a NoteSequence: times in seconds at the clip's tempo, one instrument per program
-    (drums last), total_time at least the clip's bars."""
-    sequence = note_seq_music_pb2.NoteSequence(ticks_per_quarter=TICKS_PER_QUARTER)
-    sequence.tempos.add(time=0.0, qpm=float(clip.tempo_bpm))
-    numerator, denominator = clip.time_signature
-    sequence.time_signatures.add(time=0.0, numerator=numerator, denominator=denominator)
-    seconds_per_quarter = 60.0 / clip.tempo_bpm
-    table = clip.table
-    programs = sorted({int(p) for p in table.program}, key=lambda p: (p == DRUM_PROGRAM, p))
-    instrument_of = {program: index for index, program in enumerate(programs)}
-    velocities = table.velocity if table.velocity is not None else [90] * len(table)
-    end_s = 0.0
-    for index in range(len(table)):
-        program = int(table.program[index])
-        start_s = float(table.onset_q[index]) * seconds_per_quarter
-        stop_s = start_s + float(table.duration_q[index]) * seconds_per_quarter
-        sequence.notes.add(
-            pitch=int(table.pitch[index]), velocity=int(velocities[index]), start_time=start_s, end_time=stop_s,
-            instrument=instrument_of[program], program=0 if program == DRUM_PROGRAM else program,
-            is_drum=program == DRUM_PROGRAM)
-        end_s = max(end_s, stop_s)
-    if clip.bars is not None:
-        end_s = max(end_s, clip.bars * numerator * 4.0 / denominator * seconds_per_quarter)
-    sequence.total_time = end_s
-    return sequence
+    """The clip as the wire's NoteSequence (symbolic.midi_io.clip_to_note_sequence fills it)."""
+    return clip_to_note_sequence(clip, note_seq_music_pb2.NoteSequence())
 
 
 def clip_to_proto(generated: "Generated") -> composer_pb2.Clip:
