@@ -28,6 +28,7 @@ from symbolic.attributes import (
     Key,
     NoteTable,
     bar_quarters,
+    concat_tables,
     density_level,
     extract,
     intensity_to_level,
@@ -482,7 +483,7 @@ class Composer:
                 onsets = np.arange(bars) * bar_q
                 parts.append(NoteTable(onsets, np.full(bars, bar_q), np.full(bars, tonic), np.full(bars, program)))
         notes["completed_by_construction"] = missing
-        return _concat(parts)
+        return concat_tables(parts)
 
     def _finish(self, table: NoteTable, time_signature, tempo_bpm: float, bars: int, requested: Attributes,
                 seed: int, notes: dict, keep_velocity: bool = False) -> Generated:
@@ -509,17 +510,6 @@ def _key_from_chords(attributes: Attributes) -> Attributes:
     if not any(chord is not None for chord in chords):
         return attributes
     return attributes.copy(key=key_of_progression(chords))
-
-
-def _concat(tables: list[NoteTable]) -> NoteTable:
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        return NoteTable.empty()
-    velocity = np.concatenate([t.velocity if t.velocity is not None else np.full(len(t), 90) for t in tables])
-    table = NoteTable(np.concatenate([t.onset_q for t in tables]), np.concatenate([t.duration_q for t in tables]),
-                      np.concatenate([t.pitch for t in tables]).astype(int),
-                      np.concatenate([t.program for t in tables]).astype(int), velocity.astype(int))
-    return table.select(np.lexsort((table.pitch, table.onset_q)))
 
 
 # Infill: candidates sampled per gap, and bars after the gap that pick among them.
