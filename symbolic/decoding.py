@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # torch loads only with a model, not with this module
     from symbolic.model import MusicTransformer
 
 NEG = float("-inf")
+# Held chords double the tones they share with the key's tonic triad (vi and IV in major keep the tonic
+# sounding, VI and III in minor keep the tonic and its third): common-tone voicing keeps the centre heard.
+COMMON_TONE_BIAS = 0.8
 
 # Where each instrument family may play (MIDI pitches), so sampled notes stay idiomatic.
 def instrument_range(program: int) -> tuple[int, int]:
@@ -449,6 +452,8 @@ class MaskBook:
                         hard[index] = NEG
                     elif role == "counter_melody" and pc == chord.third_pitch_class:
                         bias[index] += 2.0  # a held third under the tune: the chord's colour
+                    elif self.c.triad_pitch_classes is not None and pc in self.c.triad_pitch_classes:
+                        bias[index] += COMMON_TONE_BIAS  # tones shared with the tonic triad are the ones doubled
                 elif in_chord:
                     weight = self.c.melody_chord_bias * {"strong": 1.0, "cadence": 2.0}.get(slot, 0.4)
                     bias[index] += weight * (1.3 if role == "counter_melody" else 1.0)

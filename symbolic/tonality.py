@@ -81,7 +81,7 @@ class TonalCentre:
             as the lead shrinks below it.
     """
 
-    def __init__(self, key: Key, strength: float = 1.2, margin: float = 0.08) -> None:
+    def __init__(self, key: Key, strength: float = 1.2, margin: float = 0.15) -> None:
         self.target = key_index(key)
         self.strength = strength
         self.margin = margin
