@@ -11,7 +11,7 @@ from ostinato.runtime import CancelToken
 from symbolic.latent.measures import measure
 from symbolic.latent.representation import MelodyClip, midi_to_clip
 from symbolic.latent.space import Decoding, LatentSpace, slerp
-from tests.symbolic.latent.clips import jig, melody_midi, scale_run
+from tests.symbolic.latent.clips import jig, melody_midi, pop_hook, scale_run
 
 RECONSTRUCTION_THRESHOLD = 0.9  # per-step accuracy of a greedy reconstruction of a simple clip
 
@@ -36,6 +36,18 @@ def accuracy(a: MelodyClip, b: MelodyClip) -> float:
     return float(np.mean(a.tokens == b.tokens))
 
 
+def sounding_likeness(a: MelodyClip, b: MelodyClip) -> float:
+    """Share of sixteenths where the same pitch is struck, or held, or where both rest (from the notes)."""
+    def states(clip: MelodyClip) -> np.ndarray:
+        grid = np.zeros(clip.num_steps, dtype=int)
+        for pitch, start, end in clip.notes():
+            grid[start:end] = -(pitch + 1)
+            grid[start] = pitch + 1
+        return grid
+
+    return float(np.mean(states(a) == states(b)))
+
+
 def pitches(clip: MelodyClip) -> list[int]:
     return [p for p, _, _ in clip.notes()]
 
@@ -54,6 +66,9 @@ def test_interpolation_endpoints_are_the_reconstructions(space: LatentSpace, sca
     assert len(clips) == 6
     assert np.array_equal(clips[0].tokens, space.reconstruct(scale_clip).tokens)
     assert np.array_equal(clips[-1].tokens, space.reconstruct(jig_clip).tokens)
+    # and those reconstructions are the inputs (nearly step for step)
+    assert accuracy(clips[0], scale_clip) >= RECONSTRUCTION_THRESHOLD
+    assert accuracy(clips[-1], jig_clip) >= RECONSTRUCTION_THRESHOLD
     # meter of the nearer endpoint; tempo moves linearly from 110 to 140 bpm
     assert [str(c.time_signature) for c in clips] == ["4/4"] * 3 + ["6/8"] * 3
     assert [c.num_steps for c in clips] == [32] * 3 + [24] * 3
@@ -68,6 +83,21 @@ def test_interpolation_moves_away_from_the_start(space: LatentSpace, scale_clip:
     assert distances[0] == 1.0 and distances[-1] < 0.9
     mean_pitches = [np.mean(pitches(c)) for c in clips if pitches(c)]
     assert mean_pitches[0] > mean_pitches[-1]
+
+
+def test_a_syncopated_hook_reconstructs_and_blends_steadily_into_a_scale(space: LatentSpace,
+                                                                         scale_clip: MelodyClip) -> None:
+    """Pop material (off-beat sixteenths, notes tied over the beat): the hook comes back, and on the way to
+    a plain scale its likeness to the hook never rises and to the scale never falls (by more than 1/16)."""
+    hook = midi_to_clip(melody_midi(pop_hook(), program=0))
+    assert accuracy(space.reconstruct(hook), hook) >= RECONSTRUCTION_THRESHOLD
+    clips = space.interpolate(hook, scale_clip, 8)
+    to_hook = [sounding_likeness(clip, hook) for clip in clips]
+    to_scale = [sounding_likeness(clip, scale_clip) for clip in clips]
+    assert to_hook[0] >= RECONSTRUCTION_THRESHOLD and to_scale[-1] >= RECONSTRUCTION_THRESHOLD
+    assert all(later <= earlier + 1 / 16 for earlier, later in zip(to_hook, to_hook[1:])), to_hook
+    assert all(later >= earlier - 1 / 16 for earlier, later in zip(to_scale, to_scale[1:])), to_scale
+    assert to_hook[-1] < 0.7 and to_scale[0] < 0.7
 
 
 def test_interpolation_step_counts(space: LatentSpace, scale_clip: MelodyClip, jig_clip: MelodyClip) -> None:
