@@ -219,7 +219,7 @@ def sampling(draw: st.DrawFn) -> composer_pb2.Sampling:
 def midi_case(draw: st.DrawFn) -> Case:
     attack, midi = draw(hostile_midi())
     rpc = draw(st.sampled_from(("DescribeMidi", "RenderMidi", "Vary", "Interpolate", "Continue", "Infill",
-                                "MelodyFromMidi")))
+                                "Drumify", "Groove", "MelodyFromMidi")))
     attack = f"midi/{attack}"
     if rpc == "DescribeMidi":
         return Case(rpc, composer_pb2.DescribeMidiRequest(midi=midi), attack)
@@ -233,6 +233,10 @@ def midi_case(draw: st.DrawFn) -> Case:
         return Case(rpc, composer_pb2.ContinueRequest(primer_midi=midi, bars=1, continuation_only=True), attack)
     if rpc == "Infill":
         return Case(rpc, composer_pb2.InfillRequest(midi=midi, bars=[2]), attack)
+    if rpc == "Drumify":
+        return Case(rpc, composer_pb2.DrumifyRequest(midi=midi, merge=draw(st.booleans())), attack)
+    if rpc == "Groove":
+        return Case(rpc, composer_pb2.GrooveRequest(midi=midi, amount=draw(st.sampled_from((0.0, 0.5, 1.0)))), attack)
     return Case("GenerateFromMelody", melody_pb2.GenerateFromMelodyRequest(midi=midi, duration_s=1.0), attack)
 
 
@@ -246,7 +250,8 @@ def audio_case(draw: st.DrawFn) -> Case:
 @st.composite
 def field_case(draw: st.DrawFn) -> Case:
     """Absurd numbers and strings in otherwise valid requests."""
-    rpc = draw(st.sampled_from(("Generate", "RenderMidi", "Vary", "GenerateFromMelody", "ParseText")))
+    rpc = draw(st.sampled_from(("Generate", "RenderMidi", "Vary", "GenerateFromMelody", "Groove", "Drumify",
+                                "ParseText")))
     if rpc == "Generate":
         attributes = composer_pb2.Attributes(bars=draw(st.sampled_from((0, 1, 2, 65, 2**32 - 1))))
         name = draw(st.sampled_from(("pitch_range_octaves", "notes_per_bar", "rhythm_intensity", "duration_s",
@@ -277,6 +282,13 @@ def field_case(draw: st.DrawFn) -> Case:
             temperature=_float(draw, (1.0,)), top_k=draw(st.sampled_from(ABSURD_UINTS)),
             chunk_frames=draw(st.sampled_from(ABSURD_UINTS)), text=draw(st.sampled_from(("", "piano", "x" * 100_000))))
         return Case(rpc, request, "fields/melody")
+    if rpc == "Groove":
+        request = composer_pb2.GrooveRequest(midi=seed_midis()[1], amount=_float(draw, (0.5,)), sampling=draw(sampling()))
+        return Case(rpc, request, "fields/groove")
+    if rpc == "Drumify":
+        style = draw(st.sampled_from(("", "rock", "x" * 100_000, "ro\0ck", "🥁" * 50)))
+        return Case(rpc, composer_pb2.DrumifyRequest(midi=seed_midis()[1], style=style, sampling=draw(sampling())),
+                    "fields/drumify")
     text = draw(st.one_of(st.text(max_size=200), st.sampled_from(("x" * 500_000, "\0" * 100, "in 7/0 at nan bpm"))))
     return Case(rpc, composer_pb2.ParseTextRequest(text=text), "fields/parse_text")
 

@@ -116,7 +116,8 @@ def _stubs(channel: grpc.Channel) -> dict[str, Callable[..., Any]]:
     return {
         "DescribeMidi": composer.DescribeMidi, "ParseText": composer.ParseText, "Generate": composer.Generate,
         "Continue": composer.Continue, "Infill": composer.Infill, "Vary": composer.Vary,
-        "Interpolate": composer.Interpolate, "RenderMidi": renderer.RenderMidi,
+        "Interpolate": composer.Interpolate, "Drumify": composer.Drumify, "Groove": composer.Groove,
+        "RenderMidi": renderer.RenderMidi,
         "GenerateFromMelody": melody.GenerateFromMelody,
     }
 
