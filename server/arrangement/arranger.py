@@ -39,7 +39,7 @@ from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
 from server.arrangement import model as m
 from server.arrangement.layers import followed_tracks, heard_notes
 from server.arrangement.loader import key_interval
-from symbolic.attributes import DRUM_PROGRAM, Attributes, Key, NoteTable, bar_quarters
+from symbolic.attributes import DRUM_PROGRAM, Attributes, Key, NoteTable, bar_quarters, concat_tables
 from symbolic.drums import CRASH, grooves_for, render_groove
 from symbolic.instruments import role_of
 
@@ -181,17 +181,6 @@ def model_fingerprint(directory: Path) -> str:
 
 
 # ---- note helpers ---------------------------------------------------------------------------------
-def concat_tables(tables: list[NoteTable]) -> NoteTable:
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        return NoteTable.empty()
-    velocity = np.concatenate([t.velocity if t.velocity is not None else np.full(len(t), 90) for t in tables])
-    table = NoteTable(np.concatenate([t.onset_q for t in tables]), np.concatenate([t.duration_q for t in tables]),
-                      np.concatenate([t.pitch for t in tables]).astype(int),
-                      np.concatenate([t.program for t in tables]).astype(int), velocity.astype(int))
-    return table.select(np.lexsort((table.pitch, table.onset_q)))
-
-
 def _shift(table: NoteTable, offset_q: float = 0.0, semitones: int = 0) -> NoteTable:
     """A copy moved in time and (pitched notes only) in pitch."""
     pitched = table.program != DRUM_PROGRAM

@@ -64,7 +64,7 @@ def followed_tracks(arrangement: m.Arrangement, track: m.TrackSpec) -> list[str]
 
 def heard_notes(arrangement: m.Arrangement, track: m.TrackSpec, parts: dict[str, NoteTable]) -> NoteTable:
     """The pitched notes of the followed tracks in one section (times from the section's start)."""
-    from server.arrangement.arranger import concat_tables
+    from symbolic.attributes import concat_tables
 
     heard = concat_tables([parts[name] for name in followed_tracks(arrangement, track) if name in parts])
     return heard.select(heard.program != DRUM_PROGRAM)
