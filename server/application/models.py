@@ -105,6 +105,22 @@ class ModelRegistry:
 
         return self._get(key, load)
 
+    def accompaniment_writer(self, settings: Settings, part: str, route: str | None = None) -> Any:
+        """What writes `part` ("drums" or "backing") by `route` ("tokens": the Accompanist over codec tokens;
+        "composer": the hybrid backing, written by the shared Composer and rendered); no route: the part's
+        default (DEFAULT_ACCOMPANY_ROUTES). Both have generate(request, progress, cancel)."""
+        route = route or DEFAULT_ACCOMPANY_ROUTES[part]
+        if route == "tokens":
+            return self.accompanist(settings)
+        from audio_render.accompanist.composed import ComposedBacking
+
+        return ComposedBacking(self.composer(settings))
+
+
+# The accompaniment route a request that names none takes: the one that measures better for the part
+# (backing: the hybrid is in key, the token model is not; README's figures).
+DEFAULT_ACCOMPANY_ROUTES = {"drums": "tokens", "backing": "composer"}
+
 
 def _set_torch_threads(threads: int) -> None:
     import torch  # the first model load pays for torch, not the server's start

@@ -74,7 +74,7 @@ def accompany_clip(midi: bytes, text: str, seed: int, settings: Settings, folder
                                    seed=seed)
     part_audio = np.zeros_like(audio.samples)
     mix_audio = np.zeros_like(audio.samples)
-    for item in models.accompanist(settings).generate(request, progress=progress, cancel=cancel):
+    for item in models.accompaniment_writer(settings, part).generate(request, progress=progress, cancel=cancel):
         if isinstance(item, AccompanimentChunk):
             stop = item.start_frame + len(item.part)
             part_audio[item.start_frame:stop] = item.part

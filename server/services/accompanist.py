@@ -14,7 +14,6 @@ import grpc
 from audio_render.accompanist.model import (
     AccompanimentChunk,
     AccompanimentRequest,
-    Accompanist,
     Analysis,
 )
 from audio_render.audio_io import decode_audio, to_pcm_s16le
@@ -30,9 +29,6 @@ PCM = common_pb2.AUDIO_ENCODING_PCM_S16LE
 PART_NAMES = {accompanist_pb2.PART_DRUMS: "drums", accompanist_pb2.PART_BACKING: "backing"}
 ROUTES = {accompanist_pb2.ACCOMPANY_MODEL_TOKENS: "tokens", accompanist_pb2.ACCOMPANY_MODEL_COMPOSER: "composer"}
 ROUTE_ENUMS = {name: value for value, name in ROUTES.items()}
-# The route used when a request leaves it unspecified: the one that measures better for the part
-# (backing: the hybrid is in key, the token model is not; README's figures).
-DEFAULT_ROUTES = {"drums": "tokens", "backing": "composer"}
 # The contract's bound on input length (accompanist.proto), under the server-wide input limit.
 MAX_ACCOMPANY_AUDIO_S = 120.0
 MAX_TEMPERATURE = 2.0
@@ -42,25 +38,20 @@ class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         if settings.preload_models:
-            self.model().warm_up()
-            self.composed().warm_up()
+            self.writer("drums", "tokens").warm_up()
+            self.writer("backing", "composer").warm_up()
 
-    def model(self) -> Accompanist:
-        """The process's one Accompanist (shared with arrangements' accompaniment layers)."""
+    def writer(self, part: str, route: str | None):  # type: ignore[no-untyped-def]
+        """The process's shared writer of `part` by `route` (None: the part's default route)."""
         from server.application.models import MODELS
 
-        return MODELS.accompanist(self._settings)
-
-    def composed(self):  # type: ignore[no-untyped-def]
-        """The hybrid backing route over the process's shared Composer."""
-        from audio_render.accompanist.composed import ComposedBacking
-        from server.application.models import MODELS
-
-        return ComposedBacking(MODELS.composer(self._settings))
+        return MODELS.accompaniment_writer(self._settings, part, route)
 
     def _route(self, request: accompanist_pb2.AccompanyRequest) -> str:
         if request.model == accompanist_pb2.ACCOMPANY_MODEL_UNSPECIFIED:
-            return DEFAULT_ROUTES[PART_NAMES[request.part]]
+            from server.application.models import DEFAULT_ACCOMPANY_ROUTES
+
+            return DEFAULT_ACCOMPANY_ROUTES[PART_NAMES[request.part]]
         if request.model not in ROUTES:
             raise InvalidInput(f"model: {request.model} is not a known route; choose ACCOMPANY_MODEL_TOKENS or "
                                "ACCOMPANY_MODEL_COMPOSER (backing only)")
@@ -102,7 +93,7 @@ class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
 
         def work(emit: Callable[[Any], None], cancel: CancelToken) -> None:
             emit(ProgressEvent("load", 0.0, "loading the accompaniment model"))
-            writer = self.model() if route == "tokens" else self.composed()
+            writer = self.writer(stem, route)
             analysis: Analysis | None = None
             first_chunk_s = 0.0
             for item in writer.generate(domain, progress=emit, cancel=cancel):
