@@ -36,18 +36,8 @@ AccompanyAudioStart = events.AudioStart
 AccompanyAudioBlock = events.AudioBlock
 
 
-@dataclass(frozen=True)
-class AccompanySummary:
-    beat_times_s: tuple[float, ...]
-    downbeats: tuple[bool, ...]
-    tempo_bpm: float
-    duration_s: float
-    first_chunk_s: float
-    compute_s: float
-    model: str
-    route: str = ""  # "tokens" or "composer" (the hybrid)
-    key: str = ""  # hybrid route: the key heard in the melody
-    chords: tuple[str, ...] = ()  # hybrid route: one chord per bar
+# The summary is the contract's own message (route: an AccompanyModel value; ROUTE_NAMES names it).
+AccompanySummary = accompanist_pb2.AccompanySummary
 
 
 AccompanyEvent = Union[AccompanyProgress, AccompanyNotice, AccompanyAudioStart, AccompanyAudioBlock, AccompanySummary]
@@ -77,10 +67,7 @@ class AccompanyResult:
 
 def _event(response: accompanist_pb2.AccompanyResponse, channels_of: dict[str, int]) -> AccompanyEvent | None:
     if response.WhichOneof("event") == "summary":
-        s = response.summary
-        return AccompanySummary(tuple(s.beat_times_s), tuple(s.downbeats), s.tempo_bpm, s.duration_s,
-                                s.first_chunk_s, s.compute_s, s.model, ROUTE_NAMES.get(s.route, ""), s.key,
-                                tuple(s.chords))
+        return response.summary
     return events.stream_event(response, channels_of)
 
 

@@ -17,7 +17,13 @@ from audio_render.render import RenderOptions, render_midi
 from audio_render.soundfonts import TIMGM6MB
 from server.cli import main as cli_main
 from server.client import Client, ServerError
-from server.client.accompanist import AccompanyAudioBlock, AccompanyAudioStart, AccompanyProgress, AccompanySummary
+from server.client.accompanist import (
+    ROUTE_NAMES,
+    AccompanyAudioBlock,
+    AccompanyAudioStart,
+    AccompanyProgress,
+    AccompanySummary,
+)
 from tests.conftest import make_midi
 
 
@@ -156,7 +162,7 @@ def test_backing_defaults_to_the_hybrid_route_and_is_in_the_melodys_key(client: 
     result = client.accompany(data, part="backing", mix=True, seed=2)
     backing = result.samples("backing")
     assert backing.shape == result.samples("").shape == samples.shape
-    assert result.summary.route == "composer" and "hybrid" in result.summary.model
+    assert ROUTE_NAMES[result.summary.route] == "composer" and "hybrid" in result.summary.model
     assert [n.code for n in result.notices] == ["hybrid"] and "Composer" in result.notices[0].message
     assert result.summary.key == "D major" and len(result.summary.chords) >= 2
     heard = find_key(resample(backing.mean(axis=1), 44_100, 16_000))
@@ -166,7 +172,7 @@ def test_backing_defaults_to_the_hybrid_route_and_is_in_the_melodys_key(client: 
 def test_token_route_stays_selectable_and_composer_drums_are_refused(client: Client) -> None:
     data, samples = melody_wav(rate=22_050, channels=1)
     result = client.accompany(data, part="backing", model="tokens")
-    assert result.summary.route == "tokens" and "ostinato-accompanist" in result.summary.model
+    assert ROUTE_NAMES[result.summary.route] == "tokens" and "ostinato-accompanist" in result.summary.model
     assert result.samples("backing").shape == samples.shape and not result.notices
     with pytest.raises(ServerError) as caught:
         client.accompany(data, part="drums", model="composer")
