@@ -1,6 +1,6 @@
 """Trains the mel codec: per-band statistics, then K residual k-means stages over log-mel frames.
 
-Training-side only. Reads the clips made by `audio_render.melody.prepare_data`, evaluates on the held-out
+Training-side only. Reads the clips made by `audio_render.melody.train.prepare`, evaluates on the held-out
 clips against the Griffin-Lim-from-true-mel baseline (same inversion, unquantised mel), and saves with
 `MelCodec.save_pretrained`.
 

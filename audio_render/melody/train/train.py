@@ -5,8 +5,8 @@ trains) and its attribute text; the target is its mel-codec tokens in MusicGen's
 examples drop both conditions (the unconditional branch classifier-free guidance uses: zero text,
 one-hot-0 chroma, exactly what transformers' generate feeds) and 10% drop the text only.
 
-    nice -n 10 .venv/bin/python -m audio_render.melody.train --run runs/melody_lm            # prepare + train
-    nice -n 10 .venv/bin/python -m audio_render.melody.train --run runs/melody_lm --resume   # go on
+    nice -n 10 .venv/bin/python -m audio_render.melody.train.train --run runs/melody_lm            # prepare + train
+    nice -n 10 .venv/bin/python -m audio_render.melody.train.train --run runs/melody_lm --resume   # go on
 
 Writes runs/<run>/ckpt.pt (resumable), runs/<run>/export/ (an embedded-model directory, loadable by the
 server) and runs/<run>/log.jsonl.

@@ -12,7 +12,7 @@ by name; reported:
   one of the six): how often the model keeps the input's timbre instead of the text's;
 - ceiling: the classifier's accuracy on held-out clips of the six instruments through the codec.
 
-    nice -n 10 .venv/bin/python -m audio_render.melody.text_eval --clips 12
+    nice -n 10 .venv/bin/python -m audio_render.melody.train.text_eval --clips 12
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 from audio_render.melody.loading import load_melody_model
 from audio_render.melody.model import MelodyRequest
 
-# GM program -> the words the training texts used for it (audio_render.melody.prepare_data.INSTRUMENTS).
+# GM program -> the words the training texts used for it (audio_render.melody.train.prepare.INSTRUMENTS).
 FAMILIES = {0: "piano", 19: "church organ", 40: "violin", 56: "trumpet", 73: "flute", 81: "synth lead"}
 WINDOW_S = 2.56
 

@@ -6,7 +6,7 @@ similarity between melody and output (audiocraft's metric: max-normalised chroma
 variant), next to two references measured in the same run: an unrelated held-out melody (chance level)
 and the melody passed through the codec alone (the ceiling the codec allows).
 
-    nice -n 10 .venv/bin/python -m audio_render.melody.evaluate --model audio_render/pretrained/melody --clips 24
+    nice -n 10 .venv/bin/python -m audio_render.melody.train.evaluate --model audio_render/pretrained/melody --clips 24
 """
 
 from __future__ import annotations

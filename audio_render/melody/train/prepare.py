@@ -8,7 +8,7 @@ tune), so the chroma-following score is measured on melodies never seen in train
 Rendering goes through the `fluidsynth -ni -F` CLI in batches (many clips in one MIDI file, separated by
 silence, then cut apart), which amortises the SoundFont load.
 
-    nice -n 10 .venv/bin/python -m audio_render.melody.prepare_data --out .cache/melody/data
+    nice -n 10 .venv/bin/python -m audio_render.melody.train.prepare --out .cache/melody/data
 """
 
 from __future__ import annotations
