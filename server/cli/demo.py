@@ -229,18 +229,21 @@ def _steps(demo: Demo) -> list[tuple[str, Callable[[], dict[str, Any]], grpc.Sta
         from audio_render.audio_io import encode_wav
         from server.settings import PACKAGE_ROOT
 
-        example = PACKAGE_ROOT / "examples" / "arrangements" / "aaba.toml"
-        result = client.arrange(example, render_audio=True, stems=False)
+        # A pop song with Drumify drums and two audio layers (Accompanist percussion, a melody-conditioned
+        # voice): MIDI, overview, the mix and every stem.
+        example = PACKAGE_ROOT / "examples" / "arrangements" / "pop_song_audio.toml"
+        result = client.arrange(example, render_audio=True, stems=True, sample_rate_hz=22_050)
         if result.piece is None:
             raise RuntimeError("the arrangement ended without its piece")
-        demo.write("arrangement/aaba.mid", result.piece.midi)
-        demo.write("arrangement/aaba_overview.png", result.piece.overview_png)
-        mix = result.audio.get("")
-        if mix is not None:
-            demo.write("arrangement/aaba_mix.wav", encode_wav(mix, result.sample_rate_hz))
-        sections = [{"name": s.name, "bars": s.bars, "key": s.key} for s in result.sections]
+        files = {"arrangement/pop_song.mid": result.piece.midi, "arrangement/pop_song_overview.png": result.piece.overview_png}
+        for stem, samples in result.audio.items():
+            name = "arrangement/pop_song_mix.wav" if stem == "" else f"arrangement/stems/{stem}.wav"
+            files[name] = encode_wav(samples, result.sample_rate_hz)
+        for name, data in files.items():
+            demo.write(name, data)
+        sections = [{"name": s.name, "bars": s.bars, "key": s.key, "how": s.how} for s in result.sections]
         return {"sections": sections, "bars": result.piece.bars, "duration_s": round(result.piece.duration_s, 1),
-                "files": ["arrangement/aaba.mid", "arrangement/aaba_overview.png", "arrangement/aaba_mix.wav"]}
+                "stems": sorted(stem for stem in result.audio if stem), "files": sorted(files)}
 
     return [
         ("health and SoundFonts", health, None),
@@ -254,7 +257,8 @@ def _steps(demo: Demo) -> list[tuple[str, Callable[[], dict[str, Any]], grpc.Sta
         ("melody-conditioned audio", melody, None),
         ("DAW bridge session", bridge, None),
         ("accompanist: drums for the jig", accompanist, None),
-        ("arrangement: AABA, 32 bars, B in a new key (examples/arrangements/aaba.toml)", arrangement, None),
+        ("arrangement: a pop song with Drumify drums and audio layers (examples/arrangements/pop_song_audio.toml)",
+         arrangement, None),
     ]
 
 

@@ -41,8 +41,16 @@ def test_demo_writes_real_outputs(tmp_path: Path) -> None:
     jig, jig_rate = soundfile.read(out / "accompany_drums_mix.wav")
     assert rate == jig_rate and len(drums) == len(jig) and np.sqrt(np.mean(np.square(drums))) > 1e-3
     arrangement = next(step for step in summary["steps"] if step["step"].startswith("arrangement"))
-    assert [(s["name"], s["bars"]) for s in arrangement["sections"]] == [("A1", 8), ("A2", 8), ("B", 8), ("A3", 8)]
-    piece = midi_to_note_sequence((out / "arrangement" / "aaba.mid").read_bytes())
-    assert piece.notes and max(n.end_time for n in piece.notes) > 30.0
-    mix, mix_rate = soundfile.read(out / "arrangement" / "aaba_mix.wav")
-    assert len(mix) > 30 * mix_rate and np.sqrt(np.mean(np.square(mix))) > 1e-3
+    assert [(s["name"], s["bars"]) for s in arrangement["sections"]] == [
+        ("intro", 4), ("verse", 8), ("chorus", 8), ("chorus 2", 8), ("outro", 4)]
+    assert arrangement["stems"] == ["bass", "drums", "guitar", "lead", "percussion", "voice"]
+    piece = midi_to_note_sequence((out / "arrangement" / "pop_song.mid").read_bytes())
+    assert piece.notes and max(n.end_time for n in piece.notes) > 70.0
+    assert any(n.is_drum for n in piece.notes)  # Drumify's drums
+    mix, mix_rate = soundfile.read(out / "arrangement" / "pop_song_mix.wav")
+    assert len(mix) > 76 * mix_rate and np.sqrt(np.mean(np.square(mix))) > 1e-3
+    bar = int(2.4 * mix_rate)  # 100 bpm, 4/4
+    for layer, playing, silent in (("percussion", (0, 4), (4, 28)), ("voice", (12, 28), (0, 12))):
+        audio, _ = soundfile.read(out / "arrangement" / "stems" / f"{layer}.wav")
+        assert np.sqrt(np.mean(np.square(audio[playing[0] * bar:playing[1] * bar]))) > 3e-3, layer
+        assert np.sqrt(np.mean(np.square(audio[silent[0] * bar + bar // 10:silent[1] * bar - bar // 10]))) < 1e-4, layer
