@@ -42,12 +42,13 @@ class LayerModels:
 
     Args:
         melody: returns the melody model (None: melody_audio layers are not available).
-        accompanist: returns the Accompanist (None: accompanist layers are not available).
+        accompanist: returns what writes a part ("drums" or "backing"): the process's accompaniment writer
+            for that part, by its default route (None: accompanist layers are not available).
         soundfont: renders the notes a layer hears.
     """
 
     melody: Callable[[], object] | None = None
-    accompanist: Callable[[], object] | None = None
+    accompanist: Callable[[str], object] | None = None
     soundfont: str | Path = "FluidR3_GM"
 
     @property
@@ -104,8 +105,9 @@ def make_layer(arrangement: m.Arrangement, track: m.TrackSpec, section: "Section
             raise _unavailable(track)
         options = RenderOptions(soundfont=models.soundfont, sample_rate_hz=LAYER_RATE_HZ, channels=1, tail_s=0.0,
                                 reverb=None, chorus=None)
-        audio, rate = _accompanist_layer(models.accompanist(), _render_fresh(midi, options, cancel), LAYER_RATE_HZ,
-                                         track.part or "drums", seed, cancel)
+        part = track.part or "drums"
+        audio, rate = _accompanist_layer(models.accompanist(part), _render_fresh(midi, options, cancel), LAYER_RATE_HZ,
+                                         part, seed, cancel)
     else:
         raise ValueError(f"{track.source} is not an audio layer")
     if rate != LAYER_RATE_HZ:

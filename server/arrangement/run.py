@@ -57,7 +57,7 @@ def layer_models(settings: Settings) -> LayerModels:
         return LayerModels()  # nothing to render what a layer hears with: no layers on this server
     return LayerModels(
         melody=(lambda: MODELS.melody_model(settings)) if (melody_dir / "config.json").is_file() else None,
-        accompanist=(lambda: MODELS.accompanist(settings)) if (accompanist_dir / "config.json").is_file() else None,
+        accompanist=(lambda part: MODELS.accompaniment_writer(settings, part)) if (accompanist_dir / "config.json").is_file() else None,
         soundfont=soundfont)
 
 

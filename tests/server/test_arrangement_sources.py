@@ -154,6 +154,52 @@ def test_accompanist_drums_play_on_the_beat(layered) -> None:  # type: ignore[no
     assert np.mean(near) >= 0.6, (np.mean(near), onsets_s)
 
 
+BACKING = """
+[piece]
+tempo_bpm = 100
+key = "A major"
+time_signature = "4/4"
+seed = 3
+
+[[tracks]]
+name = "lead"
+instrument = "flute"
+
+[[tracks]]
+name = "band"
+source = "accompanist"
+part = "backing"
+of = "lead"
+
+[[sections]]
+name = "a"
+bars = 8
+tracks = ["lead", "band"]
+"""
+
+
+def _key_heard(audio: np.ndarray, rate_hz: int) -> str:
+    """Krumhansl-Kessler profiles on the recording's CQT chroma (librosa), independent of the project's
+    key code: the best-correlated key's name."""
+    import librosa
+
+    chroma = librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=rate_hz).sum(axis=1)
+    major = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+    minor = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+    names = "C C# D D# E F F# G G# A A# B".split()
+    scored = [(float(np.corrcoef(np.roll(profile, k), chroma)[0, 1]), f"{names[k]} {mode}")
+              for profile, mode in ((major, "major"), (minor, "minor")) for k in range(12)]
+    return max(scored)[1]
+
+
+def test_accompanist_backing_layer_is_in_the_pieces_key() -> None:
+    """A backing layer (the in-key hybrid route by default) under an A major tune is heard in A major."""
+    piece = _arrange(BACKING)
+    band = piece.sections[0].layers["band"]
+    assert _rms(band) > 0.005, "the backing layer is silent"
+    assert _key_heard(band, LAYER_RATE_HZ) == "A major"
+
+
 def test_same_seed_same_layers_and_cache_reuse(layered) -> None:  # type: ignore[no-untyped-def]
     piece, cache = layered
     fresh = _arrange()
