@@ -352,8 +352,6 @@ def test_pop_example_form_drums_entering_and_keys(pop_example) -> None:  # type:
     assert heard["chorus 2"] == heard["outro"] == (2, "major"), heard  # up a tone, and back to D at the end
 
 
-@pytest.mark.xfail(strict=False, reason="known gap (Composer key-change continuation, #9): at 8bbab58 the pop "
-                   "example's bridge, continued from D major into B minor, is heard in E minor (a fifth away)")
 def test_pop_example_bridge_heard_in_b_minor(pop_example) -> None:  # type: ignore[no-untyped-def]
     bridge = pop_example.sections[4]
     key = _music21_key(_section_table(bridge))
