@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ostinato.errors import InvalidInput, MissingAsset
-from symbolic.midi_file import FileNote, MidiEventFile
+from symbolic.midi_file import FileNote, MidiEventFile, with_fields
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "groove"
 METRIC_CLASSES = ("downbeat", "mid-bar beat", "beat", "eighth off-beat", "sixteenth off-beat", "triplet", "other")
@@ -177,11 +177,11 @@ class GrooveModel:
                 bpm = tempos[max(0, bisect_right(tempo_ticks, note.start_tick) - 1)][1]
                 seconds_per_tick = 60.0 / bpm / tpq
                 limit_ms = min(self.config.max_offset_ms, self.config.max_offset_beats * beat_ticks * seconds_per_tick * 1000)
-                offset_ms = float(np.clip(offset_ms, -limit_ms, limit_ms)) * amount
+                offset_ms = min(max(float(offset_ms), -limit_ms), limit_ms) * amount
                 offsets_ticks[index] = int(round(offset_ms / 1000 / seconds_per_tick))
                 accent = (tables.velocity_mean[context[0]][context[1]] + level[bar]
                           + tables.velocity_std[context[0]][context[1]] * rng.standard_normal())
-                velocities[index] = int(np.clip(round(note.velocity + amount * accent), 1, 127))
+                velocities[index] = min(max(int(round(note.velocity + amount * accent)), 1), 127)
         return offsets_ticks, velocities
 
 
@@ -210,7 +210,7 @@ def _apply(song: MidiEventFile, notes: list[FileNote], offsets_ticks: np.ndarray
         events = song.tracks[note.track]
         on = events[note.on_index]
         on.tick = new_start[index]
-        on.message = on.message.copy(velocity=int(velocities[index]))
+        on.message = with_fields(on.message, velocity=int(velocities[index]))  # 1-127, clipped above
         if note.off_index >= 0:
             events[note.off_index].tick = new_end[index]
         note.start_tick, note.end_tick, note.velocity = new_start[index], new_end[index], int(velocities[index])

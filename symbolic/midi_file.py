@@ -67,12 +67,13 @@ class _Event:
     rank: int = _RANK_EXISTING
 
 
-def _retimed(message: mido.Message | mido.MetaMessage, delta: int) -> mido.Message | mido.MetaMessage:
-    """A copy of an already-checked message with a new delta time. mido's `copy(time=...)` checks every
-    field again, which costs seconds on a file at the event limit."""
+def with_fields(message: mido.Message | mido.MetaMessage, **fields: int) -> mido.Message | mido.MetaMessage:
+    """A copy of an already-checked message with some integer fields replaced (delta time, velocity),
+    each within its own range. mido's `copy(...)` checks every field again, which costs seconds on a
+    file at the event limit."""
     copied = object.__new__(type(message))
     vars(copied).update(vars(message))
-    vars(copied)["time"] = delta
+    vars(copied).update(fields)
     return copied
 
 
@@ -326,7 +327,7 @@ class MidiEventFile:
             track = mido.MidiTrack()
             previous = 0
             for tick, _, _, message in kept:
-                track.append(_retimed(message, tick - previous))
+                track.append(with_fields(message, time=tick - previous))
                 previous = tick
             track.append(mido.MetaMessage("end_of_track", time=final - previous))
             out.tracks.append(track)

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ostinato.errors import InvalidInput
+from ostinato.limits import DEFAULT_MIDI_LIMITS
+from ostinato.midi_scan import scan_midi
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn, no_progress
 from server.application.models import MODELS, ModelRegistry
 from symbolic.attributes import Attributes, extract
 from symbolic.midi_io import Clip, midi_to_clip
 
 MAX_SEED = 2**63 - 1
+# Notes a Drumify or Groove file may hold (RESOURCE_EXHAUSTED above): both read and rewrite every event
+# through mido (~50 us of CPU per note), so this keeps one call near a second of CPU. A dense 10-minute
+# pop arrangement has ~5,000 notes.
+MAX_EDIT_NOTES = 12_000
+_EDIT_LIMITS = replace(DEFAULT_MIDI_LIMITS, max_notes=MAX_EDIT_NOTES)
+
+
+def _check_edit_size(midi: bytes) -> None:
+    """LimitExceeded for a file over MAX_EDIT_NOTES (a file that is not MIDI at all is named by the reader)."""
+    if bytes(midi[:4]) == b"MThd":
+        scan_midi(bytes(midi), _EDIT_LIMITS)
 
 
 @dataclass
@@ -71,6 +84,7 @@ def drumify(job: DrumifyJob, progress: ProgressFn | None = None, cancel: CancelT
     style = check_style(job.style)
     if job.seed < 0 or job.seed > MAX_SEED:
         raise InvalidInput(f"seed {job.seed} is out of range")
+    _check_edit_size(job.midi)
     progress(ProgressEvent("drumify", 0.0, "reading the clip's rhythm"))
     cancel.check()
     seed = max(1, job.seed)
@@ -89,6 +103,7 @@ def groove(job: GrooveJob, progress: ProgressFn | None = None, cancel: CancelTok
         raise InvalidInput(f"groove amount {job.amount:g} must be between 0 and 1")
     if job.seed < 0 or job.seed > MAX_SEED:
         raise InvalidInput(f"seed {job.seed} is out of range")
+    _check_edit_size(job.midi)
     seed = job.seed or random.SystemRandom().randrange(1, 2**31)
     progress(ProgressEvent("groove", 0.0, "loading the groove model"))
     model = models.groove_model()

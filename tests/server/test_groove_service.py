@@ -144,6 +144,23 @@ def test_groove_refuses_bad_input_naming_the_problem(client: Client) -> None:
     assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT and "MIDI" in error.value.details
 
 
+def test_a_file_over_the_edit_note_budget_is_refused_before_any_work(client: Client) -> None:
+    """Drumify and Groove rewrite every event of the file; one over MAX_EDIT_NOTES is RESOURCE_EXHAUSTED
+    (a hostile 20,000-note file cost 3.5 s of server CPU before this bound)."""
+    from server.application.groove import MAX_EDIT_NOTES
+
+    many = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(80, 60 + i % 12, i * 0.01, i * 0.01 + 0.005) for i in range(MAX_EDIT_NOTES + 1)]
+    many.instruments.append(piano)
+    buffer = io.BytesIO()
+    many.write(buffer)
+    for call in (client.groove, client.drumify):
+        with pytest.raises(ServerError) as error:
+            call(buffer.getvalue())
+        assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "notes" in error.value.details
+
+
 def test_the_cli_writes_drums_and_a_humanised_clip(server_address: str, tmp_path) -> None:
     clip = tmp_path / "clip.mid"
     clip.write_bytes(quantised_clip())
