@@ -20,6 +20,20 @@ from pathlib import Path
 from ostinato.errors import InvalidInput, MissingAsset
 
 
+REGISTRY_PATH = Path("/dev/shm/jack-shm-registry")
+
+
+def _no_jackd_running() -> bool:
+    """True when no process on the machine is a JACK server (so no registry entry is alive)."""
+    for status in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if status.read_text().strip() in ("jackd", "jackdbus"):
+                return False
+        except OSError:
+            continue  # the process ended while we looked
+    return True
+
+
 def _die_with_parent() -> None:
     """In the child before exec: the kernel sends SIGTERM to jackd if the process that started it dies
     (a test run killed by a timeout must not leave a JACK server behind). The signal follows the
@@ -44,6 +58,9 @@ class DummyJack:
             priority on a loaded machine, asynchronous mode delayed and lost messages in the
             benchmark; but a client process dying then stalls the others until JACK's timeout, so
             the tests, where bridges come and go, use the default asynchronous mode.
+        reclaim_stale_registry: if jackd refuses to start because JACK's server registry is full and
+            no jackd process runs on the machine, every entry is stale (left by servers killed with
+            SIGKILL): delete the registry and try once more. For test machines; off by default.
     """
 
     def __init__(
@@ -54,6 +71,7 @@ class DummyJack:
         log_path: Path | None = None,
         realtime: bool = False,
         sync: bool = False,
+        reclaim_stale_registry: bool = False,
     ) -> None:
         if len(name) > 20:
             # jack_lsp (jackd2 1.9.21) crashes in malloc on longer server names.
@@ -65,6 +83,7 @@ class DummyJack:
         self._own_log = False
         self.realtime = realtime
         self.sync = sync
+        self.reclaim_stale_registry = reclaim_stale_registry
         self._process: subprocess.Popen[bytes] | None = None
         self._previous_env: dict[str, str | None] = {}
 
@@ -77,6 +96,15 @@ class DummyJack:
         return shutil.which("jackd") is not None
 
     def start(self, timeout_s: float = 10.0) -> "DummyJack":
+        try:
+            return self._start(timeout_s)
+        except MissingAsset as failure:
+            if not (self.reclaim_stale_registry and "Too many servers" in str(failure) and _no_jackd_running()):
+                raise
+            REGISTRY_PATH.unlink(missing_ok=True)
+            return self._start(timeout_s)
+
+    def _start(self, timeout_s: float) -> "DummyJack":
         jackd = shutil.which("jackd")
         if jackd is None:
             raise MissingAsset("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")

@@ -28,9 +28,9 @@ def jack_server(request: pytest.FixtureRequest) -> DummyJack:
             # Realtime JACK threads, as on a studio machine: with --no-realtime, one background process
             # on this 2-core machine made notes arrive 20-1200 ms late or after the DAW stopped. Where
             # realtime scheduling is not permitted, jackd says so and runs without it.
-            _server = DummyJack(f"ostest{os.getpid()}", realtime=True).start()
+            _server = DummyJack(f"ostest{os.getpid()}", realtime=True, reclaim_stale_registry=True).start()
         except MissingAsset:
-            _server = DummyJack(f"ostest{os.getpid()}").start()
+            _server = DummyJack(f"ostest{os.getpid()}", reclaim_stale_registry=True).start()
 
         def stop() -> None:
             global _server
