@@ -19,7 +19,7 @@ from torch import nn
 
 from symbolic.latent.representation import METRIC_FEATURES, NUM_CLASSES
 
-START_TOKEN = NUM_CLASSES  # the decoder's input before the first step
+START_TOKEN = NUM_CLASSES  # the melody model's decoder input before the first step (num_classes in general)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
@@ -44,6 +44,9 @@ class LatentConfig:
 
 
 class MelodyVAE(nn.Module):
+    """The VAE over one token per grid step; num_classes sets the vocabulary (130 melody classes, 512 drum
+    combinations), and the decoder's first input is the extra class num_classes."""
+
     def __init__(self, config: LatentConfig) -> None:
         super().__init__()
         self.config = config
@@ -74,7 +77,7 @@ class MelodyVAE(nn.Module):
     def teacher_forced_logits(self, z: torch.Tensor, tokens: torch.Tensor,
                               features: torch.Tensor) -> torch.Tensor:
         """Logits (B, T, classes) for every step given the true previous tokens."""
-        previous = torch.cat([torch.full_like(tokens[:, :1], START_TOKEN), tokens[:, :-1]], dim=1)
+        previous = torch.cat([torch.full_like(tokens[:, :1], self.config.num_classes), tokens[:, :-1]], dim=1)
         steps = tokens.shape[1]
         inputs = torch.cat([self.embedding(previous), features,
                             z.unsqueeze(1).expand(-1, steps, -1)], dim=-1)
@@ -87,7 +90,7 @@ class MelodyVAE(nn.Module):
         """Free-running decode: tokens (B, T). temperature 0 takes the argmax at every step."""
         batch, steps = z.shape[0], features.shape[1]
         state = self._initial_state(z)
-        previous = torch.full((batch,), START_TOKEN, dtype=torch.long)
+        previous = torch.full((batch,), self.config.num_classes, dtype=torch.long)
         result = torch.empty((batch, steps), dtype=torch.long)
         for step in range(steps):
             inputs = torch.cat([self.embedding(previous), features[:, step], z], dim=-1).unsqueeze(1)

@@ -226,16 +226,37 @@ def _choose_track(instruments: list, bars_of: "Callable") -> tuple[int, str]:  #
                     f"track's {fullest})")
 
 
-def read_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS, track: str | int | None = None) -> ReadClip:
-    """Reads one line of a Standard MIDI File onto the grid (see the module docstring).
+@dataclass
+class OpenedMidi:
+    """A parsed MIDI file with the meter, tempo and grid the latent models read it on."""
 
-    The clip starts at the file's first bar line and lasts whole bars: those with onsets, those a held
-    note reaches, and up to an "end" text event (written by clip_to_midi so trailing rests survive).
-    The first time signature and tempo stand for the whole clip; positions are read in ticks, so tempo
-    changes do not move notes off the grid.
-    Raises InvalidInput for unreadable, empty or unsupported files or an unknown track, and
-    LimitExceeded above max_bars.
-    """
+    midi: "pretty_midi.PrettyMIDI"  # type: ignore[name-defined]
+    time_signature: TimeSignature
+    tempo_bpm: float
+    ticks_per_step: float
+    notices: list[Notice]
+
+    def step_of(self, seconds: float) -> float:
+        """The (fractional) sixteenth-note step of a time in the file."""
+        return self.midi.time_to_tick(seconds) / self.ticks_per_step
+
+    def num_bars(self, starts: list[int], ends: list[int], max_bars: int) -> int:
+        """Whole bars of a clip with these note steps: those with onsets, those a held note reaches (a note
+        ringing a step or two past a bar line does not add a bar), and up to an "end" text event."""
+        steps_per_bar = self.time_signature.steps_per_bar
+        num_bars = max(1, math.ceil((max(starts) + 1) / steps_per_bar))
+        num_bars = max(num_bars, math.ceil((max(ends) - 2) / steps_per_bar))
+        for text in self.midi.text_events:
+            if text.text == END_MARKER:
+                num_bars = max(num_bars, int(round(self.step_of(text.time) / steps_per_bar)))
+        if num_bars > max_bars:
+            raise LimitExceeded("bars in the clip", num_bars, max_bars)
+        return num_bars
+
+
+def open_midi(midi_bytes: bytes) -> OpenedMidi:
+    """Parses Standard MIDI File bytes (cost-bounded first) and reads the first meter and tempo.
+    Raises InvalidInput for empty, unreadable or unsupported files."""
     import pretty_midi
 
     if not midi_bytes:
@@ -259,7 +280,35 @@ def read_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS, track: str | int
         time_signature = TimeSignature(4, 4)
     _, tempi = midi.get_tempo_changes()
     tempo_bpm = round(float(tempi[0]), 3) if len(tempi) else DEFAULT_TEMPO_BPM
-    ticks_per_step = midi.resolution / STEPS_PER_QUARTER
+    return OpenedMidi(midi, time_signature, tempo_bpm, midi.resolution / STEPS_PER_QUARTER, notices)
+
+
+def line_notes(opened: OpenedMidi, instrument) -> tuple[list[tuple[int, int, int]], int]:
+    """(pitch, start_step, end_step) of a track's notes on the grid, and how many onsets were off it."""
+    notes, off_grid = [], 0
+    for note in instrument.notes:
+        start_exact = opened.step_of(note.start)
+        start = int(round(start_exact))
+        off_grid += abs(start_exact - start) > OFF_GRID_STEPS
+        end = int(round(opened.step_of(note.end)))
+        notes.append((note.pitch, start, max(end, start + 1)))
+    return notes, off_grid
+
+
+def read_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS, track: str | int | None = None) -> ReadClip:
+    """Reads one line of a Standard MIDI File onto the grid (see the module docstring).
+
+    The clip starts at the file's first bar line and lasts whole bars: those with onsets, those a held
+    note reaches, and up to an "end" text event (written by clip_to_midi so trailing rests survive).
+    The first time signature and tempo stand for the whole clip; positions are read in ticks, so tempo
+    changes do not move notes off the grid.
+    Raises InvalidInput for unreadable, empty or unsupported files or an unknown track, and
+    LimitExceeded above max_bars.
+    """
+    opened = open_midi(midi_bytes)
+    midi, time_signature, tempo_bpm = opened.midi, opened.time_signature, opened.tempo_bpm
+    notices = opened.notices
+    ticks_per_step = opened.ticks_per_step
     steps_per_bar = time_signature.steps_per_bar
 
     def bars_of(instrument: "pretty_midi.Instrument") -> int:
@@ -283,22 +332,8 @@ def read_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS, track: str | int
                                                    "latent model yet: only the one track above is varied "
                                                    "or blended, the others are not in the result"))
 
-    notes, off_grid = [], 0
-    for note in instrument.notes:
-        start_exact = midi.time_to_tick(note.start) / ticks_per_step
-        start = int(round(start_exact))
-        off_grid += abs(start_exact - start) > OFF_GRID_STEPS
-        end = int(round(midi.time_to_tick(note.end) / ticks_per_step))
-        notes.append((note.pitch, start, max(end, start + 1)))
-    last_onset = max(start for _, start, _ in notes)
-    num_bars = max(1, math.ceil((last_onset + 1) / steps_per_bar))
-    # a note ringing a step or two past a bar line does not add a bar
-    num_bars = max(num_bars, math.ceil((max(end for _, _, end in notes) - 2) / steps_per_bar))
-    for text in midi.text_events:
-        if text.text == END_MARKER:
-            num_bars = max(num_bars, int(round(midi.time_to_tick(text.time) / ticks_per_step / steps_per_bar)))
-    if num_bars > max_bars:
-        raise LimitExceeded("bars in the clip", num_bars, max_bars)
+    notes, off_grid = line_notes(opened, instrument)
+    num_bars = opened.num_bars([start for _, start, _ in notes], [end for _, _, end in notes], max_bars)
     num_steps = num_bars * steps_per_bar
     keep_lowest = float(np.mean([p for p, _, _ in notes])) < BASS_REGISTER_MEAN_PITCH
     onsets: dict[int, set[int]] = {}

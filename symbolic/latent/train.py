@@ -1,5 +1,9 @@
 """Trains the latent model: `python -m symbolic.latent.train [--minutes 30] [--resume] [--init-from DIR]`.
 
+`--family drums --drum-dir DIR` trains the drum model instead (512 drum classes, no transposition) on the
+drum files under DIR (e.g. the Groove MIDI Dataset) plus the project's groove library (drum_data.prepare),
+mixed with the weights of --mix (default gmd=0.8,library=0.2).
+
 Data: by default the folk corpus (data.prepare) plus POP909 melody and bass lines (pop909.prepare, read
 from ../shared/data/POP909 at preparation time only), drawn with the weights of --mix; `--data PATH`
 (repeatable) or `--midi-dir DIR` trains on other prepared sets instead. `--init-from DIR` starts from a
@@ -26,7 +30,8 @@ import torch
 
 from symbolic.latent import data as latent_data
 from symbolic.latent.model import LatentConfig, MelodyVAE
-from symbolic.latent.representation import metric_features
+from symbolic.latent.drum_representation import NUM_DRUM_CLASSES
+from symbolic.latent.representation import NUM_CLASSES, metric_features
 
 log = logging.getLogger("symbolic.latent.train")
 
@@ -113,11 +118,15 @@ def held_out_accuracy(model: MelodyVAE, sets: list[latent_data.WindowSet], limit
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the MusicVAE-style latent melody model.")
-    parser.add_argument("--run-dir", type=Path, default=Path("runs/latent"))
+    parser.add_argument("--family", choices=("melody", "drums"), default="melody",
+                        help="melody: the 130-class line model; drums: the 512-class drum model (needs --drum-dir)")
+    parser.add_argument("--drum-dir", type=Path, default=None, help="a folder of drum MIDI files (--family drums)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="default runs/latent or runs/latent_drums")
     parser.add_argument("--data", type=Path, action="append", default=None,
                         help="prepared .npz (repeatable; default: folk + POP909 lines, prepared and cached)")
-    parser.add_argument("--mix", type=str, default="folk=0.3,melody=0.4,bass=0.3",
-                        help="sampling weights of the default sources (folk, POP909 melody, POP909 bass)")
+    parser.add_argument("--mix", type=str, default=None,
+                        help="sampling weights of the default sources (default folk=0.3,melody=0.4,bass=0.3; "
+                             "drums: gmd=0.8,library=0.2)")
     parser.add_argument("--bars", type=str, default="",
                         help="window lengths to train on, e.g. 2 (LatentSpace reads 2-bar pieces); default all")
     parser.add_argument("--init-from", type=Path, default=None,
@@ -142,11 +151,28 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    drums = args.family == "drums"
+    if drums and args.drum_dir is None and not args.data:
+        parser.error("--family drums needs --drum-dir DIR (a folder of drum MIDI files) or --data")
+    args.run_dir = args.run_dir or Path("runs/latent_drums" if drums else "runs/latent")
+    args.mix = args.mix or ("gmd=0.8,library=0.2" if drums else "folk=0.3,melody=0.4,bass=0.3")
     args.run_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
                         handlers=[logging.FileHandler(args.run_dir / "train.log"), logging.StreamHandler()])
     train_sets, held_sets, train_sources, weights, names = [], [], [], [], []
-    if args.data or args.midi_dir:
+    if drums and not args.data:
+        from symbolic.latent import drum_data
+
+        mix = {k.strip(): float(v) for k, v in (item.split("=") for item in args.mix.split(","))}
+        path = drum_data.prepare(args.drum_dir)
+        for index, name in enumerate(("gmd", "library")):
+            loaded = latent_data.load(path, held_out=False, kind=f"#{name}")
+            train_sets += loaded
+            train_sources += [index] * len(loaded)
+            held_sets += latent_data.load(path, held_out=True, kind=f"#{name}")
+            weights.append(mix.get(name, 0.0))
+            names.append(name)
+    elif args.data or args.midi_dir:
         paths = args.data or [latent_data.prepare(midi_dir=args.midi_dir)]
         for index, path in enumerate(paths):
             loaded = latent_data.load(path, held_out=False)
@@ -179,7 +205,7 @@ def main() -> None:
     data_path = Path("+".join(names))
 
     train_config = TrainConfig(batch_size=args.batch_size, max_beta=args.max_beta, free_bits=args.free_bits,
-                               learning_rate=args.learning_rate)
+                               learning_rate=args.learning_rate, transpose=0 if drums else TrainConfig.transpose)
     checkpoint_path = args.run_dir / "checkpoint.pt"
     torch.manual_seed(args.seed)
     if args.resume and checkpoint_path.exists():
@@ -199,7 +225,8 @@ def main() -> None:
             log.info("starting from the weights in %s", args.init_from)
         else:
             model = MelodyVAE(LatentConfig(latent_dim=args.latent_dim, encoder_hidden=args.encoder_hidden,
-                                           decoder_hidden=args.decoder_hidden))
+                                           decoder_hidden=args.decoder_hidden,
+                                           num_classes=NUM_DRUM_CLASSES if drums else NUM_CLASSES))
         optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
         step, best = 0, -1.0
         batches = Batches(train_sets, args.seed, weights, train_sources)
