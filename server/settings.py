@@ -70,6 +70,8 @@ class Settings:
     default_soundfont: str = "FluidR3_GM"
     composer_model_dir: Path = PACKAGE_ROOT / "symbolic" / "pretrained" / "default"
     latent_model_dir: Path = PACKAGE_ROOT / "symbolic" / "pretrained" / "latent"
+    # The 16-bar hierarchical model; its lower decoder is the model of latent_model_dir.
+    latent_section_model_dir: Path = PACKAGE_ROOT / "symbolic" / "pretrained" / "latent16"
     # A directory with a melody model: the embedded one, a transformers-layout musicgen-melody
     # checkpoint, or an audiocraft-layout one (state_dict.bin + compression_state_dict.bin).
     melody_model_dir: Path = PACKAGE_ROOT / "audio_render" / "pretrained" / "melody"
@@ -120,6 +122,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "OSTINATO_DEFAULT_SOUNDFONT": ("default_soundfont", str),
     "OSTINATO_COMPOSER_MODEL": ("composer_model_dir", Path),
     "OSTINATO_LATENT_MODEL": ("latent_model_dir", Path),
+    "OSTINATO_LATENT16_MODEL": ("latent_section_model_dir", Path),
     "OSTINATO_MELODY_MODEL": ("melody_model_dir", Path),
     "OSTINATO_ACCOMPANIST_MODEL": ("accompanist_model_dir", Path),
 }

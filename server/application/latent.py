@@ -7,14 +7,15 @@ work from these, so a Vary means the same thing whichever way it arrives.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ostinato.errors import InvalidInput, LimitExceeded
-from server.settings import Limits
+from server.settings import Limits, Settings
 
 if TYPE_CHECKING:
     from symbolic.composer import Generated
-    from symbolic.latent.representation import MelodyClip
+    from symbolic.latent.representation import MelodyClip, Notice
     from symbolic.latent.space import Decoding
 
 # The latent model's decoder has 130 output classes (128 pitches, note-off, no event).
@@ -78,3 +79,101 @@ def melody_result(clip: "MelodyClip", seed: int) -> "Generated":
     requested = Attributes(instruments=[int(clip.program)], time_signature=time_signature,
                            tempo_bpm=float(clip.tempo_bpm), bars=clip.num_bars)
     return Generated(clip=parsed, midi=midi, requested=requested, measured=measured, seed=seed)
+
+
+# -- which model reads a request (symbolic.latent.families) -----------------------------------------------
+
+MODEL_LABELS = {
+    "melody": "the 2-bar melody/bass model (read in 2-bar pieces)",
+    "bass": "the 2-bar melody/bass model (read in 2-bar pieces)",
+    "melody_16bar": "the 16-bar hierarchical model (one latent per 16 bars)",
+    "bass_16bar": "the 16-bar hierarchical model (one latent per 16 bars)",
+}
+
+
+@dataclass(frozen=True)
+class LatentInput:
+    """One input file as a latent model reads it: the family, the clip, and what the reading said."""
+
+    family: str
+    clip: Any  # MelodyClip for the line families
+    notices: tuple["Notice", ...]
+    tracks: str  # the tracks read, e.g. "1 'Bass'"
+
+
+def available_families(settings: Settings) -> set[str]:
+    """Families this server can serve (the line families always; the 16-bar one when its checkpoint is
+    there)."""
+    families = {"melody", "bass"}
+    if (settings.latent_section_model_dir / "config.json").exists():
+        families |= {"melody_16bar", "bass_16bar"}
+    return families
+
+
+def space_for(family: str, settings: Settings):  # type: ignore[no-untyped-def]
+    """The loaded model of a family (MissingAsset -> FAILED_PRECONDITION when absent)."""
+    from server.application.models import MODELS
+
+    if family in ("melody_16bar", "bass_16bar"):
+        return MODELS.section_space(settings)
+    return MODELS.latent_space(settings)
+
+
+def read_input(what: str, data: bytes, settings: Settings, family: str = "", track: str = "") -> LatentInput:
+    """Reads one request file for the family named (or chosen by its tracks, see families.py); errors
+    name the field (`what`). The notices say which model reads which tracks and what was left out."""
+    from symbolic.latent import families
+    from symbolic.latent.representation import Notice, read_clip
+
+    family = families.check_family(family)
+    available = available_families(settings)
+    tracks = families.tracks_of(data)
+    try:
+        kind, why = families.kind_of(tracks, family, available)
+        if kind != "line":  # drums and trio models are not served yet
+            raise InvalidInput(f"the {kind} model is not installed on this server")
+        chosen_track: str | int | None = track.strip() or None
+        chose_lowest = family in ("bass", "bass_16bar") and chosen_track is None and len(tracks) > 1
+        if chose_lowest:
+            lowest = families.lowest_track(tracks)
+            chosen_track = lowest.index if lowest is not None else None
+        read = read_clip(data, max_bars=settings.limits.max_bars, track=chosen_track)
+    except InvalidInput as error:
+        raise InvalidInput(f"{what}: {error}") from error
+    notices = list(read.notices)
+    label = f"{read.track_index} '{read.track_name.strip() or 'unnamed'}'"
+    if chose_lowest:
+        left_out = [t.label for t in tracks if t.index != read.track_index]
+        notices = [n for n in notices if n.code != "track_taken"]
+        notices.insert(0, Notice("track_taken", f"took track {label} (the lowest pitched track, for the bass "
+                                                f"model); left out {', '.join(left_out)}: name another with "
+                                                "track=NAME|INDEX"))
+    clip = read.clip
+    pitches = clip.tokens[clip.tokens < 128]
+    sections = "melody_16bar" in available and clip.num_bars >= 16 and clip.num_bars % 16 == 0
+    chosen, reason = families.line_family(family, float(pitches.mean()) if len(pitches) else 60.0,
+                                          clip.num_bars, sections)
+    if chosen not in available:
+        raise InvalidInput(f"{what}: the {chosen} model is not installed on this server")
+    if chosen.endswith("_16bar") and not (clip.num_bars >= 16 and clip.num_bars % 16 == 0):
+        raise InvalidInput(f"{what}: the 16-bar model reads clips of 16, 32, 48 or 64 bars; this one has "
+                           f"{clip.num_bars}: use family melody or bass")
+    notices.insert(0, Notice("model", f"{MODEL_LABELS[chosen]} read track {label}, {clip.num_bars} bars "
+                                      f"({reason}; {why})"))
+    return LatentInput(chosen, clip, tuple(notices), label)
+
+
+def pair_family(start: LatentInput, end: LatentInput, named: str) -> tuple[str, list["Notice"]]:
+    """The one family both ends of an interpolation go through, and a notice when it differs from how
+    one end was read on its own."""
+    from symbolic.latent.representation import Notice
+
+    if named:
+        return start.family, []
+    sections = {start.family.endswith("_16bar"), end.family.endswith("_16bar")}
+    if sections == {True}:
+        return start.family, []
+    if sections == {True, False}:
+        return "melody", [Notice("model", "one end is not whole 16-bar sections: both ends go through the 2-bar "
+                                          "model, in 2-bar pieces")]
+    return start.family, []

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from audio_render.melody.model import MelodyModel
     from symbolic.composer import Composer
     from symbolic.groove_model import GrooveModel
+    from symbolic.latent.hierarchical import SectionSpace
     from symbolic.latent.space import LatentSpace
 
 log = logging.getLogger("ostinato.models")
@@ -74,6 +75,18 @@ class ModelRegistry:
             from symbolic.latent.space import LatentSpace
 
             return LatentSpace.from_pretrained(Path(settings.latent_model_dir))
+
+        return self._get(key, load)
+
+    def section_space(self, settings: Settings) -> "SectionSpace":
+        """The 16-bar model of settings.latent_section_model_dir over the latent space above."""
+        key = ("16-bar latent space", Path(settings.latent_section_model_dir), Path(settings.latent_model_dir),
+               settings.torch_threads)
+
+        def load() -> "SectionSpace":
+            from symbolic.latent.hierarchical import SectionSpace
+
+            return SectionSpace.from_pretrained(Path(settings.latent_section_model_dir), self.latent_space(settings))
 
         return self._get(key, load)
 

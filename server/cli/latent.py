@@ -29,11 +29,17 @@ def _parse_shift(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"cannot read the shift {text!r}; write e.g. notes_per_bar=1.5") from None
 
 
+FAMILY_HELP = ("the model: melody, bass (the 2-bar line model, read in 2-bar pieces; bass takes the lowest "
+               "track unless --track names one), melody_16bar, bass_16bar (the 16-bar hierarchical model, "
+               "clips of 16/32/48/64 bars); default: chosen by the file's tracks, said in a notice")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "vary", help="variations of a 2-4 bar melody clip (latent space)",
-        description="Encode the melody of a 2-4 bar clip into the latent space and decode points near it "
-                    "(longer clips are varied two bars at a time). "
+        "vary", help="variations of a melody or bass clip (latent space)",
+        description="Encode a melody or bass line into the latent space and decode points near it "
+                    "(the 2-bar model reads clips two bars at a time; the 16-bar model, with --family, "
+                    "reads whole 16-bar sections). "
                     "Multi-track files: one line is varied, the --track you name, else a track named like a "
                     "melody, else the highest of the tracks that sound in most bars; a notice says which was "
                     "taken and what was left out or changed. Outputs keep the input's meter, tempo and register.")
@@ -46,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "notes_per_bar=1 (denser), pitch_range_octaves=-1, mean_pitch=1, rhythm_intensity=1")
     parser.add_argument("--track", default="", metavar="NAME|INDEX",
                         help="the track of a multi-track file to vary: its name or zero-based index")
+    parser.add_argument("--family", default="", help=FAMILY_HELP)
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("variations"))
     _add_sampling(parser)
     add_connection_arguments(parser)
@@ -53,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "interpolate", help="blend two clips through the latent space in N steps",
-        description="Interpolate between the melodies of two 2-4 bar clips (longer ones go two bars at a time), "
+        description="Interpolate between two melody or bass clips (the 2-bar model reads them two bars at a "
+                    "time; --family melody_16bar takes whole 16-bar sections), "
                     "endpoints included "
                     "(the first and last outputs are the model's reconstructions of the inputs).")
     parser.add_argument("start", type=Path, help="the first .mid file")
@@ -63,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the track to take from multi-track files (name or zero-based index), both ends")
     parser.add_argument("--start-track", default=None, metavar="NAME|INDEX", help="the start file's track")
     parser.add_argument("--end-track", default=None, metavar="NAME|INDEX", help="the end file's track")
+    parser.add_argument("--family", default="", help=FAMILY_HELP)
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("interpolation"))
     _add_sampling(parser)
     add_connection_arguments(parser)
@@ -92,7 +101,7 @@ def vary(args: argparse.Namespace) -> int:
     with connect(args) as client:
         clips = client.vary(args.midi, args.num_variations, similarity_distance=args.distance,
                             shifts=dict(args.shift), seed=args.seed, temperature=args.temperature,
-                            top_k=args.top_k, track=args.track, on_notice=_print_notice,
+                            top_k=args.top_k, track=args.track, family=args.family, on_notice=_print_notice,
                             on_progress=lambda p: update_bar(bar, p.fraction, p.message))
     bar.close()
     _write(clips, args.output_dir, args.midi.stem + "_var")
@@ -105,7 +114,8 @@ def interpolate(args: argparse.Namespace) -> int:
         clips = client.interpolate(
             args.start, args.end, args.steps, seed=args.seed, temperature=args.temperature, top_k=args.top_k,
             start_track=args.track if args.start_track is None else args.start_track,
-            end_track=args.track if args.end_track is None else args.end_track, on_notice=_print_notice,
+            end_track=args.track if args.end_track is None else args.end_track, family=args.family,
+            on_notice=_print_notice,
             on_progress=lambda p: update_bar(bar, p.fraction, p.message))
     bar.close()
     _write(clips, args.output_dir, "interp")

@@ -46,11 +46,12 @@ class LatentCalls(ClientBase):
         temperature: float = 0.0,
         top_k: int = 0,
         track: str | int = "",
+        family: str = "",
         on_progress: ProgressCallback | None = None,
         on_notice: NoticeCallback | None = None,
         timeout_s: float | None = None,
     ) -> list[composer_pb2.Clip]:
-        """Variations of a 2-4 bar clip (MIDI bytes or a .mid path) sampled near it in the latent space.
+        """Variations of a clip (MIDI bytes or a .mid path) sampled near it in the latent space.
 
         Args:
             similarity_distance: 0 gives the clip's reconstruction, 1 an unrelated sample.
@@ -58,12 +59,14 @@ class LatentCalls(ClientBase):
                 for "more dense"; known: notes_per_bar, rhythm_intensity, pitch_range_octaves, mean_pitch.
             temperature: 0 decodes greedily (same request, same clips); 0.1-2.0 samples each step.
             track: the track of a multi-track file to vary, by name or zero-based index ("" chooses).
-            on_notice: called with each Notice (track taken and why, chords cut to one note, ...).
+            family: the model family ("melody", "bass", "melody_16bar", "bass_16bar"); "" chooses by the
+                file's tracks (see VaryRequest.family).
+            on_notice: called with each Notice (the model and tracks read, chords cut to one note, ...).
         """
         request = composer_pb2.VaryRequest(
             midi=_midi_bytes(midi), num_variations=num_variations, similarity_distance=similarity_distance,
             shifts=[composer_pb2.AttributeShift(attribute=k, amount=v) for k, v in (shifts or {}).items()],
-            sampling=_sampling(seed, temperature, top_k), track=str(track))
+            sampling=_sampling(seed, temperature, top_k), track=str(track), family=family)
         return self._clips(self._stub(composer_pb2_grpc.ComposerStub).Vary, request, on_progress, timeout_s,
                            on_notice)
 
@@ -78,15 +81,17 @@ class LatentCalls(ClientBase):
         top_k: int = 0,
         start_track: str | int = "",
         end_track: str | int = "",
+        family: str = "",
         on_progress: ProgressCallback | None = None,
         on_notice: NoticeCallback | None = None,
         timeout_s: float | None = None,
     ) -> list[composer_pb2.Clip]:
         """`steps` clips (2-16) from start to end, endpoints included: the first and last are the
         model's reconstructions of the two inputs. Each clip keeps the meter of the nearer input and
-        the tempo moves linearly between the two."""
+        the tempo moves linearly between the two. family: as in vary, for both ends."""
         request = composer_pb2.InterpolateRequest(
             start_midi=_midi_bytes(start_midi), end_midi=_midi_bytes(end_midi), steps=steps,
-            sampling=_sampling(seed, temperature, top_k), start_track=str(start_track), end_track=str(end_track))
+            sampling=_sampling(seed, temperature, top_k), start_track=str(start_track), end_track=str(end_track),
+            family=family)
         return self._clips(self._stub(composer_pb2_grpc.ComposerStub).Interpolate, request, on_progress,
                            timeout_s, on_notice)

@@ -19,7 +19,6 @@ from typing import Callable, Iterator
 
 import grpc
 
-from ostinato.errors import InvalidInput
 from ostinato.runtime import CancelToken, ProgressEvent
 from protos.ostinato.v1 import common_pb2, composer_pb2
 from server.application import latent as latent_work
@@ -36,17 +35,6 @@ def load_space(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _decoding(message: composer_pb2.Sampling):  # type: ignore[no-untyped-def]
     return latent_work.decoding(message.seed, message.temperature, message.top_k)
-
-
-def _read_clip(what: str, data: bytes, settings: Settings, track: str = ""):  # type: ignore[no-untyped-def]
-    """The ReadClip of one request field (clip, track taken, notices); errors name the field."""
-    from symbolic.latent.representation import read_clip
-
-    check_size(what, data, settings.limits.max_midi_bytes)
-    try:
-        return read_clip(data, max_bars=settings.limits.max_bars, track=track.strip() or None)
-    except InvalidInput as error:
-        raise InvalidInput(f"{what}: {error}") from error
 
 
 def _notices(response_type, read, prefix: str = "") -> Iterator:  # type: ignore[no-untyped-def]
@@ -86,14 +74,17 @@ def vary(request: composer_pb2.VaryRequest, context: grpc.ServicerContext,
     """num_variations clips near the request's clip (streamed Progress, then one Clip each)."""
     limits = settings.limits
     latent_work.check_vary(request.num_variations, request.similarity_distance, limits)
-    read = _read_clip("midi", request.midi, settings, request.track)
+    check_size("midi", request.midi, limits.max_midi_bytes)
+    read = latent_work.read_input("midi", request.midi, settings, request.family, request.track)
     clip = read.clip
     shifts = latent_work.total_shifts((shift.attribute, shift.amount) for shift in request.shifts)
     seed = _seed(request.sampling)
     sampling = composer_pb2.Sampling(seed=seed, temperature=request.sampling.temperature,
                                      top_k=request.sampling.top_k)
     decoding = _decoding(sampling)
-    space = load_space(settings)
+    space = latent_work.space_for(read.family, settings)
+    if shifts:
+        space.shift_clip(clip, shifts)  # unknown or unoffered shifts: INVALID_ARGUMENT before any work
 
     def work(emit: Callable[[object], None], token: CancelToken):  # type: ignore[no-untyped-def]
         from symbolic.latent.representation import Notice
@@ -114,13 +105,17 @@ def interpolate(request: composer_pb2.InterpolateRequest, context: grpc.Servicer
     """`steps` clips from start to end through the latent space, endpoints included."""
     limits = settings.limits
     latent_work.check_interpolate(request.steps, limits)
-    start_read = _read_clip("start_midi", request.start_midi, settings, request.start_track)
-    end_read = _read_clip("end_midi", request.end_midi, settings, request.end_track)
+    check_size("start_midi", request.start_midi, limits.max_midi_bytes)
+    check_size("end_midi", request.end_midi, limits.max_midi_bytes)
+    start_read = latent_work.read_input("start_midi", request.start_midi, settings, request.family,
+                                        request.start_track)
+    end_read = latent_work.read_input("end_midi", request.end_midi, settings, request.family, request.end_track)
+    family, pair_notices = latent_work.pair_family(start_read, end_read, request.family)
     start, end = start_read.clip, end_read.clip
     seed = _seed(request.sampling)
     decoding = _decoding(composer_pb2.Sampling(seed=seed, temperature=request.sampling.temperature,
                                                top_k=request.sampling.top_k))
-    space = load_space(settings)
+    space = latent_work.space_for(family, settings)
 
     def work(emit: Callable[[object], None], token: CancelToken):  # type: ignore[no-untyped-def]
         return space.interpolate(start, end, int(request.steps), decoding,
@@ -128,4 +123,6 @@ def interpolate(request: composer_pb2.InterpolateRequest, context: grpc.Servicer
 
     yield from _notices(composer_pb2.InterpolateResponse, start_read, "start: ")
     yield from _notices(composer_pb2.InterpolateResponse, end_read, "end: ")
+    for notice in pair_notices:
+        yield composer_pb2.InterpolateResponse(notice=common_pb2.Notice(code=notice.code, message=notice.message))
     yield from _stream_clips(context, work, composer_pb2.InterpolateResponse, seed)

@@ -270,6 +270,11 @@ class LatentSpace:
         return replace(clip, tokens=tokens)
 
     # -- what a musician asks for (clips of any length) ----------------------------------------------
+    def _split(self, clip: MelodyClip) -> _Pieces:
+        """The clip cut into the units that get one latent each (2-bar pieces here; 16-bar sections in
+        hierarchical.SectionSpace)."""
+        return split(clip)
+
     def _decode_pieces(self, latents: np.ndarray, layout: _Pieces, like: MelodyClip,
                        decoding: Decoding) -> list[MelodyClip]:
         """Decodes rows of len(layout.pieces) latents each into whole clips."""
@@ -279,7 +284,7 @@ class LatentSpace:
 
     def reconstruct(self, clip: MelodyClip, decoding: Decoding = Decoding()) -> MelodyClip:
         """The clip as the model hears it: encoded and decoded again."""
-        layout = split(clip)
+        layout = self._split(clip)
         return self._decode_pieces(self.encode(layout.pieces), layout, clip, decoding)[0]
 
     def vary(self, clip: MelodyClip, num_variations: int, similarity_distance: float,
@@ -305,12 +310,12 @@ class LatentSpace:
             raise InvalidInput(f"similarity_distance {similarity_distance:g} is out of range: use 0-1")
         check_decoding(decoding)
         rng = np.random.default_rng(decoding.seed)
-        layout = split(clip)
+        layout = self._split(clip)
         shifts = shifts or {}
         encoded = self.encode(layout.pieces)
         shifted_clip = self.shift_clip(clip, shifts)
         shifted = encoded if shifted_clip is clip or np.array_equal(shifted_clip.tokens, clip.tokens) else \
-            self.encode(split(shifted_clip).pieces)
+            self.encode(self._split(shifted_clip).pieces)
         latents = np.stack([self.shift(z, shifts) for z in shifted])
         if similarity_distance == 0:
             progress(ProgressEvent("vary", 0.5, f"decoding {num_variations} variations"))
@@ -362,7 +367,7 @@ class LatentSpace:
         if steps > max_steps:
             raise LimitExceeded("interpolation steps", steps, max_steps)
         check_decoding(decoding)
-        layouts = split(start), split(end)
+        layouts = self._split(start), self._split(end)
         latents = self.encode(layouts[0].pieces), self.encode(layouts[1].pieces)
         fractions = [i / (steps - 1) for i in range(steps)]
         same_shape = start.time_signature == end.time_signature and start.num_steps == end.num_steps

@@ -232,20 +232,22 @@ class AttributeShift(_message.Message):
     def __init__(self, attribute: _Optional[str] = ..., amount: _Optional[float] = ...) -> None: ...
 
 class VaryRequest(_message.Message):
-    __slots__ = ("midi", "num_variations", "similarity_distance", "shifts", "sampling", "track")
+    __slots__ = ("midi", "num_variations", "similarity_distance", "shifts", "sampling", "track", "family")
     MIDI_FIELD_NUMBER: _ClassVar[int]
     NUM_VARIATIONS_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     SHIFTS_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
     TRACK_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
     midi: bytes
     num_variations: int
     similarity_distance: float
     shifts: _containers.RepeatedCompositeFieldContainer[AttributeShift]
     sampling: Sampling
     track: str
-    def __init__(self, midi: _Optional[bytes] = ..., num_variations: _Optional[int] = ..., similarity_distance: _Optional[float] = ..., shifts: _Optional[_Iterable[_Union[AttributeShift, _Mapping]]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., track: _Optional[str] = ...) -> None: ...
+    family: str
+    def __init__(self, midi: _Optional[bytes] = ..., num_variations: _Optional[int] = ..., similarity_distance: _Optional[float] = ..., shifts: _Optional[_Iterable[_Union[AttributeShift, _Mapping]]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., track: _Optional[str] = ..., family: _Optional[str] = ...) -> None: ...
 
 class VaryResponse(_message.Message):
     __slots__ = ("progress", "clip", "notice")
@@ -258,20 +260,22 @@ class VaryResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., clip: _Optional[_Union[Clip, _Mapping]] = ..., notice: _Optional[_Union[_common_pb2.Notice, _Mapping]] = ...) -> None: ...
 
 class InterpolateRequest(_message.Message):
-    __slots__ = ("start_midi", "end_midi", "steps", "sampling", "start_track", "end_track")
+    __slots__ = ("start_midi", "end_midi", "steps", "sampling", "start_track", "end_track", "family")
     START_MIDI_FIELD_NUMBER: _ClassVar[int]
     END_MIDI_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
     START_TRACK_FIELD_NUMBER: _ClassVar[int]
     END_TRACK_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
     start_midi: bytes
     end_midi: bytes
     steps: int
     sampling: Sampling
     start_track: str
     end_track: str
-    def __init__(self, start_midi: _Optional[bytes] = ..., end_midi: _Optional[bytes] = ..., steps: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., start_track: _Optional[str] = ..., end_track: _Optional[str] = ...) -> None: ...
+    family: str
+    def __init__(self, start_midi: _Optional[bytes] = ..., end_midi: _Optional[bytes] = ..., steps: _Optional[int] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., start_track: _Optional[str] = ..., end_track: _Optional[str] = ..., family: _Optional[str] = ...) -> None: ...
 
 class InterpolateResponse(_message.Message):
     __slots__ = ("progress", "clip", "notice")
