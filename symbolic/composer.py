@@ -332,7 +332,7 @@ class Composer:
         constraints = BodyConstraints(
             time_signature=time_signature, programs=model_programs, required_programs=model_programs,
             roles=roles, bar_chords=bar_chords, fill_every_bar=not sparse_asked, span_push=4.0,
-            density_asked=density_asked, pace_bias=4.0 if density_asked else 2.5,
+            density_asked=density_asked, onset_budget=density_asked, pace_bias=4.0 if density_asked else 2.5,
             pitch_low=attributes.pitch_low, pitch_high=attributes.pitch_high,
             # Key and density are steered whether asked for or sampled in the prefix: the clip should
             # be what the request shown back to the user says.

@@ -20,7 +20,7 @@ import numpy as np
 
 from ostinato.errors import Cancelled
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn
-from symbolic.attributes import DRUM_PROGRAM
+from symbolic.attributes import DENSITY_EDGES_ONSETS_PER_QUARTER, DRUM_PROGRAM
 from symbolic.batching import StepBatcher
 from symbolic.stepper import NumpyStepper
 from symbolic.tonality import TonalCentre
@@ -99,6 +99,10 @@ class BodyConstraints:
     bar_chords: list | None = None
     fill_every_bar: bool = False
     density_asked: bool = False  # a requested density is paced toward its band's middle
+    # A requested density held bar by bar (_OnsetBudget): each bar's distinct pitched onsets stay between
+    # the fewest and the most that keep the clip so far inside density_band; a sparse band also drops
+    # the mid-bar strikes of bass, chords and counter-melody when a bar has no room for them.
+    onset_budget: bool = False
     melody_chord_bias: float = 1.2
     bass_chord_bias: float = 1.5
     # Tonal centre (symbolic.tonality): with a major/minor key here, pitch choices lean toward what tells
@@ -406,8 +410,20 @@ class MaskBook:
             return (0,)
         if role in ("chords", "bass", "counter_melody"):
             half = self.max_position // 2
-            return (0, half) if self.c.time_signature[0] % 2 == 0 else (0,)
+            return (0, half) if self.c.time_signature[0] % 2 == 0 and self.mid_bar_strikes else (0,)
         return ()
+
+    @property
+    def mid_bar_strikes(self) -> bool:
+        """False when a held density leaves a bar fewer than three onsets (sparse 2/4, 4/4, 6/8): the
+        downbeat then carries the required strikes and the tune keeps a beat of its own."""
+        if not self.c.onset_budget or self.c.density_band is None:
+            return True
+        high = self.c.density_band[1]
+        if high > DENSITY_EDGES_ONSETS_PER_QUARTER[-1]:
+            return True
+        bar_q = self.c.time_signature[0] * 4.0 / self.c.time_signature[1]
+        return (high - _OnsetBudget.MARGIN) * bar_q >= 3.0
 
     @property
     def fill_deadline(self) -> int:
@@ -593,6 +609,95 @@ def kept_events(bar_tokens: list[int], vocab: Vocabulary) -> list[tuple[int, lis
     return [(position, tokens) for position, tokens in events if tokens]
 
 
+class _OnsetBudget:
+    """A requested density held bar by bar, in the outside judge's measure: distinct pitched onsets
+    (sixteenth grid) per quarter note over the whole clip. Each bar gets the fewest and the most new
+    onsets that keep the clip so far inside the band (MARGIN inside its edges); masks keep the bar
+    between them. Past the most, a new position may hold only drums or a strike a role owes; short of
+    the fewest, the bar cannot end and positions leave room for the onsets still owed. The soft pacing
+    (MaskBook.pace) still chooses where inside those limits."""
+
+    MARGIN = 0.06  # onsets per quarter kept inside each band edge
+
+    def __init__(self, book: MaskBook, band: tuple[float, float], programs: list[int]) -> None:
+        edges = DENSITY_EDGES_ONSETS_PER_QUARTER
+        vocab = book.vocab
+        self.book = book
+        self.low = band[0] + self.MARGIN if band[0] >= edges[0] else 0.0  # the sparsest band has no floor
+        self.high = band[1] - self.MARGIN if band[1] <= edges[-1] else float("inf")  # the densest no ceiling
+        ticks_per_quarter = book.c.time_signature[1]
+        self.bar_q = book.max_position / ticks_per_quarter
+        self.sixteenths = int(round(self.bar_q * 4))
+        self.sixteenth_of = {value: int(value * 4 // ticks_per_quarter) for value, _ in book.position_ids}
+        self.position_index = np.array([index for _, index in book.position_ids])
+        self.position_sixteenth = np.array([self.sixteenth_of[value] for value, _ in book.position_ids])
+        self.position_value = np.array([value for value, _ in book.position_ids])
+        self.pitched_ids = np.array([vocab.program[p] for p in programs if p != DRUM_PROGRAM], dtype=int)
+        self.drum_id = vocab.program[DRUM_PROGRAM] if DRUM_PROGRAM in programs else None
+        self.ends = [vocab.bar, vocab.eos]
+        self.fewest = 0
+        self.most = 0
+        self.before = 0  # onsets of the finished bars
+        self.struck: set[int] = set()  # sixteenths of this bar with a pitched onset
+
+    def start_bar(self, bar_index: int) -> None:
+        """The limits of bar `bar_index` of the new bars, from the onsets of the bars before it."""
+        self.before += len(self.struck)
+        elapsed_q = (bar_index + 1) * self.bar_q
+        self.fewest = max(0, int(np.ceil(self.low * elapsed_q - 1e-9)) - self.before)
+        self.most = (int(np.floor(self.high * elapsed_q - 1e-9)) - self.before if np.isfinite(self.high)
+                     else self.sixteenths)
+        self.struck = set()
+
+    def strike(self, position: int) -> bool:
+        """A pitched note at `position`; True when it is a new onset of the bar."""
+        sixteenth = self.sixteenth_of.get(position, position)
+        if sixteenth in self.struck:
+            return False
+        self.struck.add(sixteenth)
+        return True
+
+    def restrict(self, bias: np.ndarray, state: str, position: int, plan: "_BarPlan | None") -> np.ndarray:
+        """`bias` with the bar's limits applied (unchanged when they would leave no token)."""
+        count = len(self.struck)
+        need = self.fewest - count
+        full = count >= self.most
+        if need <= 0 and not full:
+            return bias
+        here = position >= 0 and self.sixteenth_of.get(position, position) in self.struck
+        due_here = plan is not None and position >= 0 and bool(plan._due_here(position))
+        restricted = bias.copy()
+        if state == "after_position":
+            if full and not here and not due_here:
+                restricted[self.pitched_ids] = NEG
+            elif need > 0 and not here and self.drum_id is not None and \
+                    self.sixteenths - self.sixteenth_of.get(position, position) <= need:
+                restricted[self.drum_id] = NEG
+        elif state in ("bar_start", "after_duration"):
+            current = self.sixteenth_of.get(position, position) if position >= 0 else -1
+            later = self.position_value > position
+            if full:
+                if position >= 0 and not here and not due_here:
+                    restricted[self.pitched_ids] = NEG
+                if self.drum_id is None:
+                    due = plan.due_positions(position + 1) if plan is not None else set()
+                    closed = later & ~np.isin(self.position_value, list(due))
+                    restricted[self.position_index[closed]] = NEG
+            left = self.sixteenths - 1 - current  # sixteenths after this one
+            if need > 0 and position >= 0 and not here and need > left:
+                restricted[self.position_index] = NEG  # every sixteenth left is owed: strike here
+                restricted[self.ends] = NEG
+                if self.drum_id is not None:
+                    restricted[self.drum_id] = NEG
+            elif 0 < need <= left:
+                restricted[self.ends] = NEG
+                late = self.position_sixteenth > self.sixteenths - need
+                restricted[self.position_index[late]] = NEG
+        if not np.isfinite(restricted).any():
+            return bias
+        return restricted
+
+
 class _BarPlan:
     """What the roles still owe in one bar: required strikes (anchors), parts not yet heard, and a
     pad or chord strike still missing its root or third."""
@@ -632,6 +737,13 @@ class _BarPlan:
         if self.unheard:
             due.append(max(position, self.book.fill_deadline))
         return min(due) if due else None
+
+    def due_positions(self, position: int) -> set[int]:
+        """Positions (>= position) where some part must still strike."""
+        due = {p for p, programs in self.due.items() if programs and p >= position}
+        if self.unheard:
+            due.add(max(position, self.book.fill_deadline))
+        return due
 
     def _due_here(self, position: int) -> tuple[int, ...]:
         programs = set(self.due.get(position, set()))
@@ -742,12 +854,16 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
     pitch_classes = np.array([pitch_of[index] % 12 for index in pitch_index])
     quarters_of = vocab.duration_quarters(constraints.time_signature[1])
     last_pitch: int | None = None
+    budget = (_OnsetBudget(book, constraints.density_band, list(constraints.programs))
+              if constraints.onset_budget and constraints.density_band is not None else None)
     for bar_index in range(new_bars):
         last_bar = bar_index == new_bars - 1
         chord = (constraints.bar_chords[bar_index]
                  if constraints.bar_chords and bar_index < len(constraints.bar_chords) else None)
         plan = _BarPlan(book, roles, fill_programs, chord, phrase_end=(last_bar or bar_index % 4 == 3) if constraints.phrase_end is None
                         else constraints.phrase_end)
+        if budget is not None:
+            budget.start_bar(bar_index)
         bar = [vocab.bar, time_signature_token]
         if decoder.room() < 8:
             decoder.reset(window_of(prefix, all_bars, [], capacity))
@@ -798,6 +914,8 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                     bias = bias + book.pace(position, -1)
                 elif onsets < low * elapsed_q - 0.5:
                     bias = bias + book.pace(position, +1)
+            if budget is not None and state in ("bar_start", "after_duration", "after_position"):
+                bias = budget.restrict(bias, state, position, plan if roles else None)
             if state in ("after_duration", "after_position") and position >= book.max_position - 1 and missing:
                 # no later position is left: let a missing instrument play at this one
                 bias = bias.copy()
@@ -855,6 +973,8 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                     if last_onset != (bar_index, position):
                         onsets += 1
                         last_onset = (bar_index, position)
+                    if budget is not None:
+                        budget.strike(position)
                     pitch = pitch_of[token]
                     lowest = pitch if lowest is None else min(lowest, pitch)
                     highest = pitch if highest is None else max(highest, pitch)
