@@ -12,6 +12,10 @@ directly but its mel codec loses pitch below 1 kHz, so its backing is not in key
     backing = ComposedBacking(composer)              # a symbolic.composer.Composer
     for item in backing.generate(AccompanimentRequest(samples, 44_100, part="backing")):
         ...                                          # Analysis, then AccompanimentChunks (same as the model)
+
+It streams: the first two bars are written from the melody's first seconds (transcribed alone), sent, and
+only then is the whole melody transcribed; the key and chords of the bars after come from all of it (a
+second Analysis says so).
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ BAR_BEATS = 4  # tracked beats per composed bar (one chord each); the Composer w
 FIRST_SEGMENT_BARS = 2  # the first call is short, so the first audio comes early
 SEGMENT_BARS = 16  # then the Composer writes this many bars per call (its limit is 64)
 FALLBACK_TEMPO_BPM = 100.0
+# The first transcription hears only the melody's start (basic-pitch costs ~0.05 s per second of audio on
+# one core, so a 30 s clip's whole transcription held the first chunk back 1.5 s): the first segment's bars
+# and a beat more, within these bounds.
+HEAD_MIN_S = 4.0
+HEAD_MAX_S = 8.0
 BACKING_LEVEL = 0.8  # backing RMS relative to the melody's
 RENDER_RATES_HZ = (22_050, 96_000)  # render at the input's rate inside this span, else 48 kHz and resample
 # Viterbi: cost of a chord change, relative to a bar's (normalised) note weight. Chosen on held-out POP909
@@ -52,14 +61,26 @@ CHANGE_PENALTY = 0.3
 
 
 @dataclass
+class Listening:
+    """The melody in mono at its own rate, its tracked beats, and the bars they make."""
+
+    mono: np.ndarray
+    sample_rate_hz: int
+    beats: BeatGrid
+    first_beat: int  # index (may be negative) of bar 0's first beat in the extended beat grid
+    bars: int  # bars from bar 0 to the end of the audio
+
+
+@dataclass
 class Heard:
     """What the hybrid heard in the melody: beats, key, one chord per bar and where bar 0 starts."""
 
     beats: BeatGrid
-    key: "object"  # symbolic.attributes.Key
+    key: "object"  # symbolic.attributes.Key (None when nothing pitched was heard in the part listened to)
     chords: list = field(default_factory=list)  # symbolic.chords.Chord per bar
     first_beat: int = 0  # index (may be negative) of bar 0's first beat in the extended beat grid
     notes: int = 0
+    complete: bool = True  # heard from the whole melody (False: from its first seconds only)
 
 
 def _beat_grid(mono: np.ndarray, rate_hz: int) -> BeatGrid:
@@ -153,26 +174,13 @@ class ComposedBacking:
             pass
 
     # ----------------------------------------------------------------------------- listening
-    def hear(self, samples: np.ndarray, sample_rate_hz: int) -> Heard:
-        """Beats, key and per-bar chords of a melody recording ((frames, channels) float32)."""
-        from audio_render.audio_io import encode_wav, to_mono
+    def listen(self, samples: np.ndarray, sample_rate_hz: int) -> Listening:
+        """The melody in mono, its tracked beats and where bar 0 starts ((frames, channels) float32 in)."""
+        from audio_render.audio_io import to_mono
         from audio_render.chroma import resample
-        from audio_render.transcribe import transcribe
-        from symbolic.attributes import Key, find_key
 
         mono = to_mono(samples)[:, 0]
-        mono_16k = resample(mono, sample_rate_hz, 16_000)
-        grid = _beat_grid(mono_16k, 16_000)
-        notes = transcribe(encode_wav(mono, sample_rate_hz), monophonic=True,
-                           max_duration_s=samples.shape[0] / sample_rate_hz + 1.0)
-        if len(notes) == 0:
-            raise InvalidInput("no pitched notes were heard in the audio: the composer route needs a sung or played "
-                               "melody (for drums, ask for PART_DRUMS)")
-        key = find_key(notes.pitch, notes.duration)
-        if key is not None and key.mode not in ("major", "minor"):  # a church mode: its scale's major key
-            scale = key.scale_pitch_classes()
-            key = next(Key(tonic, "major") for tonic in range(12) if Key(tonic, "major").scale_pitch_classes() == scale)
-        key = key or Key(int(np.bincount(notes.pitch % 12).argmax()), "major")  # no profile fits: the commonest note
+        grid = _beat_grid(resample(mono, sample_rate_hz, 16_000), 16_000)
         downbeats = np.flatnonzero(grid.downbeat)
         first_down = int(downbeats[0]) if downbeats.size else 0
         first_beat = first_down - BAR_BEATS * math.ceil(first_down / BAR_BEATS)
@@ -180,21 +188,59 @@ class ComposedBacking:
             first_beat -= BAR_BEATS  # bar 0 starts at or before the audio
         end_position = float(_beat_position(grid, np.array([mono.size / sample_rate_hz]))[0])
         bars = max(1, math.ceil((end_position - first_beat) / BAR_BEATS))
+        return Listening(mono, sample_rate_hz, grid, first_beat, bars)
+
+    def head_seconds(self, listening: Listening) -> float:
+        """How much of the melody the first transcription hears: the first segment's bars and a beat more,
+        at least HEAD_MIN_S, at most HEAD_MAX_S (the first chunk waits for this transcription)."""
+        end_beat = float(FIRST_SEGMENT_BARS * BAR_BEATS + listening.first_beat + 1)
+        end_s = float(_beat_time(listening.beats, np.array([end_beat]))[0])
+        return float(np.clip(end_s, HEAD_MIN_S, HEAD_MAX_S))
+
+    def hear(self, listening: Listening, until_s: float | None = None) -> Heard:
+        """Key and per-bar chords of the melody, transcribed up to until_s (None: all of it).
+
+        Raises InvalidInput when the whole melody holds no pitched note; a part of it with none gives a
+        Heard with no notes (key None), for the caller to hear the whole."""
+        from audio_render.audio_io import encode_wav
+        from audio_render.transcribe import TranscribedNotes, transcribe
+        from symbolic.attributes import Key, find_key
+
+        rate = listening.sample_rate_hz
+        whole = until_s is None or until_s * rate >= listening.mono.size
+        mono = listening.mono if whole else listening.mono[: int(until_s * rate)]
+        if whole or np.any(np.abs(mono) > 1e-4):
+            notes = transcribe(encode_wav(mono, rate), monophonic=True, max_duration_s=mono.size / rate + 1.0)
+        else:
+            notes = TranscribedNotes(np.zeros(0), np.zeros(0), np.zeros(0, int), np.zeros(0, int))
+        if len(notes) == 0:
+            if whole:
+                raise InvalidInput("no pitched notes were heard in the audio: the composer route needs a sung or "
+                                   "played melody (for drums, ask for PART_DRUMS)")
+            return Heard(listening.beats, None, [], listening.first_beat, 0, complete=False)
+        key = find_key(notes.pitch, notes.duration)
+        if key is not None and key.mode not in ("major", "minor"):  # a church mode: its scale's major key
+            scale = key.scale_pitch_classes()
+            key = next(Key(tonic, "major") for tonic in range(12) if Key(tonic, "major").scale_pitch_classes() == scale)
+        key = key or Key(int(np.bincount(notes.pitch % 12).argmax()), "major")  # no profile fits: the commonest note
+        grid, first_beat, bars = listening.beats, listening.first_beat, listening.bars
+        if not whole:  # the bars the heard part reaches
+            heard_end = float(_beat_position(grid, np.array([mono.size / rate]))[0])
+            bars = max(1, min(bars, math.ceil((heard_end - first_beat) / BAR_BEATS)))
         weights = np.zeros((bars, 12))
-        if len(notes):
-            onset = _beat_position(grid, notes.onset) - first_beat
-            offset = _beat_position(grid, notes.onset + notes.duration) - first_beat
-            for start, stop, pitch in zip(onset, offset, notes.pitch):
-                for bar in range(max(0, int(start // BAR_BEATS)), min(bars, int(stop // BAR_BEATS) + 1)):
-                    overlap = min(stop, (bar + 1) * BAR_BEATS) - max(start, bar * BAR_BEATS)
-                    on_downbeat = 1.5 if abs(start - bar * BAR_BEATS) < 0.25 else 1.0
-                    weights[bar, int(pitch) % 12] += max(0.0, overlap) * on_downbeat
-        return Heard(grid, key, estimate_chords(weights, key), first_beat, len(notes))
+        onset = _beat_position(grid, notes.onset) - first_beat
+        offset = _beat_position(grid, notes.onset + notes.duration) - first_beat
+        for start, stop, pitch in zip(onset, offset, notes.pitch):
+            for bar in range(max(0, int(start // BAR_BEATS)), min(bars, int(stop // BAR_BEATS) + 1)):
+                overlap = min(stop, (bar + 1) * BAR_BEATS) - max(start, bar * BAR_BEATS)
+                on_downbeat = 1.5 if abs(start - bar * BAR_BEATS) < 0.25 else 1.0
+                weights[bar, int(pitch) % 12] += max(0.0, overlap) * on_downbeat
+        return Heard(grid, key, estimate_chords(weights, key), first_beat, len(notes), complete=whole)
 
     # ----------------------------------------------------------------------------- writing
-    def compose(self, heard: Heard, seed: int, cancel: CancelToken) -> Iterator[tuple[int, list]]:
-        """Per segment of bars (FIRST_SEGMENT_BARS first, so the first audio comes early, then
-        SEGMENT_BARS): (the bar after the segment, its (program, start beat, end beat, pitch, velocity)
+    def compose(self, heard: Heard, first_bar: int, seed: int, cancel: CancelToken) -> tuple[int, list]:
+        """One segment of bars from first_bar (FIRST_SEGMENT_BARS at bar 0, so the first audio comes early,
+        then SEGMENT_BARS): (the bar after the segment, its (program, start beat, end beat, pitch, velocity)
         notes), beats counted from bar 0."""
         import pretty_midi
 
@@ -202,30 +248,27 @@ class ComposedBacking:
         from symbolic.chords import progression_text
         from symbolic.decoding import Sampling
 
+        cancel.check()
         tempo = heard.beats.tempo_bpm or FALLBACK_TEMPO_BPM
         tempo = float(np.clip(tempo, 40.0, 240.0))
         instruments = [BASS_PROGRAM, CHORDS_PROGRAM, RHYTHM_PROGRAM]
         roles = {BASS_PROGRAM: "bass", CHORDS_PROGRAM: "chords", RHYTHM_PROGRAM: "arpeggio"}
-        first = 0
-        while first < len(heard.chords):
-            cancel.check()
-            size = FIRST_SEGMENT_BARS if first == 0 else SEGMENT_BARS
-            chords = heard.chords[first : first + size]
-            result = self.composer.generate(
-                Attributes(instruments=instruments, roles=roles, key=heard.key, time_signature=(BAR_BEATS, 4),
-                           tempo_bpm=tempo, bars=len(chords), chords=progression_text(chords)),
-                Sampling(seed=(seed or 1) + first), cancel=cancel)
-            midi = pretty_midi.PrettyMIDI(io.BytesIO(result.midi))
-            notes = []
-            for instrument in midi.instruments:
-                if instrument.is_drum:
-                    continue
-                for note in instrument.notes:
-                    start = midi.time_to_tick(note.start) / midi.resolution + first * BAR_BEATS
-                    end = midi.time_to_tick(note.end) / midi.resolution + first * BAR_BEATS
-                    notes.append((instrument.program, start, end, note.pitch, note.velocity))
-            first += len(chords)
-            yield first, notes
+        size = FIRST_SEGMENT_BARS if first_bar == 0 else SEGMENT_BARS
+        chords = heard.chords[first_bar : first_bar + size]
+        result = self.composer.generate(
+            Attributes(instruments=instruments, roles=roles, key=heard.key, time_signature=(BAR_BEATS, 4),
+                       tempo_bpm=tempo, bars=len(chords), chords=progression_text(chords)),
+            Sampling(seed=(seed or 1) + first_bar), cancel=cancel)
+        midi = pretty_midi.PrettyMIDI(io.BytesIO(result.midi))
+        notes = []
+        for instrument in midi.instruments:
+            if instrument.is_drum:
+                continue
+            for note in instrument.notes:
+                start = midi.time_to_tick(note.start) / midi.resolution + first_bar * BAR_BEATS
+                end = midi.time_to_tick(note.end) / midi.resolution + first_bar * BAR_BEATS
+                notes.append((instrument.program, start, end, note.pitch, note.velocity))
+        return first_bar + len(chords), notes
 
     def render(self, heard: Heard, notes, frames: int, rate_hz: int) -> np.ndarray:
         """The notes on the tracked beats, rendered mono at rate_hz, exactly `frames` long."""
@@ -263,7 +306,9 @@ class ComposedBacking:
     # ----------------------------------------------------------------------------- serving
     def generate(self, request: AccompanimentRequest, progress: ProgressFn = no_progress,
                  cancel: CancelToken | None = None) -> Iterator[Analysis | AccompanimentChunk]:
-        """Same stream as `model.Accompanist.generate`: one Analysis, then the part (and mix) in order."""
+        """Same stream as `model.Accompanist.generate`: an Analysis, then the part (and mix) in order; a
+        second Analysis (key and chords from the whole melody) comes before the first chunk written from
+        them, when the first was heard from the melody's start only."""
         if request.part != "backing":
             raise InvalidInput("the composer route writes backing only: ask for drums with the token model")
         samples = np.asarray(request.samples, dtype=np.float32)
@@ -271,31 +316,35 @@ class ComposedBacking:
             raise InvalidInput("the audio must be (frames, channels) samples with at least one frame")
         cancel = cancel or CancelToken()
         rate, frames = int(request.sample_rate_hz), samples.shape[0]
-        progress(ProgressEvent("analyse", 0.02, "tracking beats, transcribing the melody, finding key and chords"))
-        heard = self.hear(samples, rate)
-        from symbolic.chords import progression_text
-
-        yield Analysis(heard.beats, heard.beats.tempo_bpm, f"hybrid backing (not the audio-token model): "
-                       f"{heard.notes} notes transcribed with basic-pitch, key {heard.key}, chords per bar "
-                       f"{progression_text(heard.chords)}; bass, piano and guitar written by the symbolic Composer, "
-                       f"rendered with FluidSynth on the tracked beats",
-                       key=str(heard.key), chords=tuple(progression_text(heard.chords).split()))
+        progress(ProgressEvent("analyse", 0.02, "tracking beats, transcribing the melody's start, finding key and chords"))
+        listening = self.listen(samples, rate)
+        # Streaming: the first segment is written from the melody's first seconds only (the whole clip's
+        # transcription would hold the first chunk back); the whole melody is heard before the next segment,
+        # and the key and chords from there on come from all of it.
+        heard = self.hear(listening, self.head_seconds(listening))
+        if heard.key is None:  # nothing pitched in the first seconds: hear it all before writing
+            heard = self.hear(listening)
+        yield self._analysis(heard)
         cancel.check()
-        progress(ProgressEvent("compose", 0.3, f"composing bass and chords in {heard.key} over "
-                                               f"{len(heard.chords)} bars"))
-        # Segments are composed as the chunks need them; each render holds every note composed so far, so
-        # audio before a segment boundary never changes (later notes start after it).
-        segments = self.compose(heard, request.seed, cancel)
+        progress(ProgressEvent("compose", 0.3, f"composing bass and chords in {heard.key}"))
+        # Each render holds every note composed so far, so audio before a segment boundary never changes
+        # (later notes start after it).
         notes: list = []
-        covered, part_mono, gain = 0, np.zeros(frames, np.float32), None
+        composed_bars, covered, part_mono, gain = 0, 0, np.zeros(frames, np.float32), None
         melody_rms = float(np.sqrt(np.mean(np.square(samples.mean(axis=1), dtype=np.float64))))
         bounds = chunk_boundaries(frames, rate)
         for index, (begin, stop) in enumerate(bounds):
             cancel.check()
             while covered < stop:
-                next_bar, segment = next(segments, (None, []))
+                if composed_bars and not heard.complete:
+                    whole = self.hear(listening)
+                    whole.chords[:composed_bars] = heard.chords[:composed_bars]  # those bars are written
+                    heard = whole
+                    yield self._analysis(heard)
+                next_bar, segment = self.compose(heard, composed_bars, request.seed, cancel)
+                composed_bars = next_bar
                 notes.extend(segment)
-                if next_bar is None or next_bar >= len(heard.chords):
+                if next_bar >= listening.bars:
                     covered = frames
                 else:
                     boundary = _beat_time(heard.beats, np.array([float(next_bar * BAR_BEATS + heard.first_beat)]))[0]
@@ -309,3 +358,14 @@ class ComposedBacking:
             mix = np.clip(samples[begin:stop] + MIX_PART_GAIN * part, -1.0, 1.0) if request.mix else None
             progress(ProgressEvent("generate", 0.3 + 0.7 * stop / frames, f"{stop / rate:.1f} s of {frames / rate:.1f} s"))
             yield AccompanimentChunk(begin, part.astype(np.float32), mix, index == len(bounds) - 1)
+
+    @staticmethod
+    def _analysis(heard: Heard) -> Analysis:
+        from symbolic.chords import progression_text
+
+        chords = progression_text(heard.chords)
+        so_far = "" if heard.complete else " (from the melody's first seconds; the whole melody is heard later)"
+        return Analysis(heard.beats, heard.beats.tempo_bpm, f"hybrid backing (not the audio-token model): "
+                        f"{heard.notes} notes transcribed with basic-pitch, key {heard.key}, chords per bar "
+                        f"{chords}{so_far}; bass, piano and guitar written by the symbolic Composer, rendered with "
+                        f"FluidSynth on the tracked beats", key=str(heard.key), chords=tuple(chords.split()))

@@ -98,7 +98,9 @@ class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
             first_chunk_s = 0.0
             for item in writer.generate(domain, progress=emit, cancel=cancel):
                 if isinstance(item, Analysis):
-                    analysis = item
+                    first_analysis, analysis = analysis is None, item
+                    if not first_analysis:  # the hybrid heard the whole melody: the summary says what it found
+                        continue
                     if item.description:
                         emit(accompanist_pb2.AccompanyResponse(notice=common_pb2.Notice(code="hybrid",
                                                                                        message=item.description)))

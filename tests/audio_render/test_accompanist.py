@@ -153,6 +153,23 @@ def test_hybrid_backing_of_a_melody_in_a_known_key_is_in_that_key(composed, tran
     assert spectrum[(frequencies > 40) & (frequencies < 150)].sum() > 0.1 * spectrum[frequencies < 150].sum() + 1e-9
 
 
+def test_hybrid_streams_its_first_bars_before_hearing_the_whole_melody(composed) -> None:
+    """The first chunk is written from the melody's first seconds: it comes before the Analysis of the
+    whole melody (more notes, the key of all of it), and the backing still has the input's length."""
+    notes = [(p, 0.3 + i * 0.42, 0.3 + i * 0.42 + 0.38) for i, p in enumerate(D_MAJOR_TUNE * 2)]  # ~27 s
+    melody = render(make_midi(notes, program=73), rate=22_050, channels=1)
+    items = list(composed.generate(AccompanimentRequest(melody, 22_050, part="backing", seed=5)))
+    analyses = [index for index, item in enumerate(items) if isinstance(item, Analysis)]
+    chunks = [index for index, item in enumerate(items) if isinstance(item, AccompanimentChunk)]
+    assert len(analyses) == 2 and analyses[0] == 0 and chunks[0] < analyses[1], "the first chunk waits for the whole melody"
+    head, whole = items[analyses[0]], items[analyses[1]]
+    assert "first seconds" in head.description and "first seconds" not in whole.description
+    assert whole.key == "D major"
+    assert len(whole.chords) > len(head.chords)  # one chord per bar of the whole clip
+    backing = np.concatenate([items[index].part for index in chunks])
+    assert backing.shape == melody.shape and items[chunks[-1]].last
+
+
 def test_hybrid_refuses_drums(composed) -> None:
     with pytest.raises(InvalidInput, match="backing only"):
         list(composed.generate(AccompanimentRequest(np.full((16_000, 1), 0.1, np.float32), 16_000, part="drums")))
