@@ -17,14 +17,13 @@ What a file loses on the way in is said (read_drum_clip returns Notices):
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 
 from ostinato.errors import InvalidInput
-from symbolic.latent.representation import (DEFAULT_TEMPO_BPM, END_MARKER, MAX_CLIP_BARS, STEPS_PER_QUARTER, Notice,
-                                            OpenedMidi, TimeSignature, open_midi)
+from symbolic.latent.representation import (DEFAULT_TEMPO_BPM, MAX_CLIP_BARS, STEPS_PER_QUARTER, Notice, OpenedMidi,
+                                            TimeSignature, midi_bytes, new_midi, open_midi)
 
 NUM_DRUM_PIECES = 9
 NUM_DRUM_CLASSES = 1 << NUM_DRUM_PIECES  # 512
@@ -160,23 +159,6 @@ def add_drum_track(midi: "pretty_midi.PrettyMIDI", clip: DrumClip, name: str = "
         instrument.notes.append(pretty_midi.Note(velocity=PIECE_VELOCITIES[piece], pitch=PIECE_KEYS[piece],
                                                  start=step * seconds_per_step, end=(step + 1) * seconds_per_step))
     midi.instruments.append(instrument)
-
-
-def new_midi(time_signature: TimeSignature, tempo_bpm: float, num_steps: int) -> "pretty_midi.PrettyMIDI":  # type: ignore[name-defined]
-    """An empty file with the clip's tempo, meter and "end" marker (so trailing rests survive)."""
-    import pretty_midi
-
-    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(tempo_bpm))
-    midi.time_signature_changes.append(pretty_midi.TimeSignature(time_signature.numerator,
-                                                                 time_signature.denominator, 0.0))
-    midi.text_events.append(pretty_midi.Text(END_MARKER, num_steps * 60.0 / float(tempo_bpm) / STEPS_PER_QUARTER))
-    return midi
-
-
-def midi_bytes(midi: "pretty_midi.PrettyMIDI") -> bytes:  # type: ignore[name-defined]
-    buffer = io.BytesIO()
-    midi.write(buffer)
-    return buffer.getvalue()
 
 
 def drum_clip_to_midi(clip: DrumClip) -> bytes:

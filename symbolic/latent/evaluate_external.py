@@ -169,15 +169,16 @@ def excerpt_midi(excerpt: Excerpt) -> bytes:
     return buffer.getvalue()
 
 
-def read_notes(midi_bytes: bytes) -> list[tuple[int, int, int]]:
-    """(pitch, start_step, end_step) of every pitched note, on the sixteenth grid of the file's own ticks."""
+def read_notes(midi_bytes: bytes, track_name: str | None = None) -> list[tuple[int, int, int]]:
+    """(pitch, start_step, end_step) of every pitched note (of the tracks named track_name, when given), on
+    the sixteenth grid of the file's own ticks."""
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
     ticks_per_step = midi.resolution / 4
     notes = []
     for instrument in midi.instruments:
-        if instrument.is_drum:
+        if instrument.is_drum or (track_name is not None and instrument.name != track_name):
             continue
         for note in instrument.notes:
             start = int(round(midi.time_to_tick(note.start) / ticks_per_step))

@@ -359,21 +359,39 @@ def midi_to_clip(midi_bytes: bytes, max_bars: int = MAX_CLIP_BARS, track: str | 
     return read_clip(midi_bytes, max_bars, track).clip
 
 
-def clip_to_midi(clip: MelodyClip, velocity: int = 90) -> bytes:
-    """Writes a clip as a type-1 Standard MIDI File with its tempo, time signature and program."""
+def new_midi(time_signature: TimeSignature, tempo_bpm: float, num_steps: int) -> "pretty_midi.PrettyMIDI":  # type: ignore[name-defined]
+    """An empty file with a clip's tempo, meter and "end" marker (so trailing rests survive)."""
     import pretty_midi
 
-    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(clip.tempo_bpm))
-    midi.time_signature_changes.append(
-        pretty_midi.TimeSignature(clip.time_signature.numerator, clip.time_signature.denominator, 0.0))
-    instrument = pretty_midi.Instrument(program=int(clip.program), name="melody")
+    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(tempo_bpm))
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(time_signature.numerator,
+                                                                 time_signature.denominator, 0.0))
+    midi.text_events.append(pretty_midi.Text(END_MARKER, num_steps * 60.0 / float(tempo_bpm) / STEPS_PER_QUARTER))
+    return midi
+
+
+def add_line_track(midi: "pretty_midi.PrettyMIDI", clip: MelodyClip, name: str = "melody",  # type: ignore[name-defined]
+                   velocity: int = 90) -> None:
+    """Appends a clip's notes as a track with its program."""
+    import pretty_midi
+
+    instrument = pretty_midi.Instrument(program=int(clip.program), name=name)
     seconds_per_step = 60.0 / float(clip.tempo_bpm) / STEPS_PER_QUARTER
     for pitch, start, end in clip.notes():
         instrument.notes.append(pretty_midi.Note(velocity=velocity, pitch=int(pitch),
                                                  start=start * seconds_per_step,
                                                  end=end * seconds_per_step))
     midi.instruments.append(instrument)
-    midi.text_events.append(pretty_midi.Text(END_MARKER, clip.num_steps * seconds_per_step))
+
+
+def midi_bytes(midi: "pretty_midi.PrettyMIDI") -> bytes:  # type: ignore[name-defined]
     buffer = io.BytesIO()
     midi.write(buffer)
     return buffer.getvalue()
+
+
+def clip_to_midi(clip: MelodyClip, velocity: int = 90) -> bytes:
+    """Writes a clip as a type-1 Standard MIDI File with its tempo, time signature and program."""
+    midi = new_midi(clip.time_signature, clip.tempo_bpm, clip.num_steps)
+    add_line_track(midi, clip, "melody", velocity)
+    return midi_bytes(midi)

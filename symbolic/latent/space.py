@@ -199,6 +199,18 @@ class LatentSpace:
                                                 float(entry["attribute_delta"]), float(entry["attribute_std"]))
         return cls(model, vectors)
 
+    # -- what differs between clip families (drum_space.DrumSpace overrides these) -------------------
+    def _keep_register(self, tokens: np.ndarray, reference: np.ndarray, span: int) -> np.ndarray:
+        return keep_register(tokens, reference, span)
+
+    def _states(self, tokens: np.ndarray) -> np.ndarray:
+        """Per-step states whose share of agreement measures two clips' likeness (see _smooth_path)."""
+        return sounding_states(tokens)
+
+    def _voice_of(self, clip: MelodyClip) -> dict:
+        """The fields an interpolated clip takes from its nearer endpoint besides meter and length."""
+        return {"program": clip.program}
+
     # -- primitives on model-sized clips (2-4 bars, at most 64 steps) --------------------------------
     def encode(self, clips: list[MelodyClip]) -> np.ndarray:
         """Posterior means, shape (len(clips), latent_dim); clips of one length go in one batch."""
@@ -334,7 +346,7 @@ class LatentSpace:
             attempt_decoding = replace(decoding, seed=decoding.seed + attempt)
             if attempt >= MAX_VARY_ATTEMPTS - 2 and decoding.temperature == 0:
                 attempt_decoding = replace(attempt_decoding, temperature=1.0)  # greedy kept landing on the clip
-            decoded = [replace(candidate, tokens=keep_register(candidate.tokens, shifted_clip.tokens,
+            decoded = [replace(candidate, tokens=self._keep_register(candidate.tokens, shifted_clip.tokens,
                                                                PIECE_BARS * clip.time_signature.steps_per_bar))
                        for candidate in self._decode_pieces(points, layout, clip, attempt_decoding)]
             still_same = []
@@ -376,7 +388,7 @@ class LatentSpace:
                 cancel.check()
             clips = self._smooth_path(latents, layouts[0], (start, end), fractions, decoding, candidates_per_step)
             progress(ProgressEvent("interpolate", 1.0, f"{steps} of {steps} clips"))
-            return [replace(clip, program=(start if f <= 0.5 else end).program,
+            return [replace(clip, **self._voice_of(start if f <= 0.5 else end),
                             tempo_bpm=(1 - f) * start.tempo_bpm + f * end.tempo_bpm)
                     for clip, f in zip(clips, fractions)]
         results: list[MelodyClip] = []
@@ -417,8 +429,8 @@ class LatentSpace:
         points = np.stack([slerp(latents[0][p % len(latents[0])], latents[1][p % len(latents[1])], f)
                            for f in flat for p in range(pieces)])
         decoded = self._decode_pieces(points, layout, like, decoding)
-        states = [sounding_states(c.tokens) for c in decoded]
-        references = (states[0], sounding_states(ends[0].tokens)), (states[-1], sounding_states(ends[1].tokens))
+        states = [self._states(c.tokens) for c in decoded]
+        references = (states[0], self._states(ends[0].tokens)), (states[-1], self._states(ends[1].tokens))
         to_start, to_end = (np.array([[float(np.mean(s == r)) for r in pair] for s in states]) for pair in references)
         last = len(flat) - 1
 
