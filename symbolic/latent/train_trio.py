@@ -44,18 +44,21 @@ def _digest(directory: Path) -> str:
     return hashlib.sha1((Path(directory) / "model.safetensors").read_bytes()).hexdigest()[:10]
 
 
-def part_means(lines: LatentSpace, drums: DrumSpace, windows: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(N, 256 + 256 + drum dims) posterior means of the part models for (N, 3, steps) windows."""
+def part_means(lines: LatentSpace, drums: DrumSpace, windows: np.ndarray,
+               batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and scales (each (N, 256 + 256 + drum dims)) of the part models for (N, 3, steps)
+    windows."""
     features = metric_features(METER, windows.shape[2])
-    rows = []
+    rows, scales = [], []
     for begin in range(0, len(windows), batch):
         chunk = torch.from_numpy(windows[begin:begin + batch].astype(np.int64))
         feats = torch.from_numpy(features).unsqueeze(0).expand(chunk.shape[0], -1, -1)
         with torch.no_grad():
-            parts = [lines.model.encode(chunk[:, 0], feats)[0], lines.model.encode(chunk[:, 1], feats)[0],
-                     drums.model.encode(chunk[:, 2], feats)[0]]
-        rows.append(torch.cat(parts, dim=1).numpy())
-    return np.concatenate(rows)
+            parts = [lines.model.encode(chunk[:, 0], feats), lines.model.encode(chunk[:, 1], feats),
+                     drums.model.encode(chunk[:, 2], feats)]
+        rows.append(torch.cat([mean for mean, _ in parts], dim=1).numpy())
+        scales.append(torch.cat([scale for _, scale in parts], dim=1).numpy())
+    return np.concatenate(rows), np.concatenate(scales)
 
 
 def kl_of(mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -131,15 +134,16 @@ def main() -> None:
     held_windows = held_windows[rng.permutation(len(held_windows))[:args.eval_windows]]
     if args.limit_windows:
         train_windows = train_windows[rng.permutation(len(train_windows))[:args.limit_windows]]
-    cache = args.run_dir / (f"part_means_{_digest(args.lines_model)}_{_digest(args.drums_model)}"
+    cache = args.run_dir / (f"part_means_v2_{_digest(args.lines_model)}_{_digest(args.drums_model)}"
                             f"{f'_{args.limit_windows}' if args.limit_windows else ''}.npz")
     if cache.exists():
         stored = np.load(cache)
-        train_means, held_means = stored["train"], stored["held"]
+        train_means, held_means, train_scales = stored["train"], stored["held"], stored["train_scales"]
     else:
         started = time.monotonic()
-        train_means, held_means = part_means(lines, drums, train_windows), part_means(lines, drums, held_windows)
-        np.savez(cache, train=train_means, held=held_means)
+        (train_means, train_scales), (held_means, _) = (part_means(lines, drums, train_windows),
+                                                        part_means(lines, drums, held_windows))
+        np.savez(cache, train=train_means, held=held_means, train_scales=train_scales)
         log.info("encoded %d + %d windows with the part models in %.0f s", len(train_means), len(held_means),
                  time.monotonic() - started)
     log.info("data %s: %d train windows, %d held-out windows", data_path.name, len(train_windows), len(held_windows))
@@ -151,6 +155,14 @@ def main() -> None:
     model = TrioVAE(config)
     model.center.copy_(torch.from_numpy(train_means.mean(0)))
     model.spread.copy_(torch.from_numpy(train_means.std(0) + 1e-3))
+    # Squared errors count per dimension by how much the part posterior says about it: the spread of the
+    # means over the data relative to the mean posterior scale (a dimension the part decoder ignores,
+    # with means near 0 and scale near 1, counts little), normalised to mean 1 and clipped.
+    weight = (train_means.std(0) / train_scales.mean(0)) ** 2
+    weight = torch.from_numpy(np.clip(weight / weight.mean(), 0.02, 20.0).astype(np.float32))
+    log.info("squared-error weights per dimension: min %.3f median %.3f max %.3f (melody %.2f, bass %.2f, "
+             "drums %.2f on average)", weight.min(), weight.median(), weight.max(),
+             *(w.mean().item() for w in torch.split(weight, config.part_dims)))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     step, best, elapsed_before = 0, -1.0, 0.0
     if args.resume and checkpoint_path.exists():
@@ -188,7 +200,7 @@ def main() -> None:
         mean, scale = model.encode(x)
         z = mean + scale * torch.randn_like(scale)
         kl = kl_of(mean, scale)
-        mse = ((model.decode_normalised(z) - model.normalise(x)) ** 2).sum(-1)
+        mse = (weight * (model.decode_normalised(z) - model.normalise(x)) ** 2).sum(-1)
         kl_cost = args.beta * torch.clamp(kl - free_nats, min=0.0)
         if phase == "means":
             loss = (mse + kl_cost).mean()
