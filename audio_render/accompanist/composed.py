@@ -157,9 +157,16 @@ def estimate_chords(weights: np.ndarray, key) -> list:
 class ComposedBacking:
     """The hybrid backing writer; the Composer is the process's shared instance."""
 
-    def __init__(self, composer, soundfont: str | None = None) -> None:
+    def __init__(self, composer, soundfont: str | None = None, stream_head: bool = True) -> None:
+        """Args:
+            composer: the symbolic Composer that writes the parts.
+            soundfont: FluidSynth's SoundFont (None: the renderer's default).
+            stream_head: write the first bars from the melody's first seconds (False: transcribe the whole
+                melody before writing anything, the plain path the benchmark compares with).
+        """
         self.composer = composer
         self.soundfont = soundfont
+        self.stream_head = stream_head
 
     @property
     def name(self) -> str:
@@ -321,7 +328,7 @@ class ComposedBacking:
         # Streaming: the first segment is written from the melody's first seconds only (the whole clip's
         # transcription would hold the first chunk back); the whole melody is heard before the next segment,
         # and the key and chords from there on come from all of it.
-        heard = self.hear(listening, self.head_seconds(listening))
+        heard = self.hear(listening, self.head_seconds(listening) if self.stream_head else None)
         if heard.key is None:  # nothing pitched in the first seconds: hear it all before writing
             heard = self.hear(listening)
         yield self._analysis(heard)

@@ -77,7 +77,8 @@ class AccompanimentChunk:
 @dataclass
 class Analysis:
     """What the model heard: the tracked beats (seconds) and tempo, for the caller to report, and (hybrid
-    routes) a sentence saying what wrote the part."""
+    routes) a sentence saying what wrote the part. The hybrid route sends a second one, after its first
+    chunks, once it has heard the whole melody: the last one is what the caller reports."""
 
     beats: BeatGrid
     tempo_bpm: float
