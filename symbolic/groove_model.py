@@ -1,9 +1,11 @@
 """Groove: humanised timing and velocity for a quantised clip, from a small model of real playing.
 
-The model is a table over note contexts fitted to performed MIDI (POP909's piano arrangements; the
-training script is symbolic/groove_train.py, never imported here). A note's context is where it falls
-in the bar (downbeat, mid-bar beat, other beat, eighth off-beat, sixteenth off-beat, triplet, other) and
-its register (bass, middle, high). For each context the model holds the mean and spread of the velocity
+The model is a table over note contexts fitted to performed MIDI (pitched parts: POP909's piano
+arrangements; drum parts, channel 10: the Groove MIDI Dataset's drum performances, in tables of their
+own; the training script is symbolic/groove_train.py, never imported here). A note's context is where it
+falls in the bar (downbeat, mid-bar beat, other beat, eighth off-beat, sixteenth off-beat, triplet,
+other) and its register (bass, middle, high) or, for drums, its voice (kick, snare, hi-hat and cymbals,
+toms and other). For each context the model holds the mean and spread of the velocity
 accent (the note's velocity minus its track's level around it) and of the timing offset from the grid
 in milliseconds. Timing offsets of one track follow an AR(1) process (a player's timing drifts smoothly,
 it is not independent jitter), notes struck together spread a little, and each track's level swells
@@ -25,6 +27,12 @@ from symbolic.midi_file import FileNote, MidiEventFile, with_fields
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "groove"
 METRIC_CLASSES = ("downbeat", "mid-bar beat", "beat", "eighth off-beat", "sixteenth off-beat", "triplet", "other")
 REGISTERS = ("bass", "middle", "high")
+DRUM_VOICES = ("kick", "snare", "hi-hat and cymbals", "toms and other")
+DRUM_CHANNEL = 9  # GM channel 10
+# GM drum keys (and the Roland kit's extra hi-hat keys 22 and 26 the Groove MIDI Dataset uses) by voice
+_KICK = frozenset((35, 36))
+_SNARE = frozenset((37, 38, 39, 40))
+_CYMBALS = frozenset((22, 26, 42, 44, 46, 49, 51, 52, 53, 55, 57, 59))
 BASS_HIGHEST_PITCH = 55  # G3 and below: the bass register
 MIDDLE_HIGHEST_PITCH = 71  # B4 and below: the middle register
 CHORD_WINDOW_S = 0.03  # onsets of one track closer than this are one chord (struck together)
@@ -43,6 +51,11 @@ class GrooveConfig:
     training_songs: int = 0
     timing_songs: int = 0
     held_out: list[str] = field(default_factory=list)
+    # Drum parts (channel 10) have tables of their own over DRUM_VOICES when drums.json is present.
+    drum_voices: tuple[str, ...] = DRUM_VOICES
+    drums_trained_on: str = ""
+    drum_performances: int = 0
+    drums_held_out_sessions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +98,11 @@ def register(pitch: int) -> int:
     return 0 if pitch <= BASS_HIGHEST_PITCH else 1 if pitch <= MIDDLE_HIGHEST_PITCH else 2
 
 
+def drum_voice(pitch: int) -> int:
+    """The index into DRUM_VOICES of a drum key."""
+    return 0 if pitch in _KICK else 1 if pitch in _SNARE else 2 if pitch in _CYMBALS else 3
+
+
 def ar1(rng: np.random.Generator, count: int, correlation: float) -> np.ndarray:
     """`count` steps of a unit-variance AR(1) process."""
     out = np.empty(count)
@@ -102,6 +120,7 @@ def ar1(rng: np.random.Generator, count: int, correlation: float) -> np.ndarray:
 class GrooveModel:
     config: GrooveConfig
     tables: GrooveTables
+    drum_tables: GrooveTables | None = None  # None: drum parts use `tables` (by pitch register)
 
     @classmethod
     def from_pretrained(cls, directory: Path | str = PRETRAINED_DIR) -> "GrooveModel":
@@ -109,19 +128,26 @@ class GrooveModel:
         try:
             config = json.loads((directory / "config.json").read_text())
             tables = json.loads((directory / "groove.json").read_text())
+            drum_path = directory / "drums.json"
+            drum_tables = json.loads(drum_path.read_text()) if drum_path.exists() else None
         except (OSError, ValueError) as error:
             raise MissingAsset(f"the groove model in {directory} could not be read: {error}") from error
         config["metric_classes"] = tuple(config["metric_classes"])
         config["registers"] = tuple(config["registers"])
-        return cls(GrooveConfig(**config), GrooveTables(**tables))
+        config["drum_voices"] = tuple(config.get("drum_voices", DRUM_VOICES))
+        return cls(GrooveConfig(**config), GrooveTables(**tables),
+                   GrooveTables(**drum_tables) if drum_tables is not None else None)
 
     def save_pretrained(self, directory: Path | str) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "config.json").write_text(json.dumps(asdict(self.config), indent=1) + "\n")
-        rounded = {key: (np.round(np.asarray(value), 3).tolist() if isinstance(value, list) else round(value, 4))
-                   for key, value in asdict(self.tables).items()}
-        (directory / "groove.json").write_text(json.dumps(rounded, indent=1) + "\n")
+        for name, tables in (("groove.json", self.tables), ("drums.json", self.drum_tables)):
+            if tables is None:
+                continue
+            rounded = {key: (np.round(np.asarray(value), 3).tolist() if isinstance(value, list) else round(value, 4))
+                       for key, value in asdict(tables).items()}
+            (directory / name).write_text(json.dumps(rounded, indent=1) + "\n")
 
     def generate(self, midi: bytes, amount: float = 1.0, seed: int = 1) -> bytes:
         """The file with humanised note timing and velocities; every other event unchanged.
@@ -146,7 +172,6 @@ class GrooveModel:
 
     def _sample(self, song: MidiEventFile, notes: list[FileNote], rng: np.random.Generator,
                 amount: float) -> tuple[np.ndarray, np.ndarray]:
-        tables = self.tables
         bar_map = song.bars()
         tpq = song.ticks_per_quarter
         offsets_ticks = np.zeros(len(notes), dtype=np.int64)
@@ -156,7 +181,10 @@ class GrooveModel:
         by_part: dict[tuple[int, int], list[int]] = {}
         for index, note in enumerate(notes):
             by_part.setdefault((note.track, note.channel), []).append(index)
-        for indexes in by_part.values():
+        for (_, channel), indexes in by_part.items():
+            drums = channel == DRUM_CHANNEL and self.drum_tables is not None
+            tables = self.drum_tables if drums else self.tables
+            context_of = drum_voice if drums else register
             indexes.sort(key=lambda i: notes[i].start_tick)
             starts = np.array([notes[i].start_tick for i in indexes])
             chord_of = np.concatenate([[0], np.cumsum(np.diff(starts) > 0)])  # notes at one tick: one chord
@@ -170,7 +198,7 @@ class GrooveModel:
                 beat_ticks = tpq * (4 / meter[1]) * (3 if meter[1] == 8 and meter[0] % 3 == 0 and meter[0] > 3 else 1)
                 beats_in_bar = max(1, int(round((bar_map.end_tick[bar] - bar_map.start_tick[bar]) / beat_ticks)))
                 in_bar = (note.start_tick - int(bar_map.start_tick[bar])) / beat_ticks
-                context = metric_class(in_bar % 1.0, int(in_bar), beats_in_bar), register(note.pitch)
+                context = metric_class(in_bar % 1.0, int(in_bar), beats_in_bar), context_of(note.pitch)
                 mean_ms = tables.timing_mean_ms[context[0]][context[1]]
                 std_ms = tables.timing_std_ms[context[0]][context[1]]
                 offset_ms = mean_ms + std_ms * drift[chord_of[position]] + tables.chord_spread_ms * rng.standard_normal()
