@@ -72,6 +72,9 @@ class Settings:
     latent_model_dir: Path = PACKAGE_ROOT / "symbolic" / "pretrained" / "latent"
     # The 16-bar hierarchical model; its lower decoder is the model of latent_model_dir.
     latent_section_model_dir: Path = PACKAGE_ROOT / "symbolic" / "pretrained" / "latent16"
+    latent_drums_model_dir: Path = PACKAGE_ROOT / "symbolic" / "pretrained" / "latent_drums"
+    # The trio model; its melody/bass and drum decoders are the models of the two directories above.
+    latent_trio_model_dir: Path = PACKAGE_ROOT / "symbolic" / "pretrained" / "latent_trio"
     # A directory with a melody model: the embedded one, a transformers-layout musicgen-melody
     # checkpoint, or an audiocraft-layout one (state_dict.bin + compression_state_dict.bin).
     melody_model_dir: Path = PACKAGE_ROOT / "audio_render" / "pretrained" / "melody"
@@ -123,6 +126,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "OSTINATO_COMPOSER_MODEL": ("composer_model_dir", Path),
     "OSTINATO_LATENT_MODEL": ("latent_model_dir", Path),
     "OSTINATO_LATENT16_MODEL": ("latent_section_model_dir", Path),
+    "OSTINATO_LATENT_DRUMS_MODEL": ("latent_drums_model_dir", Path),
+    "OSTINATO_LATENT_TRIO_MODEL": ("latent_trio_model_dir", Path),
     "OSTINATO_MELODY_MODEL": ("melody_model_dir", Path),
     "OSTINATO_ACCOMPANIST_MODEL": ("accompanist_model_dir", Path),
 }

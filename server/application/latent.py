@@ -66,19 +66,41 @@ def decoding(seed: int, temperature: float, top_k: int) -> "Decoding":
 def melody_result(clip: "MelodyClip", seed: int) -> "Generated":
     """A decoded melody clip as the Composer reports its clips: MIDI bytes, the clip, what was asked for
     (meter, tempo, bars, instrument) and what the shared extractor measures on it."""
+    from symbolic.latent.representation import clip_to_midi
+
+    return midi_result(clip_to_midi(clip), clip, [int(clip.program)], seed)
+
+
+def midi_result(midi: bytes, clip: Any, programs: list[int], seed: int) -> "Generated":
+    """A decoded clip of any family (its MIDI bytes, meter, tempo, bars and GM programs, -1 for drums) as
+    the Composer reports its clips, with what the shared extractor measures on it."""
     from symbolic import midi_io
     from symbolic.attributes import Attributes, extract
     from symbolic.composer import Generated
-    from symbolic.latent.representation import clip_to_midi
 
-    midi = clip_to_midi(clip)
     time_signature = (clip.time_signature.numerator, clip.time_signature.denominator)
     parsed = midi_io.midi_to_clip(midi)
     parsed.bars = clip.num_bars
     measured = extract(parsed.table, time_signature, clip.tempo_bpm, bars=clip.num_bars)
-    requested = Attributes(instruments=[int(clip.program)], time_signature=time_signature,
+    requested = Attributes(instruments=programs, time_signature=time_signature,
                            tempo_bpm=float(clip.tempo_bpm), bars=clip.num_bars)
     return Generated(clip=parsed, midi=midi, requested=requested, measured=measured, seed=seed)
+
+
+def family_result(family: str, clip: Any, seed: int) -> "Generated":
+    """A decoded clip of `family` as a Generated (see midi_result)."""
+    from symbolic.attributes import DRUM_PROGRAM
+
+    if family == "drums":
+        from symbolic.latent.drum_representation import drum_clip_to_midi
+
+        return midi_result(drum_clip_to_midi(clip), clip, [DRUM_PROGRAM], seed)
+    if family == "trio":
+        from symbolic.latent.trio_representation import trio_to_midi
+
+        return midi_result(trio_to_midi(clip), clip, [int(clip.melody.program), int(clip.bass.program),
+                                                      DRUM_PROGRAM], seed)
+    return melody_result(clip, seed)
 
 
 # -- which model reads a request (symbolic.latent.families) -----------------------------------------------
@@ -88,7 +110,12 @@ MODEL_LABELS = {
     "bass": "the 2-bar melody/bass model (read in 2-bar pieces)",
     "melody_16bar": "the 16-bar hierarchical model (one latent per 16 bars)",
     "bass_16bar": "the 16-bar hierarchical model (one latent per 16 bars)",
+    "drums": "the 2-bar drum model (9 kit pieces, read in 2-bar pieces)",
+    "trio": "the trio model (melody, bass and drums together)",
 }
+
+
+MODEL_LINE_FAMILIES = ("melody", "bass", "melody_16bar", "bass_16bar")
 
 
 @dataclass(frozen=True)
@@ -107,6 +134,10 @@ def available_families(settings: Settings) -> set[str]:
     families = {"melody", "bass"}
     if (settings.latent_section_model_dir / "config.json").exists():
         families |= {"melody_16bar", "bass_16bar"}
+    if (settings.latent_drums_model_dir / "config.json").exists():
+        families.add("drums")
+        if (settings.latent_trio_model_dir / "config.json").exists():
+            families.add("trio")
     return families
 
 
@@ -116,6 +147,10 @@ def space_for(family: str, settings: Settings):  # type: ignore[no-untyped-def]
 
     if family in ("melody_16bar", "bass_16bar"):
         return MODELS.section_space(settings)
+    if family == "drums":
+        return MODELS.drum_space(settings)
+    if family == "trio":
+        return MODELS.trio_space(settings)
     return MODELS.latent_space(settings)
 
 
@@ -127,13 +162,21 @@ def read_input(what: str, data: bytes, settings: Settings, family: str = "", tra
 
     family = families.check_family(family)
     available = available_families(settings)
-    tracks = families.tracks_of(data)
+    chosen_track: str | int | None = track.strip() or None
+    wants_lowest = family in ("bass", "bass_16bar") and chosen_track is None
+    # the tracks are looked at only when they decide something (parsing costs ~2 ms a file)
+    needs_tracks = wants_lowest or (not family and ("," in track or chosen_track is None)
+                                    and bool(available & {"drums", "trio"}))
+    tracks = families.tracks_of(data) if needs_tracks else []
     try:
-        kind, why = families.kind_of(tracks, family, available)
-        if kind != "line":  # drums and trio models are not served yet
+        kind, why = families.kind_of(tracks, family, available, track)
+        if kind == "drums":
+            return _read_drums(data, settings, tracks, why)
+        if kind == "trio":
+            return _read_trio(data, settings, track, why)
+        if kind != "line":
             raise InvalidInput(f"the {kind} model is not installed on this server")
-        chosen_track: str | int | None = track.strip() or None
-        chose_lowest = family in ("bass", "bass_16bar") and chosen_track is None and len(tracks) > 1
+        chose_lowest = wants_lowest and len(tracks) > 1
         if chose_lowest:
             lowest = families.lowest_track(tracks)
             chosen_track = lowest.index if lowest is not None else None
@@ -141,6 +184,8 @@ def read_input(what: str, data: bytes, settings: Settings, family: str = "", tra
     except InvalidInput as error:
         raise InvalidInput(f"{what}: {error}") from error
     notices = list(read.notices)
+    if "trio" in available:  # read_clip's "no trio model yet" is not so here: the line was asked for
+        notices = [n for n in notices if n.code != "no_trio_model"]
     label = f"{read.track_index} '{read.track_name.strip() or 'unnamed'}'"
     if chose_lowest:
         left_out = [t.label for t in tracks if t.index != read.track_index]
@@ -158,9 +203,47 @@ def read_input(what: str, data: bytes, settings: Settings, family: str = "", tra
     if chosen.endswith("_16bar") and not (clip.num_bars >= 16 and clip.num_bars % 16 == 0):
         raise InvalidInput(f"{what}: the 16-bar model reads clips of 16, 32, 48 or 64 bars; this one has "
                            f"{clip.num_bars}: use family melody or bass")
+    reasons = reason if not why or why == reason else f"{reason}; {why}"
     notices.insert(0, Notice("model", f"{MODEL_LABELS[chosen]} read track {label}, {clip.num_bars} bars "
-                                      f"({reason}; {why})"))
+                                      f"({reasons})"))
     return LatentInput(chosen, clip, tuple(notices), label)
+
+
+def _read_drums(data: bytes, settings: Settings, tracks: list, why: str) -> LatentInput:
+    from symbolic.latent.drum_representation import read_drum_clip
+    from symbolic.latent.representation import Notice
+
+    read = read_drum_clip(data, max_bars=settings.limits.max_bars)
+    drum_tracks = ", ".join(t.label for t in tracks if t.is_drum) or "the drum tracks"
+    notice = Notice("model", f"{MODEL_LABELS['drums']} read {drum_tracks}, {read.clip.num_bars} bars ({why})")
+    return LatentInput("drums", read.clip, (notice, *read.notices), drum_tracks)
+
+
+def _read_trio(data: bytes, settings: Settings, track: str, why: str) -> LatentInput:
+    """track: "MELODY,BASS" (names or zero-based indexes; either may be empty) picks the trio's lines."""
+    from symbolic.latent.representation import Notice
+    from symbolic.latent.trio_representation import read_trio
+
+    names = [part.strip() or None for part in track.split(",")] if track.strip() else []
+    if len(names) > 2:
+        raise InvalidInput(f"track {track!r}: the trio model takes at most two tracks, MELODY,BASS (the drums "
+                           "are every drum track)")
+    melody_track, bass_track = (names + [None, None])[:2]
+    read = read_trio(data, max_bars=settings.limits.max_bars, melody_track=melody_track, bass_track=bass_track)
+    melody, bass = read.track_indexes
+    notice = Notice("model", f"{MODEL_LABELS['trio']} read track {melody} as the melody, track {bass} as the "
+                             f"bass and every drum track, {read.clip.num_bars} bars ({why})")
+    return LatentInput("trio", read.clip, (notice, *read.notices), f"{melody}, {bass} and the drums")
+
+
+def check_shifts(family: str, space: Any, clip: Any, shifts: dict[str, float]) -> None:
+    """InvalidInput, before any work, for shifts the family's model does not offer."""
+    if not shifts:
+        return
+    if family in ("drums", "trio"):
+        raise InvalidInput(f"the {family} model has no attribute shifts (asked: {', '.join(shifts)}); "
+                           "shifts are offered by the melody and bass models")
+    space.shift_clip(clip, shifts)
 
 
 def pair_family(start: LatentInput, end: LatentInput, named: str) -> tuple[str, list["Notice"]]:
@@ -168,6 +251,10 @@ def pair_family(start: LatentInput, end: LatentInput, named: str) -> tuple[str, 
     one end was read on its own."""
     from symbolic.latent.representation import Notice
 
+    kinds = [("line" if f in MODEL_LINE_FAMILIES else f) for f in (start.family, end.family)]
+    if kinds[0] != kinds[1]:
+        raise InvalidInput(f"start_midi is read by the {start.family} model and end_midi by the {end.family} "
+                           "model: interpolate two files of the same kind, or name one family for both")
     if named:
         return start.family, []
     sections = {start.family.endswith("_16bar"), end.family.endswith("_16bar")}

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from audio_render.melody.model import MelodyModel
     from symbolic.composer import Composer
     from symbolic.groove_model import GrooveModel
+    from symbolic.latent.drum_space import DrumSpace
     from symbolic.latent.hierarchical import SectionSpace
     from symbolic.latent.space import LatentSpace
+    from symbolic.latent.trio import TrioSpace
 
 log = logging.getLogger("ostinato.models")
 
@@ -87,6 +89,32 @@ class ModelRegistry:
             from symbolic.latent.hierarchical import SectionSpace
 
             return SectionSpace.from_pretrained(Path(settings.latent_section_model_dir), self.latent_space(settings))
+
+        return self._get(key, load)
+
+    def drum_space(self, settings: Settings) -> "DrumSpace":
+        """The drum latent space of settings.latent_drums_model_dir (MissingAsset if absent)."""
+        key = ("drum latent space", Path(settings.latent_drums_model_dir), settings.torch_threads)
+
+        def load() -> "DrumSpace":
+            _set_torch_threads(settings.torch_threads)
+            from symbolic.latent.drum_space import DrumSpace
+
+            return DrumSpace.from_pretrained(Path(settings.latent_drums_model_dir))
+
+        return self._get(key, load)
+
+    def trio_space(self, settings: Settings) -> "TrioSpace":
+        """The trio model of settings.latent_trio_model_dir over the line and drum models' directories."""
+        key = ("trio latent space", Path(settings.latent_trio_model_dir), Path(settings.latent_model_dir),
+               Path(settings.latent_drums_model_dir), settings.torch_threads)
+
+        def load() -> "TrioSpace":
+            _set_torch_threads(settings.torch_threads)
+            from symbolic.latent.trio import TrioSpace
+
+            return TrioSpace.from_pretrained(Path(settings.latent_trio_model_dir), Path(settings.latent_model_dir),
+                                             Path(settings.latent_drums_model_dir))
 
         return self._get(key, load)
 

@@ -31,7 +31,8 @@ def _parse_shift(text: str) -> tuple[str, float]:
 
 FAMILY_HELP = ("the model: melody, bass (the 2-bar line model, read in 2-bar pieces; bass takes the lowest "
                "track unless --track names one), melody_16bar, bass_16bar (the 16-bar hierarchical model, "
-               "clips of 16/32/48/64 bars); default: chosen by the file's tracks, said in a notice")
+               "clips of 16/32/48/64 bars), drums, trio (melody, bass and drums; --track MELODY,BASS); "
+               "default: chosen by the file's tracks, said in a notice")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

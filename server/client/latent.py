@@ -59,8 +59,9 @@ class LatentCalls(ClientBase):
                 for "more dense"; known: notes_per_bar, rhythm_intensity, pitch_range_octaves, mean_pitch.
             temperature: 0 decodes greedily (same request, same clips); 0.1-2.0 samples each step.
             track: the track of a multi-track file to vary, by name or zero-based index ("" chooses).
-            family: the model family ("melody", "bass", "melody_16bar", "bass_16bar"); "" chooses by the
-                file's tracks (see VaryRequest.family).
+            family: the model family ("melody", "bass", "melody_16bar", "bass_16bar", "drums", "trio");
+                "" chooses by the file's tracks (see VaryRequest.family). For "trio", track is
+                "MELODY,BASS".
             on_notice: called with each Notice (the model and tracks read, chords cut to one note, ...).
         """
         request = composer_pb2.VaryRequest(

@@ -42,13 +42,14 @@ def _notices(response_type, read, prefix: str = "") -> Iterator:  # type: ignore
         yield response_type(notice=common_pb2.Notice(code=notice.code, message=prefix + notice.message))
 
 
-def clip_message(clip, seed: int) -> composer_pb2.Clip:  # type: ignore[no-untyped-def]
-    """A grid clip as a Clip message: MIDI bytes, NoteSequence, requested (meter, tempo, bars,
-    instrument) and the attributes the shared extractor measures on the output."""
-    return clip_to_proto(latent_work.melody_result(clip, seed))
+def clip_message(clip, seed: int, family: str = "melody") -> composer_pb2.Clip:  # type: ignore[no-untyped-def]
+    """A grid clip of `family` as a Clip message: MIDI bytes, NoteSequence, requested (meter, tempo,
+    bars, instruments) and the attributes the shared extractor measures on the output."""
+    return clip_to_proto(latent_work.family_result(family, clip, seed))
 
 
-def _stream_clips(context: grpc.ServicerContext, work: Callable, response_type, seed: int) -> Iterator:  # type: ignore[type-arg]
+def _stream_clips(context: grpc.ServicerContext, work: Callable, response_type, seed: int,  # type: ignore[type-arg]
+                  family: str) -> Iterator:
     from symbolic.latent.representation import Notice
 
     started = time.monotonic()
@@ -62,7 +63,7 @@ def _stream_clips(context: grpc.ServicerContext, work: Callable, response_type, 
 
     clips = yield from stream_work(context, work, to_response)
     for clip in clips:
-        yield response_type(clip=clip_message(clip, seed))
+        yield response_type(clip=clip_message(clip, seed, family))
 
 
 def _seed(message: composer_pb2.Sampling) -> int:
@@ -83,8 +84,7 @@ def vary(request: composer_pb2.VaryRequest, context: grpc.ServicerContext,
                                      top_k=request.sampling.top_k)
     decoding = _decoding(sampling)
     space = latent_work.space_for(read.family, settings)
-    if shifts:
-        space.shift_clip(clip, shifts)  # unknown or unoffered shifts: INVALID_ARGUMENT before any work
+    latent_work.check_shifts(read.family, space, clip, shifts)
 
     def work(emit: Callable[[object], None], token: CancelToken):  # type: ignore[no-untyped-def]
         from symbolic.latent.representation import Notice
@@ -97,7 +97,7 @@ def vary(request: composer_pb2.VaryRequest, context: grpc.ServicerContext,
         return variations
 
     yield from _notices(composer_pb2.VaryResponse, read)
-    yield from _stream_clips(context, work, composer_pb2.VaryResponse, seed)
+    yield from _stream_clips(context, work, composer_pb2.VaryResponse, seed, read.family)
 
 
 def interpolate(request: composer_pb2.InterpolateRequest, context: grpc.ServicerContext,
@@ -125,4 +125,4 @@ def interpolate(request: composer_pb2.InterpolateRequest, context: grpc.Servicer
     yield from _notices(composer_pb2.InterpolateResponse, end_read, "end: ")
     for notice in pair_notices:
         yield composer_pb2.InterpolateResponse(notice=common_pb2.Notice(code=notice.code, message=notice.message))
-    yield from _stream_clips(context, work, composer_pb2.InterpolateResponse, seed)
+    yield from _stream_clips(context, work, composer_pb2.InterpolateResponse, seed, family)

@@ -7,12 +7,15 @@ Families (a request names one, or leaves it empty and the file's tracks decide):
   named track, else the lowest pitched track of the file.
 - "melody_16bar", "bass_16bar": the hierarchical model (hierarchical.SectionSpace, one latent per 16 bars)
   over the same 2-bar decoder, for clips of 16, 32, 48 or 64 bars.
-- "drums": the drum model; "trio": melody + bass + drums (registered by the server when shipped).
+- "drums": the drum model (drum_space.DrumSpace; every drum track); "trio": melody + bass + drums
+  (trio.TrioSpace; the melody and bass tracks named as "MELODY,BASS", else chosen by
+  trio_representation.read_trio). Each is served when its checkpoint is installed.
 
 With no family named:
 - only drum tracks -> "drums";
 - drums and at least two pitched tracks -> "trio" (when the trio model is there; else one line and a
   notice that the other tracks are left out);
+- a request that names one track (`track`, no comma) and no family: that line;
 - otherwise one line: "bass" when the line taken (named, or chosen as for "melody") sits in the bass
   register, else "melody"; and the 16-bar model instead where LONG_CLIPS_BY_SECTIONS says it serves long
   clips better and the clip lasts whole 16-bar sections.
@@ -83,21 +86,24 @@ def check_family(family: str) -> str:
     return family
 
 
-def kind_of(tracks: list[TrackInfo], family: str, available: set[str]) -> tuple[str, str]:
-    """The family's kind for the file ("line", "drums" or "trio") and why, before the line is read."""
+def kind_of(tracks: list[TrackInfo], family: str, available: set[str], track: str = "") -> tuple[str, str]:
+    """The family's kind for the file ("line", "drums" or "trio") and why, before the line is read.
+    A request that names one track (no comma) and no family asks for that line."""
     if family:
         if family not in available and family not in LINE_FAMILIES:
             raise InvalidInput(f"the {family} model is not installed on this server: use one of "
                                f"{', '.join(sorted(available | set(LINE_FAMILIES)))}")
         kind = family if family in ("drums", "trio") else "line"
         return kind, "named in the request"
+    if track.strip() and "," not in track:
+        return "line", "one track named in the request"
     pitched = [t for t in tracks if not t.is_drum]
     drums = [t for t in tracks if t.is_drum]
     if drums and not pitched and "drums" in available:
         return "drums", "the file holds only drums"
     if drums and len(pitched) >= 2 and "trio" in available:
         return "trio", "the file holds pitched tracks and drums (an arrangement)"
-    return "line", "the file holds one line to read" if len(pitched) <= 1 else "one line of the file is read"
+    return "line", ""  # the line's own reason (its register, its length) is given by line_family
 
 
 def lowest_track(tracks: list[TrackInfo]) -> TrackInfo | None:
