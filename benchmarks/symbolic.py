@@ -1,32 +1,41 @@
-"""Symbolic generator speed: `.venv/bin/python -m benchmarks.symbolic [--repeats 20]`.
+"""Symbolic generator speed: `.venv/bin/python -m benchmarks.symbolic [--repeats 20] [--before REV]`.
 
 Prints, for the shipped checkpoint:
 - latency of 8 and 16 bar requests through a real server on loopback (p50/p99), one at a time and
-  8 concurrent clients;
+  8 concurrent clients (throughput in clips/s), each beside the machine's load average;
+- the wall and CPU time of the same 8-bar request in process (CPU time is what an idle core would
+  take; the difference is time spent waiting for a core on this shared machine);
+- with `--before REV`, the same measurements of that git revision's tree (exported with `git archive`,
+  same interpreter and packages), in the same run: the baseline; each tree is measured in a process of
+  its own (benchmarks/symbolic_tree.py), the older one first;
 - decoding tokens/s of the KV-cache loop against a plain reference loop over the same model in the
   same run (the reference re-runs the whole sequence for every token), of a batch of 8 sequences
   decoded together, and of the numpy step (symbolic.stepper) the server decodes with;
-- peak resident memory of the process (server + model).
+- peak resident memory of this process (the models of the tokens/s comparison).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import shutil
 import statistics
-import threading
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from benchmarks.common import percentile
-from symbolic.attributes import Attributes, Key
+from benchmarks.startup import export_tree
 from symbolic.composer import Composer
-from symbolic.decoding import Sampling
 from symbolic.model import MusicTransformer
 
-REQUEST = dict(instruments=[40, 32], key=Key(2, "major"), time_signature=(4, 4), tempo_bpm=120.0)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def reference_tokens_per_s(model, prefix: list[int], tokens: int, generator: torch.Generator) -> float:
@@ -66,77 +75,70 @@ def stepper_tokens_per_s(model, prefix: list[int], tokens: int, seed: int = 0) -
     return tokens / (time.perf_counter() - started)
 
 
-def server_latency(address: str, bars: int, repeats: int, concurrency: int) -> list[float]:
-    from server.client import Client
-    from server.client.composer import make_attributes
+def measure_tree(tree: Path, repeats: int, concurrent_repeats: int, bars: list[int]) -> dict:
+    """benchmarks/symbolic_tree.py on one tree, in a process of its own."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "symbolic_tree.py"), "--tree", str(tree),
+               "--repeats", str(repeats), "--concurrent-repeats", str(concurrent_repeats),
+               "--bars", *map(str, bars)]
+    process = subprocess.run(command, cwd=tree, capture_output=True, text=True, check=False)
+    if process.returncode != 0:
+        raise RuntimeError(f"measuring {tree} failed:\n{process.stderr[-3000:]}")
+    return json.loads(process.stdout.strip().splitlines()[-1])
 
-    attributes = make_attributes(instruments=["fiddle", "acoustic bass"], key="D major", time_signature="4/4",
-                                 tempo_bpm=120, bars=bars)
-    latencies: list[float] = []
-    lock = threading.Lock()
 
-    def worker(worker_index: int) -> None:
-        with Client(address, timeout_s=120) as client:
-            for repeat in range(repeats):
-                started = time.perf_counter()
-                client.generate(attributes, seed=1 + worker_index * 1000 + repeat)
-                elapsed = time.perf_counter() - started
-                with lock:
-                    latencies.append(elapsed)
+def _load_text(pair: list[float]) -> str:
+    return f"load {pair[0]:.2f}->{pair[1]:.2f}"
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies
+
+def print_tree(label: str, measured: dict, bars: list[int]) -> None:
+    print(f"{label}:")
+    for size in bars:
+        single = measured["server"][f"{size}x1"]
+        latencies = single["latency_s"]
+        print(f"  {size:2d} bars, 1 client : p50 {percentile(latencies, 50) * 1000:6.0f} ms   "
+              f"p99 {percentile(latencies, 99) * 1000:6.0f} ms   ({len(latencies)} requests; "
+              f"{_load_text(single['load'])})")
+        many = measured["server"][f"{size}x8"]
+        latencies = many["latency_s"]
+        print(f"  {size:2d} bars, 8 clients: p50 {percentile(latencies, 50) * 1000:6.0f} ms   "
+              f"p99 {percentile(latencies, 99) * 1000:6.0f} ms   throughput "
+              f"{len(latencies) / many['wall_s']:.2f} clips/s   ({len(latencies)} requests; "
+              f"{_load_text(many['load'])})")
+    local = measured["in_process"]
+    print(f"   8 bars in process: wall p50 {percentile(local['wall_s'], 50) * 1000:6.0f} ms, CPU p50 "
+          f"{percentile(local['cpu_s'], 50) * 1000:6.0f} ms, p99 {percentile(local['cpu_s'], 99) * 1000:6.0f} ms; "
+          f"{statistics.median(local['model_calls']):.0f} model calls, {statistics.median(local['notes']):.0f} "
+          f"notes per clip ({_load_text(local['load'])})")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=Path(__file__).resolve().parent.parent / "symbolic" / "pretrained" / "default")
+    parser.add_argument("--model", type=Path, default=ROOT / "symbolic" / "pretrained" / "default",
+                        help="checkpoint of the tokens/s comparison (the latency runs use each tree's own)")
     parser.add_argument("--repeats", type=int, default=20, help="requests per measurement (single client)")
     parser.add_argument("--concurrent-repeats", type=int, default=4, help="requests per client when 8 run at once")
+    parser.add_argument("--bars", type=int, nargs="+", default=[8, 16], help="request sizes through the server")
+    parser.add_argument("--before", metavar="REV", help="also measure the tree of this git revision (the baseline)")
     parser.add_argument("--tokens", type=int, default=256, help="tokens for the tokens/s comparison")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    from server.app import start_server
-    from server.settings import Settings
-
-    running = start_server(Settings(host="127.0.0.1", port=0, composer_model_dir=args.model))
+    print("symbolic generator benchmark: fiddle + acoustic bass, D major, 4/4, 120 bpm; latency through gRPC "
+          "on loopback, server and clients in one process; load = 1-minute load average before->after, 2 cores")
+    trees: dict[str, Path] = {}
+    scratch = Path(tempfile.mkdtemp(prefix="ostinato-before-"))
     try:
-        server_latency(running.address, 4, 2, 1)  # warm-up: model load, first calls
-        print(f"symbolic generator benchmark ({args.model})")
-        print("request: fiddle + acoustic bass, D major, 4/4, 120 bpm; latency through gRPC on loopback")
-        for bars in (8, 16):
-            single = server_latency(running.address, bars, args.repeats, 1)
-            print(f"  {bars:2d} bars, 1 client : p50 {percentile(single, 50) * 1000:7.0f} ms   "
-                  f"p99 {percentile(single, 99) * 1000:7.0f} ms   ({len(single)} requests)")
-            started = time.perf_counter()
-            concurrent = server_latency(running.address, bars, args.concurrent_repeats, 8)
-            wall = time.perf_counter() - started
-            print(f"  {bars:2d} bars, 8 clients: p50 {percentile(concurrent, 50) * 1000:7.0f} ms   "
-                  f"p99 {percentile(concurrent, 99) * 1000:7.0f} ms   throughput {len(concurrent) / wall:.2f} clips/s")
+        if args.before:
+            trees[f"before ({args.before})"] = export_tree(args.before, scratch)
+        trees["now"] = ROOT
+        for label, tree in trees.items():
+            measured = measure_tree(tree, args.repeats, args.concurrent_repeats, args.bars)
+            print_tree(label, measured, args.bars)
     finally:
-        running.stop(grace_s=1.0)
+        shutil.rmtree(scratch, ignore_errors=True)
 
     composer = Composer.from_pretrained(args.model)
     model = MusicTransformer.from_pretrained(args.model)  # the torch form, for the reference loops below
-    print("in-process (no gRPC), same request: wall time and CPU time of this thread (CPU time is what an")
-    print("idle core would take; the difference is time spent waiting for a core on this shared machine)")
-    for bars in (8, 16):
-        walls, cpus, calls, notes = [], [], [], []
-        for repeat in range(args.repeats):
-            wall, cpu = time.perf_counter(), time.thread_time()
-            result = composer.generate(Attributes(bars=bars, **REQUEST), Sampling(seed=100 + repeat))
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.thread_time() - cpu)
-            calls.append(result.notes["tokens_sampled"])
-            notes.append(len(result.clip.table))
-        print(f"  {bars:2d} bars: wall p50 {percentile(walls, 50) * 1000:6.0f} ms, CPU p50 {percentile(cpus, 50) * 1000:6.0f} ms, "
-              f"p99 {percentile(cpus, 99) * 1000:6.0f} ms; {statistics.median(calls):.0f} model calls, "
-              f"{statistics.median(notes):.0f} notes per clip")
     prefix = [composer.vocab.bos, composer.vocab.style["folk"]]
     tokens = min(args.tokens, model.config.max_seq_len - len(prefix))
     generator = torch.Generator().manual_seed(0)
@@ -151,9 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  KV cache, numpy step      : {stepped:8.0f} tokens/s  ({stepped / reference:.1f}x the reference, "
           f"{stepped / cached:.1f}x torch's cached step; what the server decodes with)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory of this process (server + two model copies): {peak_mb:.0f} MB")
-    load = open("/proc/loadavg").read().split()[:3]
-    print(f"machine load average during the run: {' '.join(load)} (2 cores)")
+    print(f"peak resident memory of this process (two model copies): {peak_mb:.0f} MB")
+    load = os.getloadavg()
+    print(f"machine load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores)")
 
 
 if __name__ == "__main__":
