@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ostinato.errors import InvalidInput
-from symbolic.latent.representation import (DEFAULT_TEMPO_BPM, MAX_CLIP_BARS, STEPS_PER_QUARTER, Notice, OpenedMidi,
+from symbolic.latent.representation import (DEFAULT_TEMPO_BPM, MAX_CLIP_BARS, GridClip, STEPS_PER_QUARTER, Notice, OpenedMidi,
                                             TimeSignature, midi_bytes, new_midi, open_midi)
 
 NUM_DRUM_PIECES = 9
@@ -50,20 +50,12 @@ OFF_GRID_STEPS = 0.2
 
 
 @dataclass(frozen=True)
-class DrumClip:
+class DrumClip(GridClip):
     """A drum clip on the sixteenth-note grid: tokens (num_bars * steps_per_bar,) in [0, 512)."""
 
     tokens: np.ndarray
     time_signature: TimeSignature
     tempo_bpm: float = DEFAULT_TEMPO_BPM
-
-    @property
-    def num_steps(self) -> int:
-        return int(self.tokens.shape[0])
-
-    @property
-    def num_bars(self) -> int:
-        return self.num_steps // self.time_signature.steps_per_bar
 
     def hits(self) -> list[tuple[int, int]]:
         """(piece, step) of every hit."""

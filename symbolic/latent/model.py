@@ -109,27 +109,37 @@ class MelodyVAE(nn.Module):
 
     def save_pretrained(self, directory: Path, extra: dict | None = None) -> None:
         """Writes config.json and float16 weights (model.safetensors) to directory."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = asdict(self.config)
-        if extra:
-            config["training"] = extra
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        weights = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items()}
-        save_file(weights, str(directory / WEIGHTS_NAME))
+        write_pretrained(directory, asdict(self.config), self.state_dict(), extra)
 
     @classmethod
     def from_pretrained(cls, directory: Path) -> "MelodyVAE":
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        model = cls(LatentConfig.from_json(directory / CONFIG_NAME))
-        weights = {k: v.to(torch.float32) for k, v in load_file(str(directory / WEIGHTS_NAME)).items()}
-        model.load_state_dict(weights)
+        model = cls(LatentConfig.from_json(Path(directory) / CONFIG_NAME))
+        model.load_state_dict(read_weights(directory))
         model.eval()
         return model
+
+
+def write_pretrained(directory: Path, config: dict, state: dict[str, torch.Tensor], extra: dict | None = None,
+                     float32: tuple[str, ...] = ()) -> None:
+    """config.json (with the training figures under "training") and the weights as float16 safetensors
+    (those named in float32 kept at full precision) in directory."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = dict(config)
+    if extra:
+        config["training"] = extra
+    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    weights = {k: v.detach().to(torch.float32 if k in float32 else torch.float16).contiguous() for k, v in state.items()}
+    save_file(weights, str(directory / WEIGHTS_NAME))
+
+
+def read_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """The weights of a model directory, as float32."""
+    from safetensors.torch import load_file
+
+    return {k: v.to(torch.float32) for k, v in load_file(str(Path(directory) / WEIGHTS_NAME)).items()}
 
 
 def features_tensor(features: np.ndarray, batch: int) -> torch.Tensor:

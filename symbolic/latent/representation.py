@@ -93,8 +93,23 @@ def check_time_signature(numerator: int, denominator: int) -> TimeSignature:
     return meter
 
 
+class GridClip:
+    """Length of a clip that has tokens (one per sixteenth) and a time_signature (melody and drum clips)."""
+
+    tokens: np.ndarray
+    time_signature: TimeSignature
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.tokens.shape[0])
+
+    @property
+    def num_bars(self) -> int:
+        return self.num_steps // self.time_signature.steps_per_bar
+
+
 @dataclass(frozen=True)
-class MelodyClip:
+class MelodyClip(GridClip):
     """A monophonic clip on the sixteenth-note grid.
 
     tokens: int array of shape (num_bars * steps_per_bar,), values in [0, 130).
@@ -104,14 +119,6 @@ class MelodyClip:
     time_signature: TimeSignature
     tempo_bpm: float = DEFAULT_TEMPO_BPM
     program: int = DEFAULT_PROGRAM
-
-    @property
-    def num_steps(self) -> int:
-        return int(self.tokens.shape[0])
-
-    @property
-    def num_bars(self) -> int:
-        return self.num_steps // self.time_signature.steps_per_bar
 
     def notes(self) -> list[tuple[int, int, int]]:
         """(pitch, start_step, end_step) for every note."""

@@ -28,8 +28,10 @@ pieces in order, reusing the shorter clip's pieces cyclically.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -166,6 +168,50 @@ def keep_register(tokens: np.ndarray, reference: np.ndarray, span: int) -> np.nd
             while middle - piece[step] > OUTLIER_SEMITONES or piece[step] < LOWEST_PITCH:
                 piece[step] += 12
     return tokens
+
+
+def check_vary(num_variations: int, similarity_distance: float, decoding: Decoding, max_variations: int) -> None:
+    if num_variations < 1:
+        raise InvalidInput(f"num_variations is {num_variations}: ask for at least 1")
+    if num_variations > max_variations:
+        raise LimitExceeded("variations", num_variations, max_variations)
+    if not 0.0 <= similarity_distance <= 1.0:
+        raise InvalidInput(f"similarity_distance {similarity_distance:g} is out of range: use 0-1")
+    check_decoding(decoding)
+
+
+def redraw_variations(latents: np.ndarray, num_variations: int, similarity_distance: float, decoding: Decoding,
+                      decode: Callable[[np.ndarray, Decoding], list], same: Callable[[Any], bool],
+                      progress: ProgressFn, cancel: CancelToken | None, seed_stride: int = 1) -> list:
+    """Variations of a clip whose pieces have `latents` (Magenta.js `similar`): each is the pieces' latents
+    moved towards a fresh prior sample by similarity_distance and decoded (decode(points, decoding) gives
+    one clip per len(latents) rows). A variation for which same(variation) holds (the clip or its
+    reconstruction) is drawn again, each time further out, up to MAX_VARY_ATTEMPTS draws, the last two
+    sampled at temperature 1; one that never leaves the clip is left out."""
+    rng = np.random.default_rng(decoding.seed)
+    results: list = [None] * num_variations
+    pending = list(range(num_variations))
+    for attempt in range(MAX_VARY_ATTEMPTS):
+        if cancel is not None:
+            cancel.check()
+        distance = min(1.0, similarity_distance * VARY_WIDENING ** attempt)
+        noise = rng.standard_normal((len(pending), *latents.shape)).astype(np.float32)
+        points = np.concatenate([np.stack([slerp(z, n, distance) for z, n in zip(latents, row)]) for row in noise])
+        attempt_decoding = replace(decoding, seed=decoding.seed + seed_stride * attempt)
+        if attempt >= MAX_VARY_ATTEMPTS - 2 and decoding.temperature == 0:
+            attempt_decoding = replace(attempt_decoding, temperature=1.0)  # greedy kept landing on the clip
+        still_same = []
+        for index, candidate in zip(pending, decode(points, attempt_decoding)):
+            if same(candidate):
+                still_same.append(index)
+            else:
+                results[index] = candidate
+        done = num_variations - len(still_same)
+        progress(ProgressEvent("vary", done / num_variations, f"{done} of {num_variations} variations"))
+        if not still_same:
+            break
+        pending = still_same
+    return [variation for variation in results if variation is not None]
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -314,14 +360,7 @@ class LatentSpace:
         is left out rather than returned. similarity_distance 0 asks for the reconstruction itself (with
         the shifts applied).
         """
-        if num_variations < 1:
-            raise InvalidInput(f"num_variations is {num_variations}: ask for at least 1")
-        if num_variations > max_variations:
-            raise LimitExceeded("variations", num_variations, max_variations)
-        if not 0.0 <= similarity_distance <= 1.0:
-            raise InvalidInput(f"similarity_distance {similarity_distance:g} is out of range: use 0-1")
-        check_decoding(decoding)
-        rng = np.random.default_rng(decoding.seed)
+        check_vary(num_variations, similarity_distance, decoding, max_variations)
         layout = self._split(clip)
         shifts = shifts or {}
         encoded = self.encode(layout.pieces)
@@ -333,34 +372,17 @@ class LatentSpace:
             progress(ProgressEvent("vary", 0.5, f"decoding {num_variations} variations"))
             return self._decode_pieces(np.tile(latents, (num_variations, 1)), layout, clip, decoding)
         original = self._decode_pieces(encoded, layout, clip, decoding)[0].tokens
-        results: list[MelodyClip | None] = [None] * num_variations
-        pending = list(range(num_variations))
-        for attempt in range(MAX_VARY_ATTEMPTS):
-            if cancel is not None:
-                cancel.check()
-            # A point that decodes to the reconstruction (or the input) is drawn again, further out.
-            distance = min(1.0, similarity_distance * VARY_WIDENING ** attempt)
-            noise = rng.standard_normal((len(pending), *latents.shape)).astype(np.float32)
-            points = np.concatenate([np.stack([slerp(z, n, distance) for z, n in zip(latents, row)])
-                                     for row in noise])
-            attempt_decoding = replace(decoding, seed=decoding.seed + attempt)
-            if attempt >= MAX_VARY_ATTEMPTS - 2 and decoding.temperature == 0:
-                attempt_decoding = replace(attempt_decoding, temperature=1.0)  # greedy kept landing on the clip
-            decoded = [replace(candidate, tokens=self._keep_register(candidate.tokens, shifted_clip.tokens,
-                                                               PIECE_BARS * clip.time_signature.steps_per_bar))
-                       for candidate in self._decode_pieces(points, layout, clip, attempt_decoding)]
-            still_same = []
-            for index, candidate in zip(pending, decoded):
-                if np.array_equal(candidate.tokens, original) or np.array_equal(candidate.tokens, clip.tokens):
-                    still_same.append(index)
-                else:
-                    results[index] = candidate
-            done = num_variations - len(still_same)
-            progress(ProgressEvent("vary", done / num_variations, f"{done} of {num_variations} variations"))
-            if not still_same:
-                break
-            pending = still_same
-        return [variation for variation in results if variation is not None]
+
+        def decode(points: np.ndarray, attempt_decoding: Decoding) -> list[MelodyClip]:
+            return [replace(candidate, tokens=self._keep_register(candidate.tokens, shifted_clip.tokens,
+                                                                  PIECE_BARS * clip.time_signature.steps_per_bar))
+                    for candidate in self._decode_pieces(points, layout, clip, attempt_decoding)]
+
+        def same(candidate: MelodyClip) -> bool:
+            return np.array_equal(candidate.tokens, original) or np.array_equal(candidate.tokens, clip.tokens)
+
+        return redraw_variations(latents, num_variations, similarity_distance, decoding, decode, same, progress,
+                                 cancel)
 
     def interpolate(self, start: MelodyClip, end: MelodyClip, steps: int, decoding: Decoding = Decoding(),
                     max_steps: int = MAX_STEPS, progress: ProgressFn = no_progress,

@@ -157,9 +157,12 @@ def main() -> None:
     model.spread.copy_(torch.from_numpy(train_means.std(0) + 1e-3))
     # Squared errors count per dimension by how much the part posterior says about it: the spread of the
     # means over the data relative to the mean posterior scale (a dimension the part decoder ignores,
-    # with means near 0 and scale near 1, counts little), normalised to mean 1 and clipped.
-    weight = (train_means.std(0) / train_scales.mean(0)) ** 2
-    weight = torch.from_numpy(np.clip(weight / weight.mean(), 0.02, 20.0).astype(np.float32))
+    # with means near 0 and scale near 1, counts little), normalised to mean 1 within each part (so the
+    # three parts weigh alike) and clipped.
+    snr = (train_means.std(0) / train_scales.mean(0)) ** 2
+    weight = np.concatenate([np.clip(part / part.mean(), 0.02, 20.0)
+                             for part in np.split(snr, np.cumsum(config.part_dims)[:-1])])
+    weight = torch.from_numpy(weight.astype(np.float32))
     log.info("squared-error weights per dimension: min %.3f median %.3f max %.3f (melody %.2f, bass %.2f, "
              "drums %.2f on average)", weight.min(), weight.median(), weight.max(),
              *(w.mean().item() for w in torch.split(weight, config.part_dims)))

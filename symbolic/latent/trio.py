@@ -39,14 +39,12 @@ from ostinato.errors import InvalidInput, LimitExceeded, MissingAsset
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn, no_progress
 from symbolic.latent.drum_representation import DrumClip
 from symbolic.latent.drum_space import PRETRAINED_DRUMS_DIR, DrumSpace
-from symbolic.latent.space import (MAX_STEPS, MAX_VARIATIONS, PIECE_BARS, PRETRAINED_DIR, VARY_WIDENING, Decoding,
-                                   LatentSpace, _Pieces, check_decoding, join, keep_register, slerp, split)
+from symbolic.latent.model import CONFIG_NAME, read_weights, write_pretrained
+from symbolic.latent.space import (MAX_STEPS, MAX_VARIATIONS, PIECE_BARS, PRETRAINED_DIR, Decoding, LatentSpace, _Pieces,
+                                   check_decoding, check_vary, join, keep_register, redraw_variations, slerp, split)
 from symbolic.latent.trio_representation import TrioClip
 
 PRETRAINED_TRIO_DIR = Path(__file__).resolve().parents[1] / "pretrained" / "latent_trio"
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-MAX_VARY_ATTEMPTS = 6
 
 
 @dataclass
@@ -95,25 +93,12 @@ class TrioVAE(nn.Module):
         return list(torch.split(parts, self.config.part_dims, dim=-1))
 
     def save_pretrained(self, directory: Path, extra: dict | None = None) -> None:
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = asdict(self.config)
-        if extra:
-            config["training"] = extra
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        weights = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items()}
-        weights["center"], weights["spread"] = self.center.float().contiguous(), self.spread.float().contiguous()
-        save_file(weights, str(directory / WEIGHTS_NAME))
+        write_pretrained(directory, asdict(self.config), self.state_dict(), extra, float32=("center", "spread"))
 
     @classmethod
     def from_pretrained(cls, directory: Path) -> "TrioVAE":
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        model = cls(TrioConfig.from_json(directory / CONFIG_NAME))
-        model.load_state_dict({k: v.to(torch.float32) for k, v in load_file(str(directory / WEIGHTS_NAME)).items()})
+        model = cls(TrioConfig.from_json(Path(directory) / CONFIG_NAME))
+        model.load_state_dict(read_weights(directory))
         model.eval()
         return model
 
@@ -214,53 +199,27 @@ class TrioSpace:
         """num_variations trios near `clip` (Magenta.js `similar`: the latent moved towards a prior sample
         by similarity_distance). A variation that decodes to the clip or its reconstruction is drawn again
         further out (up to MAX_VARY_ATTEMPTS times, the last two sampled at temperature 1) or left out; the
-        melody and the bass keep their registers. Trios have no attribute shifts."""
+        melody and the bass keep their registers (space.redraw_variations). Trios have no attribute shifts."""
         check_trio(clip)
         if shifts:
             raise InvalidInput(f"the trio model has no attribute shifts (asked for {', '.join(shifts)}): vary "
                                "the melody or bass with the line model to shift them")
-        if num_variations < 1:
-            raise InvalidInput(f"num_variations is {num_variations}: ask for at least 1")
-        if num_variations > max_variations:
-            raise LimitExceeded("variations", num_variations, max_variations)
-        if not 0.0 <= similarity_distance <= 1.0:
-            raise InvalidInput(f"similarity_distance {similarity_distance:g} is out of range: use 0-1")
-        check_decoding(decoding)
+        check_vary(num_variations, similarity_distance, decoding, max_variations)
         layout = split_trio(clip)
         latents = self.encode(layout.pieces)
         if similarity_distance == 0:
             return self._decode_pieces(np.tile(latents, (num_variations, 1)), layout, clip, decoding)
-        rng = np.random.default_rng(decoding.seed)
         original = self._decode_pieces(latents, layout, clip, decoding)[0]
         span = PIECE_BARS * clip.time_signature.steps_per_bar
-        results: list[TrioClip | None] = [None] * num_variations
-        pending = list(range(num_variations))
-        for attempt in range(MAX_VARY_ATTEMPTS):
-            if cancel is not None:
-                cancel.check()
-            distance = min(1.0, similarity_distance * VARY_WIDENING ** attempt)
-            noise = rng.standard_normal((len(pending), *latents.shape)).astype(np.float32)
-            points = np.concatenate([np.stack([slerp(z, n, distance) for z, n in zip(latents, row)]) for row in noise])
-            attempt_decoding = replace(decoding, seed=decoding.seed + 3 * attempt)
-            if attempt >= MAX_VARY_ATTEMPTS - 2 and decoding.temperature == 0:
-                attempt_decoding = replace(attempt_decoding, temperature=1.0)
-            still = []
-            for index, candidate in zip(pending, self._decode_pieces(points, layout, clip, attempt_decoding)):
-                candidate = TrioClip(replace(candidate.melody, tokens=keep_register(candidate.melody.tokens,
-                                                                                    clip.melody.tokens, span)),
-                                     replace(candidate.bass, tokens=keep_register(candidate.bass.tokens,
-                                                                                  clip.bass.tokens, span)),
-                                     candidate.drums)
-                if same_trio(candidate, original) or same_trio(candidate, clip):
-                    still.append(index)
-                else:
-                    results[index] = candidate
-            done = num_variations - len(still)
-            progress(ProgressEvent("vary", done / num_variations, f"{done} of {num_variations} variations"))
-            if not still:
-                break
-            pending = still
-        return [variation for variation in results if variation is not None]
+
+        def decode(points: np.ndarray, attempt_decoding: Decoding) -> list[TrioClip]:
+            return [TrioClip(replace(c.melody, tokens=keep_register(c.melody.tokens, clip.melody.tokens, span)),
+                             replace(c.bass, tokens=keep_register(c.bass.tokens, clip.bass.tokens, span)), c.drums)
+                    for c in self._decode_pieces(points, layout, clip, attempt_decoding)]
+
+        return redraw_variations(latents, num_variations, similarity_distance, decoding, decode,
+                                 lambda c: same_trio(c, original) or same_trio(c, clip), progress, cancel,
+                                 seed_stride=3)
 
     def interpolate(self, start: TrioClip, end: TrioClip, steps: int, decoding: Decoding = Decoding(),
                     max_steps: int = MAX_STEPS, progress: ProgressFn = no_progress,
