@@ -6,14 +6,14 @@ weights are prepared once so that a step is as few numpy calls as possible:
 - each linear layer is one (inputs + 1) × outputs matrix whose last row is its bias, fed a row vector
   ending in 1, so weights and bias are one product;
 - a layer norm's scale and shift fold into the linear that follows it (W(γ·n + β) + b), the attention
-  scale 1/√d into the query columns;
+  scale 1/√d into the query columns, GELU's 1/√2 into ff1 and ff2;
 - everything written into the residual stream (embeddings, attention output, feed-forward output) is
   centred across the model width, so the stream always has zero mean and a layer norm only divides by
   the root mean square (layer norms subtract the mean anyway: this changes nothing they see);
 - the cache stores keys transposed (each head's scores are one matrix-vector product) and values with
   a constant 1 after them, so weighting the values also sums the softmax's weights;
-- a single new token (nearly every step of sampling) runs through preallocated rows held by its cache,
-  written in place (`out=`).
+- a single new token (nearly every step of sampling; a short chunk token by token) runs through
+  preallocated rows held by its cache, written in place (`out=`).
 `MusicTransformer.decode_step` stays the reference (tests/symbolic/test_stepper.py compares logits).
 
 The weights come from a checkpoint read without torch (symbolic.checkpoint), or from a torch model.
@@ -32,11 +32,10 @@ if TYPE_CHECKING:  # torch loads only with a model, not with this module
     from symbolic.model import MusicTransformer
 
 
-def _gelu_cdf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Φ(x), the standard normal CDF: GELU(x) = x·Φ(x) = x·½(1 + erf(x/√2))."""
-    from scipy.special import ndtr  # scipy (~0.4 s) loads with the first decoding step, not with the server
-
-    return ndtr(x, out=out)
+_SQRT_HALF = math.sqrt(0.5)
+# Chunks of up to this many new tokens go through the single-token path one token at a time: for a few
+# rows a matrix product costs BLAS a copy of the whole weight matrix, a vector product does not.
+SMALL_CHUNK = 4
 
 
 class _Rows:
@@ -110,8 +109,10 @@ class _Layer:
         self.qkv = _fold(array("norm1.weight"), array("norm1.bias"), array("qkv.weight"), array("qkv.bias"),
                          query_scale)
         self.out = _affine(_centred(array("out.weight").T), _centred(array("out.bias")))
-        self.ff1 = _fold(array("norm2.weight"), array("norm2.bias"), array("ff1.weight"), array("ff1.bias"))
-        self.ff2 = _affine(_centred(array("ff2.weight").T), _centred(array("ff2.bias")))
+        # GELU(h) = h·½(1 + erf(h/√2)) = u(1 + erf u)/√2 with u = h/√2: ff1 computes u, ff2 takes the 1/√2.
+        self.ff1 = _fold(array("norm2.weight"), array("norm2.bias"), array("ff1.weight"), array("ff1.bias"),
+                         _SQRT_HALF)
+        self.ff2 = _affine(_centred(array("ff2.weight").T) * _SQRT_HALF, _centred(array("ff2.bias")))
 
 
 def _normalise(x: np.ndarray, eps: float) -> np.ndarray:
@@ -129,6 +130,9 @@ class NumpyStepper:
 
     def __init__(self, model: TransformerWeights | MusicTransformer) -> None:
         """model: a checkpoint read without torch (TransformerWeights), or a torch MusicTransformer."""
+        from scipy.special import erf  # scipy (~0.4 s) loads with the first request's decoder, not with the server
+
+        self.erf = erf
         weights = model if isinstance(model, TransformerWeights) else TransformerWeights.of_module(model)
         arrays = weights.arrays
         config = weights.config
@@ -149,9 +153,11 @@ class NumpyStepper:
 
     def step(self, cache: StepCache, ids: list[int], every_position: bool = False) -> np.ndarray:
         """Logits of the last new position (vocab,), or of every new position (len(ids), vocab)."""
-        if len(ids) == 1 and not every_position:
-            self._check_room(cache, 1)
-            return self._step_one(cache, ids[0])
+        if len(ids) <= SMALL_CHUNK and not every_position:
+            self._check_room(cache, len(ids))
+            for token in ids[:-1]:
+                self._step_one(cache, token, logits=False)
+            return self._step_one(cache, ids[-1])
         x = self._hidden([cache], [ids])
         if every_position:
             return _linear(_normalise(x, self.eps), self.head)
@@ -172,8 +178,8 @@ class NumpyStepper:
         """Layer norm of the (zero-mean) stream into `rows.normed`, whose trailing 1 stays."""
         np.multiply(x, 1.0 / math.sqrt(float(np.dot(x, x)) / self.width + self.eps), out=rows.normed_head)
 
-    def _step_one(self, cache: StepCache, token: int) -> np.ndarray:
-        """A single new token, in the cache's preallocated rows."""
+    def _step_one(self, cache: StepCache, token: int, logits: bool = True) -> np.ndarray | None:
+        """A single new token, in the cache's preallocated rows; its logits (or None without `logits`)."""
         rows = cache.rows
         position = cache.length
         end = position + 1
@@ -192,10 +198,14 @@ class NumpyStepper:
             np.divide(rows.weighted_values, rows.weight_sums, out=rows.attended)  # into normed: out's input
             x += np.matmul(rows.normed, weights.out, out=rows.projected)
             self._normalise_into(x, rows)
-            pre = np.matmul(rows.normed, weights.ff1, out=rows.pre)
-            np.multiply(pre, _gelu_cdf(pre, out=rows.gelu_head), out=rows.gelu_head)
+            u = np.matmul(rows.normed, weights.ff1, out=rows.pre)
+            gelu = self.erf(u, out=rows.gelu_head)
+            gelu += 1.0
+            gelu *= u
             x += np.matmul(rows.gelu, weights.ff2, out=rows.projected)
         cache.length = end
+        if not logits:
+            return None
         self._normalise_into(x, rows)
         return rows.normed @ self.head
 
@@ -223,8 +233,8 @@ class NumpyStepper:
                                            for span, mask in zip(spans, masks)
                                            for first, length in [(span[1], span[2])]])
             x = x + _linear(attended, layer.out)
-            pre = _linear(_normalise(x, self.eps), layer.ff1)
-            x = x + _linear(pre * _gelu_cdf(pre), layer.ff2)
+            u = _linear(_normalise(x, self.eps), layer.ff1)
+            x = x + _linear(u * (np.float32(1.0) + self.erf(u)), layer.ff2)
         for cache, _, length, start in spans:
             cache.length = start + length
         return x
