@@ -117,3 +117,27 @@ def test_a_drums_only_file_goes_to_the_drum_model(client: Client) -> None:
         tracks = instruments(clip.midi)
         assert tracks and all(inst.is_drum for inst in tracks)
         assert clip.requested.bars == 2
+
+
+def test_a_trio_keeps_its_three_tracks_through_vary_and_interpolate(client: Client) -> None:
+    from symbolic.latent.trio import TrioSpace
+    from symbolic.latent.trio_representation import read_trio
+
+    notices = []
+    clips = client.vary(BAND, 2, similarity_distance=0.3, seed=5, on_notice=notices.append)
+    (model,) = [n for n in notices if n.code == "model"]
+    assert "trio model" in model.message and "track 0 as the melody" in model.message
+    for clip in clips:
+        melody, bass, drums = instruments(clip.midi)
+        assert (melody.is_drum, bass.is_drum, drums.is_drum) == (False, False, True)
+        assert (melody.program, bass.program) == (73, 33)
+        assert np.mean([n.pitch for n in bass.notes]) < np.mean([n.pitch for n in melody.notes])
+    blend = client.interpolate(BAND, OTHER_BAND, 3)
+    assert all(len(instruments(clip.midi)) == 3 for clip in blend)
+    space = TrioSpace.from_pretrained()
+    for end, clip in ((BAND, blend[0]), (OTHER_BAND, blend[-1])):  # endpoints reconstruct their inputs
+        expected = space.reconstruct(read_trio(end).clip)
+        got = read_trio(clip.midi).clip
+        assert np.array_equal(got.melody.tokens, expected.melody.tokens)
+        assert np.array_equal(got.bass.tokens, expected.bass.tokens)
+        assert np.array_equal(got.drums.tokens, expected.drums.tokens)
