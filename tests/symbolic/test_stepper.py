@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from symbolic.model import MusicTransformer, TransformerConfig
-from symbolic.stepper import NumpyStepper
+from symbolic.stepper import SMALL_CHUNK, NumpyStepper
 
 
 def _model(seed: int = 0) -> MusicTransformer:
@@ -31,15 +31,20 @@ def test_chunked_and_single_steps_match_the_full_forward_pass() -> None:
         expected = model(torch.tensor([ids]))[0].numpy()
     stepper = NumpyStepper(model)
     cache = stepper.new_cache()
-    # a prefix, then chunks of 3 (forced tokens ride along), then single tokens
-    got = {9: stepper.step(cache, ids[:10])}
-    for start in range(10, 25, 3):
+    # a prefix, a chunk longer than SMALL_CHUNK (one causally masked pass), chunks of 3 (forced tokens
+    # riding along: token by token through the single-token path), then single tokens
+    assert SMALL_CHUNK < 6
+    got = {9: stepper.step(cache, ids[:10]), 15: stepper.step(cache, ids[10:16])}
+    for start in range(16, 25, 3):
         got[start + 2] = stepper.step(cache, ids[start:start + 3])
     for position in range(25, 40):
         got[position] = stepper.step(cache, [ids[position]])
     assert cache.length == 40
     for position, logits in got.items():
         np.testing.assert_allclose(logits, expected[position], atol=2e-5, rtol=1e-4)
+    # every position of a sequence at once (what scoring a continuation uses)
+    np.testing.assert_allclose(stepper.step(stepper.new_cache(), ids, every_position=True), expected,
+                               atol=2e-5, rtol=1e-4)
 
 
 def test_a_rewound_cache_recomputes_from_the_new_window() -> None:
