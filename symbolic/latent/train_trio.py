@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget of this run")
     parser.add_argument("--means-minutes", type=float, default=6.0, help="of which the first phase")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--init-from", type=Path, default=None, help="start from this trained trio model directory")
     parser.add_argument("--latent-dim", type=int, default=TrioConfig.latent_dim)
     parser.add_argument("--hidden", type=int, default=TrioConfig.hidden)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -166,6 +167,10 @@ def main() -> None:
     log.info("squared-error weights per dimension: min %.3f median %.3f max %.3f (melody %.2f, bass %.2f, "
              "drums %.2f on average)", weight.min(), weight.median(), weight.max(),
              *(w.mean().item() for w in torch.split(weight, config.part_dims)))
+    if args.init_from is not None:
+        model.load_state_dict(TrioVAE.from_pretrained(args.init_from).state_dict())
+        model.train()
+        log.info("starting from the weights in %s", args.init_from)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     step, best, elapsed_before = 0, -1.0, 0.0
     if args.resume and checkpoint_path.exists():
