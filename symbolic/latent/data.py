@@ -118,28 +118,37 @@ def _tune_windows(score) -> list[tuple[str, int, np.ndarray]]:
     return windows
 
 
-def grid_windows(grid: np.ndarray, meter: TimeSignature) -> list[tuple[str, int, np.ndarray]]:
-    """2- and 4-bar windows of a gridded melody (hop one bar and two bars) with a note in every bar."""
+def window_spans(num_steps: int, meter: TimeSignature) -> list[tuple[int, int, int]]:
+    """(bars, start, length) of the 2-bar (one-bar hop) and 4-bar (two-bar hop) windows of a grid of
+    num_steps steps, up to MAX_STEPS steps long."""
     steps_per_bar = meter.steps_per_bar
-    windows = []
+    spans = []
     for num_bars in WINDOW_BARS:
         length = num_bars * steps_per_bar
         if length > MAX_STEPS:
             continue
         hop = steps_per_bar if num_bars == 2 else 2 * steps_per_bar
-        for start in range(0, grid.shape[0] - length + 1, hop):
-            window = grid[start:start + length].copy()
-            # A note sounding across the window start is heard as a rest (MusicVAE does the same).
-            onsets = window < NUM_PITCHES
-            if onsets.sum() < 2 * num_bars:
-                continue
-            if not onsets.reshape(num_bars, steps_per_bar).any(axis=1).all():
-                continue
-            # A leading note-off belongs to the previous window.
-            first = int(np.argmax(window != NO_EVENT))
-            if window[first] == NOTE_OFF:
-                window[first] = NO_EVENT
-            windows.append((str(meter), num_bars, window.astype(np.int16)))
+        spans.extend((num_bars, start, length) for start in range(0, num_steps - length + 1, hop))
+    return spans
+
+
+def grid_windows(grid: np.ndarray, meter: TimeSignature) -> list[tuple[str, int, np.ndarray]]:
+    """2- and 4-bar windows of a gridded melody (hop one bar and two bars) with a note in every bar."""
+    steps_per_bar = meter.steps_per_bar
+    windows = []
+    for num_bars, start, length in window_spans(grid.shape[0], meter):
+        window = grid[start:start + length].copy()
+        # A note sounding across the window start is heard as a rest (MusicVAE does the same).
+        onsets = window < NUM_PITCHES
+        if onsets.sum() < 2 * num_bars:
+            continue
+        if not onsets.reshape(num_bars, steps_per_bar).any(axis=1).all():
+            continue
+        # A leading note-off belongs to the previous window.
+        first = int(np.argmax(window != NO_EVENT))
+        if window[first] == NOTE_OFF:
+            window[first] = NO_EVENT
+        windows.append((str(meter), num_bars, window.astype(np.int16)))
     return windows
 
 

@@ -25,12 +25,11 @@ import numpy as np
 
 from symbolic.latent import data as latent_data
 from symbolic.latent.drum_representation import DrumClip, read_drum_clip
-from symbolic.latent.representation import MAX_STEPS, TimeSignature
+from symbolic.latent.representation import TimeSignature
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-WINDOW_BARS = (2, 4)
 HELD_OUT_DRUMMERS = frozenset({4, 5, 6})
 LIBRARY_SEEDS = 12
 LIBRARY_BARS = 16
@@ -54,18 +53,12 @@ def is_held_out(key: str, drummer: int | None) -> bool:
 def drum_windows(tokens: np.ndarray, meter: TimeSignature, min_hits: int = 2) -> list[tuple[str, int, np.ndarray]]:
     """(meter, bars, tokens) windows of a drum grid: 2 bars with a one-bar hop and 4 bars with a two-bar
     hop, each with at least min_hits struck steps and a hit in its first bar."""
-    steps_per_bar = meter.steps_per_bar
     windows = []
-    for num_bars in WINDOW_BARS:
-        length = num_bars * steps_per_bar
-        if length > MAX_STEPS:
+    for num_bars, start, length in latent_data.window_spans(tokens.shape[0], meter):
+        window = tokens[start:start + length]
+        if np.count_nonzero(window) < min_hits or not window[:meter.steps_per_bar].any():
             continue
-        hop = steps_per_bar if num_bars == 2 else 2 * steps_per_bar
-        for start in range(0, tokens.shape[0] - length + 1, hop):
-            window = tokens[start:start + length]
-            if np.count_nonzero(window) < min_hits or not window[:steps_per_bar].any():
-                continue
-            windows.append((str(meter), num_bars, window.astype(np.int16)))
+        windows.append((str(meter), num_bars, window.astype(np.int16)))
     return windows
 
 
