@@ -219,23 +219,27 @@ def prepare(cache_dir: Path | None = None, workers: int = 2, limit_files: int | 
             if done % 50 == 0 or done == len(files):
                 log.info("prepared %d/%d files, %d windows, %.0f s", done, len(files), len(rows),
                          time.monotonic() - started)
-    tune_keys = sorted({row[0] for row in rows})
-    tune_index = {key: i for i, key in enumerate(tune_keys)}
-    arrays: dict[str, np.ndarray] = {
-        "tune_keys": np.array(tune_keys),
-        "held_out": np.array([is_held_out(k) for k in tune_keys]),
-    }
+    write_windows(path, [(key, is_held_out(key), meter, bars, tokens) for key, meter, bars, tokens in rows])
+    log.info("wrote %s: %d windows in %.0f s", path, len(rows), time.monotonic() - started)
+    return path
+
+
+def write_windows(path: Path, rows: list[tuple[str, bool, str, int, np.ndarray]]) -> None:
+    """Writes windows (source key, held out, meter, bars, tokens) to the .npz layout `load` reads:
+    the sorted source keys with their held-out flags, and per (meter, bars) the stacked tokens with the
+    index of each window's source."""
+    keys = sorted({row[0] for row in rows})
+    index = {key: i for i, key in enumerate(keys)}
+    held_of = {row[0]: row[1] for row in rows}
+    arrays: dict[str, np.ndarray] = {"tune_keys": np.array(keys), "held_out": np.array([held_of[k] for k in keys])}
     groups: dict[tuple[str, int], list[tuple[int, np.ndarray]]] = {}
-    for key, meter, bars, tokens in rows:
-        groups.setdefault((meter, bars), []).append((tune_index[key], tokens))
+    for key, _, meter, bars, tokens in rows:
+        groups.setdefault((meter, bars), []).append((index[key], tokens))
     for (meter, bars), items in groups.items():
         name = f"{meter.replace('/', '_')}__{bars}"
         arrays[f"tokens__{name}"] = np.stack([t for _, t in items])
         arrays[f"tunes__{name}"] = np.array([i for i, _ in items], dtype=np.int32)
     np.savez_compressed(path, **arrays)
-    log.info("wrote %s: %d windows from %d tunes in %.0f s", path, len(rows), len(tune_keys),
-             time.monotonic() - started)
-    return path
 
 
 def load(path: Path, held_out: bool, kind: str | None = None) -> list[WindowSet]:

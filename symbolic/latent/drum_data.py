@@ -116,19 +116,8 @@ def prepare(drum_dir: Path, cache_dir: Path | None = None) -> Path:
         held = is_held_out(key, None)
         rows.extend((key, held, meter, bars, tokens) for meter, bars, tokens in
                     drum_windows(clip.tokens, clip.time_signature))
-    keys = sorted({row[0] for row in rows})
-    index = {key: i for i, key in enumerate(keys)}
-    held_of = {row[0]: row[1] for row in rows}
-    arrays: dict[str, np.ndarray] = {"tune_keys": np.array(keys), "held_out": np.array([held_of[k] for k in keys])}
-    groups: dict[tuple[str, int], list[tuple[int, np.ndarray]]] = {}
-    for key, _, meter, bars, tokens in rows:
-        groups.setdefault((meter, bars), []).append((index[key], tokens))
-    for (meter, bars), items in groups.items():
-        name = f"{meter.replace('/', '_')}__{bars}"
-        arrays[f"tokens__{name}"] = np.stack([t for _, t in items])
-        arrays[f"tunes__{name}"] = np.array([i for i, _ in items], dtype=np.int32)
-    np.savez_compressed(path, **arrays)
-    log.info("wrote %s: %d windows from %d files in %.0f s", path, len(rows), len(keys), time.monotonic() - started)
+    latent_data.write_windows(path, rows)
+    log.info("wrote %s: %d windows from %d files in %.0f s", path, len(rows), len(files), time.monotonic() - started)
     return path
 
 
