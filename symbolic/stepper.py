@@ -1,8 +1,8 @@
 """Decoding steps of a MusicTransformer in numpy, for sampling on the CPU.
 
 A decoding step of this model is a few MFLOP: what costs time is reading the weights (~5.7 MB, from the
-L3 cache: ~150 µs a step on this machine) and numpy's overhead of ~1 µs a call, not arithmetic. The
-weights are prepared once so that a step is as few numpy calls as possible:
+L3 cache: ~150 µs a step on this machine) and, in numpy, the overhead of ~1 µs a call, not arithmetic.
+The weights are prepared once so that a step is few operations:
 - each linear layer is one (inputs + 1) × outputs matrix whose last row is its bias, fed a row vector
   ending in 1, so weights and bias are one product;
 - a layer norm's scale and shift fold into the linear that follows it (W(γ·n + β) + b), the attention
@@ -12,8 +12,9 @@ weights are prepared once so that a step is as few numpy calls as possible:
   the root mean square (layer norms subtract the mean anyway: this changes nothing they see);
 - the cache stores keys transposed (each head's scores are one matrix-vector product) and values with
   a constant 1 after them, so weighting the values also sums the softmax's weights;
-- a single new token (nearly every step of sampling; a short chunk token by token) runs through
-  preallocated rows held by its cache, written in place (`out=`).
+- a single new token (nearly every step of sampling; a short chunk token by token) is one compiled call
+  (symbolic.step_kernel, numba) over these matrices, in preallocated rows held by its cache; longer
+  chunks and batches of sequences go through numpy's matrix products (`_hidden`).
 `MusicTransformer.decode_step` stays the reference (tests/symbolic/test_stepper.py compares logits).
 
 The weights come from a checkpoint read without torch (symbolic.checkpoint), or from a torch model.
@@ -34,32 +35,21 @@ if TYPE_CHECKING:  # torch loads only with a model, not with this module
 
 _SQRT_HALF = math.sqrt(0.5)
 # Chunks of up to this many new tokens go through the single-token path one token at a time: for a few
-# rows a matrix product costs BLAS a copy of the whole weight matrix, a vector product does not.
+# rows a matrix product costs BLAS a copy of the whole weight matrix, the compiled step does not.
 SMALL_CHUNK = 4
 
 
 class _Rows:
-    """Preallocated vectors of one single-token step (a cache is stepped by one thread at a time).
+    """Scratch rows of one single-token step (a cache is stepped by one thread at a time)."""
 
-    `normed` and `gelu` end in a constant 1 that multiplies the bias row of the next matrix."""
-
-    def __init__(self, width: int, hidden: int, heads: int, head_dim: int) -> None:
+    def __init__(self, width: int, hidden: int, capacity: int, vocab: int) -> None:
         self.x = np.empty(width, dtype=np.float32)  # the residual stream (zero mean)
-        self.normed = np.ones(width + 1, dtype=np.float32)
-        self.normed_head = self.normed[:width]
-        self.attended = self.normed_head.reshape(heads, 1, head_dim)  # attention writes the next input
+        self.normed = np.empty(width, dtype=np.float32)
         self.qkv = np.empty(3 * width, dtype=np.float32)
-        self.query = self.qkv[:width].reshape(heads, 1, head_dim)
-        self.key = self.qkv[width:2 * width].reshape(heads, head_dim)
-        self.value = self.qkv[2 * width:].reshape(heads, head_dim)
-        # per head, the weighted values and the sum of the weights (last column)
-        self.weighted = np.empty((heads, 1, head_dim + 1), dtype=np.float32)
-        self.weighted_values = self.weighted[:, :, :head_dim]
-        self.weight_sums = self.weighted[:, :, head_dim:]
+        self.scores = np.empty(capacity, dtype=np.float32)
+        self.hidden = np.empty(hidden, dtype=np.float32)
         self.projected = np.empty(width, dtype=np.float32)
-        self.pre = np.empty(hidden, dtype=np.float32)
-        self.gelu = np.ones(hidden + 1, dtype=np.float32)
-        self.gelu_head = self.gelu[:hidden]
+        self.logits = np.empty(vocab, dtype=np.float32)
 
 
 class StepCache:
@@ -68,13 +58,13 @@ class StepCache:
     Keys are stored transposed, (layer, head, head_dim, position); values as (layer, head, position,
     head_dim + 1), the last column a constant 1."""
 
-    def __init__(self, layers: int, heads: int, head_dim: int, capacity: int, hidden: int | None = None) -> None:
+    def __init__(self, layers: int, heads: int, head_dim: int, capacity: int, hidden: int, vocab: int) -> None:
         width = heads * head_dim
         self.keys_t = np.zeros((layers, heads, head_dim, capacity), dtype=np.float32)
         self.values = np.ones((layers, heads, capacity, head_dim + 1), dtype=np.float32)
         self.length = 0
         self.capacity = capacity
-        self.rows = _Rows(width, hidden or 4 * width, heads, head_dim)
+        self.rows = _Rows(width, hidden, capacity, vocab)
 
 
 def _affine(weight_t: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -147,9 +137,17 @@ class NumpyStepper:
                           np.zeros(config.vocab_size))
         self.layers = [_Layer(arrays, f"blocks.{index}.", self.heads, self.head_dim)
                        for index in range(config.n_layers)]
+        # The single-token step is compiled; its weights are the same matrices stacked by layer.
+        from symbolic.step_kernel import step_token  # numba (~1 s) loads with the first stepper
+
+        self._kernel = step_token
+        self._stacked = tuple(np.ascontiguousarray(np.stack([getattr(layer, name) for layer in self.layers]))
+                              for name in ("qkv", "out", "ff1", "ff2"))
+        self._eps32 = np.float32(self.eps)
 
     def new_cache(self) -> StepCache:
-        return StepCache(len(self.layers), self.heads, self.head_dim, self.config.max_seq_len, self.hidden)
+        return StepCache(len(self.layers), self.heads, self.head_dim, self.config.max_seq_len, self.hidden,
+                          self.config.vocab_size)
 
     def step(self, cache: StepCache, ids: list[int], every_position: bool = False) -> np.ndarray:
         """Logits of the last new position (vocab,), or of every new position (len(ids), vocab)."""
@@ -174,40 +172,15 @@ class NumpyStepper:
         if cache.length + new > self.config.max_seq_len:
             raise ValueError(f"sequence of {cache.length + new} tokens exceeds the model's {self.config.max_seq_len}")
 
-    def _normalise_into(self, x: np.ndarray, rows: _Rows) -> None:
-        """Layer norm of the (zero-mean) stream into `rows.normed`, whose trailing 1 stays."""
-        np.multiply(x, 1.0 / math.sqrt(float(np.dot(x, x)) / self.width + self.eps), out=rows.normed_head)
-
     def _step_one(self, cache: StepCache, token: int, logits: bool = True) -> np.ndarray | None:
-        """A single new token, in the cache's preallocated rows; its logits (or None without `logits`)."""
+        """A single new token through the compiled step (symbolic.step_kernel), in the cache's rows; its
+        logits (or None without `logits`)."""
         rows = cache.rows
-        position = cache.length
-        end = position + 1
-        head_dim = self.head_dim
-        x = rows.x
-        np.add(self.embed[token], self.position[position], out=x)
-        for keys_t, values, weights in zip(cache.keys_t, cache.values, self.layers):
-            self._normalise_into(x, rows)
-            np.matmul(rows.normed, weights.qkv, out=rows.qkv)
-            keys_t[:, :, position] = rows.key
-            values[:, position, :head_dim] = rows.value
-            scores = np.matmul(rows.query, keys_t[:, :, :end])  # (heads, 1, end)
-            scores -= np.maximum.reduce(scores, axis=2, keepdims=True)
-            np.exp(scores, out=scores)
-            np.matmul(scores, values[:, :end], out=rows.weighted)  # the weighted values and their sums
-            np.divide(rows.weighted_values, rows.weight_sums, out=rows.attended)  # into normed: out's input
-            x += np.matmul(rows.normed, weights.out, out=rows.projected)
-            self._normalise_into(x, rows)
-            u = np.matmul(rows.normed, weights.ff1, out=rows.pre)
-            gelu = self.erf(u, out=rows.gelu_head)
-            gelu += 1.0
-            gelu *= u
-            x += np.matmul(rows.gelu, weights.ff2, out=rows.projected)
-        cache.length = end
-        if not logits:
-            return None
-        self._normalise_into(x, rows)
-        return rows.normed @ self.head
+        self._kernel(token, cache.length, self.embed, self.position, *self._stacked, self.head, cache.keys_t,
+                     cache.values, rows.x, rows.normed, rows.qkv, rows.scores, rows.hidden, rows.projected,
+                     rows.logits, logits, self._eps32)
+        cache.length += 1
+        return rows.logits.copy() if logits else None
 
     def _hidden(self, caches: list[StepCache], id_lists: list[list[int]]) -> np.ndarray:
         spans = []  # (cache, first row, rows, start position)

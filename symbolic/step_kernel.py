@@ -1,0 +1,128 @@
+"""The single-token decoding step of symbolic.stepper, compiled with numba into one call.
+
+Sampling feeds one token at a time, and a numpy step is some sixty small calls per token, each with its
+own overhead and its own pass over small arrays; here the whole step (three blocks and the output head)
+is one compiled loop nest over the stepper's prepared weights and its cache, written in place:
+- a linear layer is `x @ W + b` with the bias as W's last row (the stepper's `_affine` matrices), four
+  input rows at a time so each output is loaded and stored once per four rows;
+- attention reads the transposed keys row by row (contiguous over positions) and the values with their
+  trailing 1, whose weighted sum is the softmax's denominator;
+- the products may fuse into FMA instructions (`contract`): a last-bit difference from numpy's
+  products, as between any two BLAS builds.
+The arithmetic is the stepper's (tests/symbolic/test_stepper.py holds both to the torch model).
+
+numba loads with the first stepper (about a second), and compiles once per machine: the compiled code is
+cached beside this file (or in numba's user cache when the package folder is read-only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_OPTIONS = dict(cache=True, nogil=True, boundscheck=False, fastmath={"contract"})
+
+
+@njit(**_OPTIONS)
+def _affine_into(x: np.ndarray, matrix: np.ndarray, out: np.ndarray) -> None:
+    """out = x @ matrix[:-1] + matrix[-1]."""
+    rows = x.shape[0]
+    columns = matrix.shape[1]
+    bias = matrix[rows]
+    for j in range(columns):
+        out[j] = bias[j]
+    i = 0
+    while i + 4 <= rows:
+        a, b, c, d = x[i], x[i + 1], x[i + 2], x[i + 3]
+        w0, w1, w2, w3 = matrix[i], matrix[i + 1], matrix[i + 2], matrix[i + 3]
+        for j in range(columns):
+            out[j] += a * w0[j] + b * w1[j] + c * w2[j] + d * w3[j]
+        i += 4
+    while i < rows:
+        a = x[i]
+        w0 = matrix[i]
+        for j in range(columns):
+            out[j] += a * w0[j]
+        i += 1
+
+
+@njit(**_OPTIONS)
+def _normalise_into(x: np.ndarray, out: np.ndarray, eps: np.float32) -> None:
+    """Layer norm of a zero-mean stream without its affine part (folded into the next linear)."""
+    total = np.float32(0.0)
+    for j in range(x.shape[0]):
+        total += x[j] * x[j]
+    scale = np.float32(1.0) / np.float32(math.sqrt(total / np.float32(x.shape[0]) + eps))
+    for j in range(x.shape[0]):
+        out[j] = x[j] * scale
+
+
+@njit(**_OPTIONS)
+def step_token(token: int, position: int, embed: np.ndarray, position_embed: np.ndarray, qkv: np.ndarray,
+               out: np.ndarray, ff1: np.ndarray, ff2: np.ndarray, head: np.ndarray, keys_t: np.ndarray,
+               values: np.ndarray, x: np.ndarray, normed: np.ndarray, projected_qkv: np.ndarray,
+               scores: np.ndarray, hidden: np.ndarray, projected: np.ndarray, logits: np.ndarray,
+               want_logits: bool, eps: np.float32) -> None:
+    """Feeds `token` at `position` of a cache: stores its keys and values in every layer, leaves the
+    residual stream in `x` and, with `want_logits`, the next token's logits in `logits`.
+
+    qkv, out, ff1, ff2: the blocks' `_affine` matrices stacked by layer; head: the output head's.
+    keys_t (layers, heads, head_dim, capacity) and values (layers, heads, capacity, head_dim + 1): the
+    cache. The other arrays are scratch rows (normed: width, projected_qkv: 3·width, scores: capacity,
+    hidden: d_ff, projected: width, logits: vocab)."""
+    layers = qkv.shape[0]
+    heads = keys_t.shape[1]
+    head_dim = keys_t.shape[2]
+    width = x.shape[0]
+    end = position + 1
+    for j in range(width):
+        x[j] = embed[token, j] + position_embed[position, j]
+    for layer in range(layers):
+        _normalise_into(x, normed, eps)
+        _affine_into(normed, qkv[layer], projected_qkv)
+        for h in range(heads):
+            for d in range(head_dim):
+                keys_t[layer, h, d, position] = projected_qkv[width + h * head_dim + d]
+                values[layer, h, position, d] = projected_qkv[2 * width + h * head_dim + d]
+        weighted = projected[:head_dim + 1]  # scratch until the out projection writes `projected`
+        for h in range(heads):
+            for p in range(end):
+                scores[p] = 0.0
+            for d in range(head_dim):  # the query is already scaled by 1/√head_dim
+                query = projected_qkv[h * head_dim + d]
+                keys = keys_t[layer, h, d]
+                for p in range(end):
+                    scores[p] += query * keys[p]
+            top = scores[0]
+            for p in range(1, end):
+                top = max(top, scores[p])
+            for p in range(end):
+                scores[p] = math.exp(scores[p] - top)
+            for d in range(head_dim + 1):
+                weighted[d] = 0.0
+            for p in range(end):
+                weight = scores[p]
+                row = values[layer, h, p]
+                for d in range(head_dim + 1):
+                    weighted[d] += weight * row[d]
+            for d in range(head_dim):  # the last column summed the weights
+                normed[h * head_dim + d] = weighted[d] / weighted[head_dim]
+        _affine_into(normed, out[layer], projected)
+        for j in range(width):
+            x[j] += projected[j]
+        _normalise_into(x, normed, eps)
+        _affine_into(normed, ff1[layer], hidden)
+        for j in range(hidden.shape[0]):  # GELU: ff1 gave u = h/√2, ff2 takes the other 1/√2
+            u = hidden[j]
+            hidden[j] = u * (np.float32(1.0) + math.erf(u))
+        _affine_into(hidden, ff2[layer], projected)
+        for j in range(width):
+            x[j] += projected[j]
+    if want_logits:
+        _normalise_into(x, normed, eps)
+        _affine_into(normed, head, logits)
+
+
+__all__ = ["step_token"]
