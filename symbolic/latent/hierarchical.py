@@ -8,6 +8,12 @@ decoder. Here the lower level is the 2-bar MelodyVAE's decoder, kept frozen, and
 are that decoder's own latents, so the 16-bar model only has to learn how pieces of a song go together.
 The encoder is a bidirectional LSTM over the 8 pieces' posterior means from the frozen 2-bar encoder.
 
+With `linear_paths` (the shipped model) a linear map from the 8 piece means to z16 sits beside the encoder
+LSTM and one from z16 to the 8 piece latents beside the conductor LSTM, started as whitened PCA
+(init_linear_paths). Without them the LSTMs had to learn the map from scratch and, after ~25 min of
+training, gave piece latents 0.58 rms away from the pieces' own (24 posterior standard deviations), so
+16-bar clips reconstructed at 0.31 against 0.91 by pieces; 512 linear components alone reach 0.90.
+
 Clips longer than 16 bars are read 16 bars at a time (one z16 per 16-bar section); the model reads only
 whole 16-bar sections (see families.py for how a request picks it). Training: train_hierarchical.py.
 """
@@ -23,11 +29,10 @@ import torch
 from torch import nn
 
 from ostinato.errors import InvalidInput, MissingAsset
+from symbolic.latent.model import CONFIG_NAME, read_weights, write_pretrained
 from symbolic.latent.representation import MelodyClip
 from symbolic.latent.space import CLIP_SHIFTS, Decoding, LatentSpace, _Pieces, split
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained" / "latent16"
 
 
@@ -41,6 +46,9 @@ class HierarchicalConfig:
     piece_bars: int = 2
     encoder_hidden: int = 256
     conductor_hidden: int = 512
+    # A linear map from the 8 piece means to z16 beside the encoder LSTM, and one from z16 to the 8 piece
+    # latents beside the conductor LSTM (see ConductorVAE.init_linear_paths). False: the LSTMs alone.
+    linear_paths: bool = False
 
     @property
     def section_bars(self) -> int:
@@ -65,12 +73,49 @@ class ConductorVAE(nn.Module):
         self.position = nn.Embedding(c.pieces, 32)
         self.conductor = nn.LSTM(c.latent_dim + 32, c.conductor_hidden, batch_first=True)
         self.output = nn.Linear(c.conductor_hidden, c.piece_latent_dim)
+        if c.linear_paths:
+            self.encoder_linear = nn.Linear(c.pieces * c.piece_latent_dim, c.latent_dim)
+            self.conductor_linear = nn.Linear(c.latent_dim, c.pieces * c.piece_latent_dim)
+
+    @torch.no_grad()
+    def init_linear_paths(self, piece_means: np.ndarray, initial_scale: float = 0.1) -> float:
+        """Starts the model as whitened PCA of the training sections' piece means (sections, pieces, dim).
+
+        The frozen 2-bar decoder needs its latents to within a few hundredths (Gaussian noise of 0.1 per
+        dimension costs 8 points of step accuracy), which the LSTMs alone did not reach in training (their
+        piece latents were off by 0.58 rms); 512 principal components of the 8 x 256 piece means keep 99.5%
+        of their variance on POP909, 768 keep 99.9%. z16 starts as the components divided by their spread
+        (unit variance, as the prior), the conductor as the inverse map; the LSTM read-outs start at zero
+        and learn what is not linear. Returns the share of variance kept.
+        """
+        c = self.config
+        flat = np.asarray(piece_means, dtype=np.float64).reshape(len(piece_means), -1)
+        center = flat.mean(axis=0)
+        covariance = np.cov(flat - center, rowvar=False)
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        order = np.argsort(eigenvalues)[::-1][:c.latent_dim]
+        spread = np.sqrt(np.maximum(eigenvalues[order], 1e-8))
+        components = eigenvectors[:, order]  # (pieces * dim, latent)
+        to_z = (components / spread).T
+        self.encoder_linear.weight.copy_(torch.from_numpy(to_z).float())
+        self.encoder_linear.bias.copy_(torch.from_numpy(-to_z @ center).float())
+        self.conductor_linear.weight.copy_(torch.from_numpy(components * spread).float())
+        self.conductor_linear.bias.copy_(torch.from_numpy(center).float())
+        for layer in (self.to_mean, self.output):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        self.to_scale.weight.zero_()
+        self.to_scale.bias.fill_(float(np.log(np.expm1(initial_scale))))
+        return float(eigenvalues[order].sum() / eigenvalues.sum())
 
     def encode(self, piece_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and scale of q(z16 | x) from piece means (B, pieces, piece_latent_dim)."""
         _, (hidden, _) = self.encoder(piece_means)
         final = torch.cat([hidden[-2], hidden[-1]], dim=-1)
-        return self.to_mean(final), nn.functional.softplus(self.to_scale(final)) + 1e-4
+        mean = self.to_mean(final)
+        if self.config.linear_paths:
+            mean = mean + self.encoder_linear(piece_means.flatten(1))
+        return mean, nn.functional.softplus(self.to_scale(final)) + 1e-4
 
     def conduct(self, z: torch.Tensor) -> torch.Tensor:
         """Piece latents (B, pieces, piece_latent_dim) for z16 (B, latent_dim)."""
@@ -80,32 +125,24 @@ class ConductorVAE(nn.Module):
         positions = self.position(torch.arange(c.pieces)).unsqueeze(0).expand(z.shape[0], -1, -1)
         inputs = torch.cat([z.unsqueeze(1).expand(-1, c.pieces, -1), positions], dim=-1)
         outputs, _ = self.conductor(inputs, initial)
-        return self.output(outputs)
+        pieces = self.output(outputs)
+        if c.linear_paths:
+            pieces = pieces + self.conductor_linear(z).view(z.shape[0], c.pieces, c.piece_latent_dim)
+        return pieces
 
     def save_pretrained(self, directory: Path, extra: dict | None = None) -> None:
-        """Writes config.json and float16 weights (model.safetensors) to directory."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = asdict(self.config)
-        if extra:
-            config["training"] = extra
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        weights = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items()}
-        save_file(weights, str(directory / WEIGHTS_NAME))
+        """Writes config.json and float16 weights (model.safetensors) to directory. float16 costs the linear
+        paths nothing measurable (held-out greedy step accuracy 0.9424 in float32, 0.9425 in float16)."""
+        write_pretrained(directory, asdict(self.config), self.state_dict(), extra)
 
     @classmethod
     def from_pretrained(cls, directory: Path | None = None) -> "ConductorVAE":
-        from safetensors.torch import load_file
-
         directory = Path(directory) if directory is not None else PRETRAINED_DIR
         if not (directory / CONFIG_NAME).exists():
             raise MissingAsset(f"no 16-bar latent model in {directory}: train one with "
                                "`python -m symbolic.latent.train_hierarchical` or restore symbolic/pretrained/latent16/")
         model = cls(HierarchicalConfig.from_json(directory / CONFIG_NAME))
-        weights = {k: v.to(torch.float32) for k, v in load_file(str(directory / WEIGHTS_NAME)).items()}
-        model.load_state_dict(weights)
+        model.load_state_dict(read_weights(directory))
         model.eval()
         return model
 
