@@ -5,6 +5,9 @@ benchmarks drive the bridge through real ports with it; it also checks a set-up 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,6 +17,7 @@ import rtmidi
 
 from daw_bridge import midi
 from daw_bridge.ports import SETTLE_S, InputPoller, MidiApi, find_port, new_client
+from ostinato.errors import MissingAsset
 
 
 def wait_until(target_s: float) -> None:
@@ -30,6 +34,7 @@ class ClockRun:
     """The clock a stand-in DAW sent: `tick_s[k]` is when tick k (song position k/24 beats) was sent."""
 
     start_s: float = 0.0
+    realtime: bool = False  # the clock went out under SCHED_FIFO
     tick_s: list[float] = field(default_factory=list)
     tempo_at_tick: list[float] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
@@ -59,8 +64,12 @@ class StandInDaw:
         if bridge_input is not None:
             self._out = new_client(rtmidi.MidiOut, api, client_name)
             self._out.open_port(find_port(self._out.get_ports(), bridge_input, "input"))
+        self._api = api
+        self._bridge_input = bridge_input
+        self._client_name = client_name
         self._clock_thread: threading.Thread | None = None
-        self._stop_clock = threading.Event()
+        self._sender: subprocess.Popen[str] | None = None
+        self._sender_realtime = False
 
     def _record(self, data: bytes, at_s: float) -> None:
         with self._lock:
@@ -85,36 +94,74 @@ class StandInDaw:
         start: bytes = bytes((midi.START,)),
         lead_in_s: float = 0.05,
     ) -> ClockRun:
-        """Sends Start (or Continue), then clock ticks for `beats` beats from a thread, at a tempo
-        that may change per tick (`tempo_bpm(tick)`); returns at once with the run being filled in."""
-        run = ClockRun()
+        """Sends Start (or Continue), then clock ticks for `beats` beats, at a tempo that may change per
+        tick (`tempo_bpm(tick)`); returns at once with the run being filled in. The clock goes out from
+        a process of its own (daw_bridge.clock_sender), as a DAW's goes out from its audio thread: a
+        thread here would wait for the GIL and send late bursts on a busy machine."""
+        self.stop_clock(send_stop=False)
         tempo = tempo_bpm if callable(tempo_bpm) else (lambda _tick: float(tempo_bpm))  # type: ignore[misc]
         ticks = int(beats * midi.CLOCKS_PER_BEAT) + 1
-        self._stop_clock.clear()
+        tempi = [float(tempo(tick)) for tick in range(ticks)]
+        run = ClockRun(realtime=self._clock_sender_realtime())
+        sender = self._clock_sender()
+        assert sender.stdin is not None and sender.stdout is not None
+        lines = sender.stdout
 
-        def play() -> None:
-            run.start_s = time.monotonic()
-            self.send(start)
-            at = run.start_s + lead_in_s
-            for tick in range(ticks):
-                if self._stop_clock.is_set():
+        def follow() -> None:
+            # Fills the run in as the sender reports each tick it sent, until it says the run is done.
+            for line in lines:
+                word, _, rest = line.strip().partition(" ")
+                if word == "start":
+                    run.start_s = float(rest)
+                elif word == "tick":
+                    run.tick_s.append(float(rest.split()[0]))
+                    run.tempo_at_tick.append(tempi[len(run.tick_s) - 1])
+                elif word == "done":
                     break
-                wait_until(at)
-                run.tick_s.append(time.monotonic())
-                self.send(bytes((midi.CLOCK,)))
-                run.tempo_at_tick.append(tempo(tick))
-                at += 60.0 / (tempo(tick) * midi.CLOCKS_PER_BEAT)
             run.done.set()
 
-        self._clock_thread = threading.Thread(target=play, name="stand-in-daw-clock", daemon=True)
+        self._clock_thread = threading.Thread(target=follow, name="stand-in-daw-clock", daemon=True)
         self._clock_thread.start()
+        sender.stdin.write(json.dumps({"start": start.hex(), "lead_in_s": lead_in_s,
+                                       "intervals_s": [60.0 / (t * midi.CLOCKS_PER_BEAT) for t in tempi]}) + "\n")
+        sender.stdin.flush()
+        while not run.start_s and not run.done.is_set() and sender.poll() is None:
+            time.sleep(0.0005)  # the Start is out: the run's times are known from here
         return run
 
+    def _clock_sender(self) -> subprocess.Popen[str]:
+        if self._sender is None or self._sender.poll() is not None:
+            assert self._bridge_input is not None, "this stand-in DAW has no output"
+            self._sender = subprocess.Popen(
+                [sys.executable, "-m", "daw_bridge.clock_sender", "--api", self._api.value,
+                 "--port", self._bridge_input, "--client-name", f"{self._client_name} clock"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            assert self._sender.stdout is not None
+            ready = self._sender.stdout.readline()
+            if not ready.startswith("ready"):
+                self._sender.kill()
+                raise MissingAsset(f"the stand-in DAW's clock process did not start: {ready!r}")
+            self._sender_realtime = "realtime=1" in ready
+        return self._sender
+
+    def _clock_sender_realtime(self) -> bool:
+        self._clock_sender()
+        return self._sender_realtime
+
     def stop_clock(self, send_stop: bool = True) -> None:
-        self._stop_clock.set()
+        if self._sender is not None and self._sender.poll() is None and self._clock_thread is not None \
+                and self._clock_thread.is_alive():
+            assert self._sender.stdin is not None
+            try:
+                self._sender.stdin.write("stop\n")
+                self._sender.stdin.flush()
+            except (BrokenPipeError, OSError):
+                pass
         if self._clock_thread is not None:
             self._clock_thread.join(2.0)
+            self._clock_thread = None
         if send_stop:
+            time.sleep(SETTLE_S)  # the clock's last ticks reach the bridge before this Stop
             self.send(bytes((midi.STOP,)))
 
     def stop_listening(self) -> None:
@@ -125,6 +172,13 @@ class StandInDaw:
 
     def close(self) -> None:
         self.stop_clock(send_stop=False)
+        if self._sender is not None:
+            try:
+                self._sender.communicate(input="", timeout=10)  # end of input: it closes its port
+            except (subprocess.TimeoutExpired, BrokenPipeError, OSError, ValueError):
+                self._sender.kill()
+                self._sender.wait(5)
+            self._sender = None
         self.stop_listening()
         if self._in is None:
             return

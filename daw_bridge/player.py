@@ -48,7 +48,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _try_realtime(priority: int) -> bool:
+def try_realtime(priority: int) -> bool:
     """Moves the calling thread to SCHED_FIFO; returns whether that was allowed."""
     if not hasattr(os, "sched_setscheduler"):
         return False
@@ -167,6 +167,10 @@ class PortPlayer:
         return self._dropped_late
 
     @property
+    def late_note_on_s(self) -> float:
+        return self._late_note_on_s
+
+    @property
     def sounding(self) -> int:
         return len(self._sounding)
 
@@ -196,7 +200,7 @@ class PortPlayer:
 
     def _run(self) -> None:
         if self._realtime_priority is not None:
-            self.realtime = _try_realtime(self._realtime_priority)
+            self.realtime = try_realtime(self._realtime_priority)
         try:
             self._loop()
         except Exception:  # noqa: BLE001 - a dying player must not leave notes hanging

@@ -88,6 +88,10 @@ InputCallback = Callable[[bytes, float], None]
 SETTLE_S = 0.08
 
 
+# How fast the MIDI system's clock and the monotonic clock may drift apart (crystals: tens of ppm).
+MAX_DRIFT = 1e-4
+
+
 class InputPoller:
     """Reads an rtmidi input from a Python thread instead of an rtmidi callback.
 
@@ -126,12 +130,15 @@ class InputPoller:
             now = time.monotonic()
             self._stream_s += delta_s
             # A message cannot have arrived after we saw it: the smallest (poll time - stream time)
-            # is the best anchor. Let it creep up slowly so the two clocks may drift apart a little.
+            # is the best anchor. Let it creep up only as fast as two clocks can drift apart
+            # (MAX_DRIFT of the stream time elapsed), so polls held up for seconds by a busy machine
+            # do not drag the anchor late (it once crept a whole clock tick in ten busy seconds, and
+            # snapped back when the polls caught up: a tick that looked doubled).
             candidate = now - self._stream_s
             if self._offset_s is None or candidate < self._offset_s:
                 self._offset_s = candidate
             else:
-                self._offset_s += min(candidate - self._offset_s, 1e-5)
+                self._offset_s += min(candidate - self._offset_s, MAX_DRIFT * delta_s)
             try:
                 self._on_message(bytes(data), min(now, self._stream_s + self._offset_s))
             except Exception:  # noqa: BLE001 - one bad message must not stop the input

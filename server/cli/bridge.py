@@ -264,6 +264,7 @@ def _run(args: argparse.Namespace, config: BridgeConfig, clip_bytes: bytes | Non
             return 1
         bridge_box.append(bridge)
         stop_watch = threading.Event()
+        reporters: list[threading.Thread] = []
         try:
             session = client.open_bridge_session(
                 args.session,
@@ -285,7 +286,9 @@ def _run(args: argparse.Namespace, config: BridgeConfig, clip_bytes: bytes | Non
             say("output latency: not measured yet (reported once notes have played)")
             if mapper is not None:
                 say(f"control channel {mapper.mapping.control_channel + 1}: {_describe(mapper.mapping)}")
-            threading.Thread(target=_report_latency, args=(bridge, say, stop_watch), daemon=True).start()
+            reporter = threading.Thread(target=_report_latency, args=(bridge, say, stop_watch), daemon=True)
+            reporter.start()
+            reporters.append(reporter)
             on_position(bridge.position())
             if config.clock_mode is ClockMode.MASTER:
                 bridge.start()
@@ -299,16 +302,31 @@ def _run(args: argparse.Namespace, config: BridgeConfig, clip_bytes: bytes | Non
         finally:
             stop_watch.set()
             bridge.close()
+            for reporter in reporters:
+                reporter.join(1.0)  # its last word (notes dropped late) before the printer closes
             if session_box:
                 session_box[0].close()
     return 0
 
 
 def _report_latency(bridge: LocalBridge, say: Callable[..., None], stop: threading.Event) -> None:
-    while not stop.wait(0.5):
-        if bridge.output_latency_measured:
+    """Says the output latency once it is measured, and every note the player had to drop because it
+    was already too late to play in time (a machine too busy to keep up), so a silence has a reason."""
+    latency_said = False
+    dropped = 0
+    while True:
+        stopping = stop.wait(0.5)
+        if not latency_said and bridge.output_latency_measured:
             say(f"output latency: {bridge.output_latency_s * 1000:.2f} ms, measured over "
                 f"{len(bridge.player.records)} messages (set it as your DAW's track delay)")
+            latency_said = True
+        now_dropped = bridge.player.dropped_late
+        if now_dropped > dropped:
+            say(f"late: dropped {now_dropped - dropped} note(s) due over "
+                f"{bridge.player.late_note_on_s * 1000:.0f} ms ago, with their note-offs "
+                "(the machine was too busy to play them in time)")
+            dropped = now_dropped
+        if stopping:
             return
 
 
