@@ -21,8 +21,9 @@ Clip lengths: every clip is read in 2-bar pieces, each with its own latent, and 
 tied over a piece boundary restarts there); a 1-bar clip, or the last bar of an odd-length one, is
 padded with rest to 2 bars and trimmed again on output. The shipped model was last trained on 2-bar
 pieces only (held-out greedy grid accuracy through evaluate_external: pop melody 0.91 at 2 and 16 bars,
-folk 0.98); there is no hierarchical (16-bar) model and no trio model yet. Interpolating clips of different lengths pairs their
-pieces in order, reusing the shorter clip's pieces cyclically.
+folk 0.98); the 16-bar hierarchical model (hierarchical.SectionSpace) and the trio model (trio.TrioSpace)
+are families of their own (families.py). Interpolating clips of different lengths pairs their pieces in
+order, reusing the shorter clip's pieces cyclically.
 """
 
 from __future__ import annotations
