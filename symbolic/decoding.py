@@ -183,12 +183,13 @@ class Decoder:
         if temperature <= 1e-3:
             return int(allowed[int(np.argmax(values))])
         top_k = self.sampling.top_k
+        # array methods and ufuncs, not numpy's function wrappers: this runs for nearly every token
         if top_k and top_k < len(values):
-            keep = np.argpartition(values, -top_k)[-top_k:]
+            keep = values.argpartition(-top_k)[-top_k:]
             allowed, values = allowed[keep], values[keep]
-        weights = np.exp((values - values.max()) / temperature)
-        cumulative = np.cumsum(weights)
-        choice = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
+        weights = np.exp((values - np.maximum.reduce(values)) / temperature)
+        cumulative = weights.cumsum()
+        choice = int(cumulative.searchsorted(self.rng.random() * cumulative[-1], side="right"))
         return int(allowed[min(choice, len(values) - 1)])
 
 

@@ -89,6 +89,8 @@ def _centred(matrix: np.ndarray) -> np.ndarray:
 
 
 class _Layer:
+    MATRICES = ("qkv", "out", "ff1", "ff2")
+
     def __init__(self, arrays: dict[str, np.ndarray], prefix: str, heads: int, head_dim: int) -> None:
         def array(name: str) -> np.ndarray:
             return np.asarray(arrays[prefix + name], dtype=np.float64)
@@ -105,6 +107,19 @@ class _Layer:
         self.ff2 = _affine(_centred(array("ff2.weight").T) * _SQRT_HALF, _centred(array("ff2.bias")))
 
 
+def _rounded_to_half(matrix: np.ndarray) -> np.ndarray:
+    """A float32 matrix holding the float16 values nearest to `matrix`'s."""
+    half = matrix.astype(np.float16)
+    if not np.isfinite(half).all():
+        raise ValueError("a weight is beyond float16's range")
+    return half.astype(np.float32)
+
+
+def _half_bits(matrix: np.ndarray) -> np.ndarray:
+    """The float16 bits of a matrix of float16 values (as uint16, what the compiled step widens)."""
+    return np.ascontiguousarray(matrix.astype(np.float16).view(np.uint16))
+
+
 def _normalise(x: np.ndarray, eps: float) -> np.ndarray:
     """Layer norm of each row of a zero-mean stream, without its affine part (folded into the next linear)."""
     return x / np.sqrt(np.add.reduce(x * x, axis=-1, keepdims=True) / x.shape[-1] + eps)
@@ -118,8 +133,13 @@ def _linear(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 class NumpyStepper:
     """`step(cache, ids)`: feeds new tokens of one sequence and returns the last position's logits."""
 
-    def __init__(self, model: TransformerWeights | MusicTransformer) -> None:
-        """model: a checkpoint read without torch (TransformerWeights), or a torch MusicTransformer."""
+    def __init__(self, model: TransformerWeights | MusicTransformer, half_weights: bool = False) -> None:
+        """
+        Args:
+            model: a checkpoint read without torch (TransformerWeights), or a torch MusicTransformer.
+            half_weights: the prepared matrices rounded to float16 (the compiled step reads half the
+                bytes and widens them to float32; the numpy path computes with the same rounded values).
+        """
         from scipy.special import erf  # scipy (~0.4 s) loads with the first request's decoder, not with the server
 
         self.erf = erf
@@ -137,12 +157,21 @@ class NumpyStepper:
                           np.zeros(config.vocab_size))
         self.layers = [_Layer(arrays, f"blocks.{index}.", self.heads, self.head_dim)
                        for index in range(config.n_layers)]
-        # The single-token step is compiled; its weights are the same matrices stacked by layer.
+        self.half_weights = half_weights
+        if half_weights:
+            self.head = _rounded_to_half(self.head)
+            for layer in self.layers:
+                for name in _Layer.MATRICES:
+                    setattr(layer, name, _rounded_to_half(getattr(layer, name)))
+        # The single-token step is compiled; its weights are the same matrices stacked by layer (as the
+        # bits of float16 with half_weights).
         from symbolic.step_kernel import step_token  # numba (~1 s) loads with the first stepper
 
         self._kernel = step_token
-        self._stacked = tuple(np.ascontiguousarray(np.stack([getattr(layer, name) for layer in self.layers]))
-                              for name in ("qkv", "out", "ff1", "ff2"))
+        stored = _half_bits if half_weights else np.ascontiguousarray
+        self._stacked = tuple(stored(np.stack([getattr(layer, name) for layer in self.layers]))
+                              for name in _Layer.MATRICES)
+        self._kernel_head = stored(self.head)
         self._eps32 = np.float32(self.eps)
 
     def new_cache(self) -> StepCache:
@@ -176,7 +205,7 @@ class NumpyStepper:
         """A single new token through the compiled step (symbolic.step_kernel), in the cache's rows; its
         logits (or None without `logits`)."""
         rows = cache.rows
-        self._kernel(token, cache.length, self.embed, self.position, *self._stacked, self.head, cache.keys_t,
+        self._kernel(token, cache.length, self.embed, self.position, *self._stacked, self._kernel_head, cache.keys_t,
                      cache.values, rows.x, rows.normed, rows.qkv, rows.scores, rows.hidden, rows.projected,
                      rows.logits, logits, self._eps32)
         cache.length += 1

@@ -82,3 +82,21 @@ def test_the_torch_models_cached_passes_match_its_full_pass() -> None:
     torch.testing.assert_close(chunked, full[:14], atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(last, full[24], atol=2e-5, rtol=1e-4)
     assert cache.length == 14 and step_cache.length == 25
+
+
+def test_half_weights_compute_the_model_with_its_weights_rounded_to_float16() -> None:
+    model = _model(7)
+    ids = np.random.default_rng(4).integers(0, 61, 30).tolist()
+    with torch.inference_mode():
+        expected = model(torch.tensor([ids]))[0].numpy()
+    half = NumpyStepper(model, half_weights=True)
+    full = NumpyStepper(model)
+    assert sum(m.nbytes for m in half._stacked) * 2 == sum(m.nbytes for m in full._stacked)
+    cache = half.new_cache()
+    stepped = [half.step(cache, ids[:12])] + [half.step(cache, [token]) for token in ids[12:]]
+    chunked = half.step(half.new_cache(), ids, every_position=True)
+    # the compiled single-token step and numpy's chunk path compute the same rounded model
+    np.testing.assert_allclose(np.array(stepped), chunked[11:], atol=2e-5, rtol=1e-4)
+    # float16 rounding moves the logits by far less than sampling could notice, yet it does move them
+    np.testing.assert_allclose(chunked, expected, atol=2e-2)
+    assert np.abs(chunked - expected).max() > 1e-6
