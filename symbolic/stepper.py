@@ -15,6 +15,8 @@ The weights are prepared once so that a step is few operations:
 - a single new token (nearly every step of sampling; a short chunk token by token) is one compiled call
   (symbolic.step_kernel, numba) over these matrices, in preallocated rows held by its cache; longer
   chunks and batches of sequences go through numpy's matrix products (`_hidden`).
+With `half_weights` (what decoding uses) the matrices are rounded to float16: the compiled step reads
+half the bytes and widens them as it goes, numpy's path computes with the same rounded values.
 `MusicTransformer.decode_step` stays the reference (tests/symbolic/test_stepper.py compares logits).
 
 The weights come from a checkpoint read without torch (symbolic.checkpoint), or from a torch model.
