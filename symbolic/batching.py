@@ -1,8 +1,11 @@
-"""Decoding steps of concurrent requests, run together.
+"""Decoding steps of concurrent requests, run together when that is cheaper.
 
-A request decodes one token at a time; with several requests at once (a server's clients), the steps
-they need at about the same moment go through the model as one batch: the linear layers run once for
-all of them (NumpyStepper.step_many), which costs little more than one step. A request that is alone
+A request decodes one token at a time. A step of a few tokens runs inline in the request's own thread:
+the stepper's compiled single-token step releases the GIL, so concurrent requests step on as many
+cores as there are, and on one core it still costs less per token than a batched numpy step (8 clients,
+8 bars, one core: 6.2 clips/s inline against 3.2 batched). Longer chunks (a window's prefix, fed again
+after a reset) that several requests need at about the same moment go through the model as one batch:
+the linear layers run once for all of them (NumpyStepper.step_many). A request that is alone always
 steps inline, with no hand-off.
 """
 
@@ -15,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from symbolic.stepper import NumpyStepper, StepCache
+from symbolic.stepper import SMALL_CHUNK, NumpyStepper, StepCache
 
 MAX_BATCH = 8
 # How long the batch waits for the other active requests' steps once the first has arrived: about one
@@ -60,6 +63,8 @@ class StepBatcher:
                 self._cond.notify_all()
 
     def step(self, cache: StepCache, ids: list[int]) -> np.ndarray:
+        if len(ids) <= SMALL_CHUNK:
+            return self.stepper.step(cache, ids)
         with self._cond:
             alone = self._sessions <= 1 and not self._queue
         if alone:
