@@ -1,17 +1,21 @@
 """Beat and downbeat positions tracked from audio, and their embedding indices on the token grid.
 
 JukeDrummer conditions its drum generator on beat and downbeat tokens aligned with the audio tokens.
-Here the beats come from librosa's dynamic-programming tracker on the input itself; downbeats are the
-phase (in 4/4) whose beats carry the most low-frequency onset energy and harmonic change. Each codec
-frame then gets two indices: where it sits inside its beat (phase_bins steps) and which beat of the bar
-it belongs to (0 = downbeat, ..., or NO_BEAT outside the tracked span).
+The token model's input beats come from the project's learned tracker (`track_beats_learned`, i.e.
+`beat_model.BeatTracker`: a small network's beat and downbeat activations decoded over tempo and phase,
+no tempo prior) run on the input itself. `track_beats`, librosa's dynamic programming with an 85 bpm
+prior (it halves click tracks at 150 and 180 bpm), still serves the hybrid backing route, whose bars
+and chords were tuned on it: on a melody alone the learned downbeats can start its bars a beat late. Each codec frame then gets two indices: where it
+sits inside its beat (phase_bins steps) and which beat of the bar it belongs to (0 = downbeat, ..., or
+NO_BEAT outside the tracked span).
 
-    grid = track_beats(mono_16k, 16_000)
+    grid = track_beats_learned(mono_16k, 16_000)
     phase, bar_position = beat_indices(grid, num_frames=320, frame_rate_hz=31.25, phase_bins=16)
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,8 +61,28 @@ def _onset_envelopes(mono: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray,
     return flux.mean(axis=0), flux[:12].mean(axis=0)  # all bands, and the low bands (bass, kick)
 
 
+@functools.cache
+def _tracker():
+    from audio_render.accompanist.beat_model import BeatTracker
+
+    return BeatTracker.from_pretrained()
+
+
+def track_beats_learned(mono: np.ndarray, sample_rate_hz: int) -> BeatGrid:
+    """Tracks beats and downbeats (4/4) in mono float audio with the shipped learned tracker.
+
+    Args:
+        mono: float samples (frames,).
+        sample_rate_hz: their rate.
+    """
+    mono = np.asarray(mono, dtype=np.float32)
+    if mono.size < sample_rate_hz // 2 or not np.any(mono):
+        return BeatGrid(np.zeros(0), np.zeros(0, bool))
+    return _tracker().track(mono, sample_rate_hz)
+
+
 def track_beats(mono: np.ndarray, sample_rate_hz: int, start_bpm: float = START_BPM) -> BeatGrid:
-    """Tracks beats and guesses downbeats (4/4) in mono float audio.
+    """librosa's DP tracker; downbeats (4/4) guessed from low-band onsets and chroma change.
 
     Args:
         mono: float samples (frames,).

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from audio_render.accompanist.beats import BeatGrid, track_beats
+from audio_render.accompanist.beats import BeatGrid, track_beats_learned
 
 TARGET_RMS = 0.08
 SILENCE_RMS = 1e-4
@@ -58,5 +58,5 @@ def input_features(mono: np.ndarray, codec, beats: BeatGrid | None = None) -> In
     tokens = codec.encode(level, codec.sample_rate_hz)
     chroma = frame_chroma(level, codec.sample_rate_hz, codec.config.hop_length, tokens.shape[1])
     if beats is None:
-        beats = track_beats(level, codec.sample_rate_hz)
+        beats = track_beats_learned(level, codec.sample_rate_hz)
     return InputFeatures(tokens, torch.from_numpy(chroma), beats, gain)

@@ -9,7 +9,7 @@ Training-side only. Inputs no tracker trained on:
   * a tempo change: two held-out drumless clips of different tempi joined (as `evaluate` does), scored per
     half, and a click track whose tempo jumps from 55 to 133 bpm half-way.
 Measures (mir_eval): beat F-measure (70 ms), AMLt (any metrical level), downbeat F (70 ms, annotated
-downbeats). Trackers: `learned` (beat_model.BeatTracker) and `librosa_dp` (beats.track_beats_dp, the
+downbeats). Trackers: `learned` (beat_model.BeatTracker) and `librosa_dp` (beats.track_beats, the
 tracker before it: librosa's DP with an 85 bpm prior, on the same audio).
 
     dev-cpu .venv/bin/python -m audio_render.accompanist.train.beat_evaluate [--model DIR] [--clips 89]
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_render.accompanist.train.evaluate import RATE_HZ, WINDOW_S, click_track, render_tracks
+from audio_render.accompanist.train.evaluate import RATE_HZ, WINDOW_S, click_track, print_report, render_tracks
 
 
 def scores(reference: np.ndarray, downbeats: np.ndarray | None, grid, duration_s: float) -> dict[str, float]:
@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     from audio_render.accompanist.beat_model import PRETRAINED_BEATS_DIR, BeatTracker
-    from audio_render.accompanist.beats import BeatGrid, track_beats_dp
+    from audio_render.accompanist.beats import BeatGrid, track_beats
 
     tracker = BeatTracker.from_pretrained(args.model or PRETRAINED_BEATS_DIR)
-    trackers = {"learned": tracker.track, "librosa_dp": track_beats_dp}
+    trackers = {"learned": tracker.track, "librosa_dp": track_beats}
     arrays = np.load(args.data / "test.npz")
     meta = json.loads((args.data / "test_meta.json").read_text())[: args.clips]
     rows: dict[str, list[dict[str, float]]] = {}
@@ -132,10 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     report["tracking_s_per_audio_s"] = {name: round(value / audio_s, 4) for name, value in seconds.items()}
     report["model"] = str(args.model or PRETRAINED_BEATS_DIR)
     report["eval_s"] = round(time.time() - started, 1)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    print_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -9,19 +9,21 @@ Drums (input: melody + accompaniment, no drums). Which measure is which:
   * beat_f_librosa (JukeDrummer's measure, the headline): librosa.beat.beat_track with its own defaults
     (its onset envelope, 120 bpm prior, hop 512) run on the generated drums ALONE; its beats scored
     against the song's annotated beats with mir_eval's F-measure (70 ms). The model is conditioned with
-    beats from `beats.track_beats`, which is the same dynamic-programming algorithm (Ellis) with another
-    onset envelope, prior and hop: an independent run, not an independent algorithm.
+    beats from `beats.track_beats_learned` (the learned tracker of `beat_model`: a network's activation
+    decoded over tempo and phase), another algorithm than librosa's dynamic programming.
   * beat_f_plp: the same with librosa's predominant-local-pulse peaks (a different algorithm).
   * beat_amlt_librosa: mir_eval's AMLt of the librosa beats (accepts double/half tempo and off-beat):
     how often the drums carry the song's pulse at SOME metrical level.
   * kick_snare_onset_f: onsets heard below 2 kHz only (kick and snare, not hi-hats) taken as beat
     estimates, F-measure vs the annotated beats.
   * beat_f_conditioning_tracker: the tracker the model is conditioned with, run on the drums (the
-    figure published before as "beat F"; same algorithm as the model's input, so not independent).
+    figure published before as "beat F"; the model's own input tracker, so not independent).
   * onset_f: EVERY drum onset taken as a beat estimate (off-beat hi-hats count as false positives, so
     low by design); onset_beat_recall: share of annotated beats with a drum onset within 70 ms.
   * input_tracked_beats_f (and _amlt): the beats the model was given (tracked in the drumless input)
-    vs the annotated beats: the drums follow these, so this bounds what they can score; and
+    vs the annotated beats: the drums follow these, so this bounds what they can score;
+    input_dp_tracker_f: the tracker before the learned one (librosa's DP, 85 bpm prior,
+    `beats.track_beats`, which the hybrid backing still uses) on the same input, in the same run; and
     beat_f_librosa_vs_given_beats: librosa's beats in the drums vs the beats the drums were given.
   * Two protocols that do not lean on the annotation's metrical level (JukeDrummer's paper, as far as
     its public text and code could be read here, tracks beats in the generated drums; which beats it
@@ -130,9 +132,9 @@ def band_onsets(drums: np.ndarray, fmax_hz: float) -> np.ndarray:
 def librosa_beats(audio: np.ndarray) -> np.ndarray:
     """librosa.beat.beat_track with its own defaults (its onset envelope, 120 bpm prior, hop 512).
 
-    Ellis's dynamic-programming tracker: the same algorithm family the model is conditioned with
-    (`beats.track_beats`), but another onset envelope, tempo prior and hop: an independent run, not an
-    independent algorithm. `plp_beats` is the independent algorithm."""
+    Ellis's dynamic-programming tracker, as in `beats.track_beats` (the hybrid backing's tracker) with
+    another onset envelope, tempo prior and hop; the drums model is conditioned by the learned tracker
+    (`beats.track_beats_learned`), another algorithm. `plp_beats` is a third."""
     import librosa
 
     if not np.any(np.abs(audio) > 1e-4):
@@ -178,10 +180,10 @@ def drum_measures(drums: np.ndarray, reference_beats: np.ndarray, given_beats: n
         drumless: the input the drums were written for: adds the tracker on input + drums.
         true_drums: the clip's real drum stem: adds the tracker's beats in the drums vs in the real stem.
     """
-    from audio_render.accompanist.beats import track_beats
+    from audio_render.accompanist.beats import track_beats_learned
 
     onsets = drum_onsets(drums)
-    tracked = track_beats(drums, RATE_HZ).beat_times_s
+    tracked = track_beats_learned(drums, RATE_HZ).beat_times_s
     independent = librosa_beats(drums)
     duration = drums.shape[0] / RATE_HZ
     reference = reference_beats[(reference_beats >= 0) & (reference_beats < duration)]
@@ -212,7 +214,10 @@ def drum_measures(drums: np.ndarray, reference_beats: np.ndarray, given_beats: n
         row["input_tracked_beats_amlt"] = _amlt(reference, given)
         row["beat_f_librosa_vs_given_beats"] = _f(given, independent)
     if drumless is not None:
+        from audio_render.accompanist.beats import track_beats
+
         row["mix_beat_f_librosa"] = _f(reference, librosa_beats(drumless[: drums.size] + drums))
+        row["input_dp_tracker_f"] = _f(reference, track_beats(drumless, RATE_HZ).beat_times_s)
     if true_drums is not None:
         row["beat_f_librosa_vs_true_stem_beats"] = _f(librosa_beats(true_drums), independent)
     return row
@@ -279,13 +284,14 @@ def render_tracks(tracks, duration_s: float, soundfont: str) -> np.ndarray:
 
 
 def groove_baseline(mix: np.ndarray, grooves, soundfont: str) -> np.ndarray:
-    """The library's pop groove placed on the beats tracked in the input (no model)."""
+    """The library's pop groove placed on the beats tracked in the input (no model; the tracker the
+    model is given its beats by)."""
     import random
 
-    from audio_render.accompanist.beats import track_beats
+    from audio_render.accompanist.beats import track_beats_learned
     from audio_render.accompanist.train.prepare import place_groove
 
-    grid = track_beats(mix, RATE_HZ)
+    grid = track_beats_learned(mix, RATE_HZ)
     if grid.beat_times_s.size < 2:
         return np.zeros_like(mix)
     notes = place_groove(grooves, grid.beat_times_s, grid.downbeat, random.Random(0))
@@ -461,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     for tempo in (70, 90, 110, 130, 150, 180):
         clicks, click_beats = click_track(tempo, 10.24, args.soundfont)
         drums, _, given = generate(model, clicks, "drums", args.temperature, with_beats=True)
-        rows.setdefault("clicks_model", []).append(drum_measures(drums, click_beats, given) | {"tempo_bpm": tempo})
+        rows.setdefault("clicks_model", []).append(drum_measures(drums, click_beats, given, clicks) | {"tempo_bpm": tempo})
         rows.setdefault("clicks_groove_baseline", []).append(drum_measures(groove_baseline(clicks, pop, args.soundfont), click_beats) | {"tempo_bpm": tempo})
     # A drumless input whose tempo changes half-way: two held-out clips of different tempi joined.
     order = np.argsort([clip["tempo_factor"] * 60 / np.median(np.diff(clip["beat_times_s"])) for clip in meta])
@@ -489,6 +495,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "model_kick_snare_onset_f": round(row["kick_snare_onset_f"], 3),
                                 "model_onset_beat_recall": round(row["onset_beat_recall"], 3),
                                 "input_tracked_beats_f": round(row["input_tracked_beats_f"], 3),
+                                "input_dp_tracker_f": round(row["input_dp_tracker_f"], 3),
                                 "baseline_beat_f_librosa": round(base["beat_f_librosa"], 3)}
         for row, base in zip(rows["clicks_model"], rows["clicks_groove_baseline"])}
     report["model_compute_s_per_audio_s_1_thread"] = round(compute_s / max(audio_s, 1e-9), 3)
@@ -496,10 +503,15 @@ def main(argv: list[str] | None = None) -> None:
     report["composer_hybrid_compute_s_per_audio_s_1_thread"] = round(composed_s / max(backing_audio_s, 1e-9), 3)
     report["clips"] = len(meta)
     report["eval_s"] = round(time.time() - started, 1)
+    print_report(report, args.out)
+
+
+def print_report(report: dict, out: Path | None) -> None:
+    """Prints the report as JSON, and writes it to `out` when given."""
     text = json.dumps(report, indent=2)
     print(text)
-    if args.out:
-        args.out.write_text(text)
+    if out:
+        out.write_text(text)
 
 
 if __name__ == "__main__":
