@@ -116,6 +116,32 @@ def held_out_accuracy(model: MelodyVAE, sets: list[latent_data.WindowSet], limit
     return {"tf_acc": correct / max(total, 1), "kl": kl_sum / max(count, 1)}
 
 
+_RESUMED_SETTINGS = ("batch_size", "max_beta", "free_bits", "learning_rate")
+
+
+def _train_config(args: argparse.Namespace, state: dict | None, drums: bool) -> TrainConfig:
+    """The run's training settings: what the command line gives; on --resume, the run's own saved
+    settings for what it does not give (a resume without --free-bits once trained on at the default 48
+    bits, not the run's 256, and overwrote the run's checkpoint); otherwise TrainConfig's defaults."""
+    saved = (state or {}).get("train_config")
+    if state is not None and saved is None:
+        missing = [name for name in _RESUMED_SETTINGS if getattr(args, name) is None]
+        if missing:
+            raise SystemExit(
+                "this checkpoint predates saved training settings: give the run's own "
+                + ", ".join("--" + name.replace("_", "-") for name in missing) + " to resume it")
+    values = {}
+    for name in _RESUMED_SETTINGS:
+        given = getattr(args, name)
+        if given is not None:
+            if saved is not None and saved.get(name) != given:
+                log.info("--%s %s replaces the run's %s", name.replace("_", "-"), given, saved.get(name))
+            values[name] = given
+        else:
+            values[name] = saved[name] if saved is not None else getattr(TrainConfig, name)
+    return TrainConfig(**values, transpose=0 if drums else TrainConfig.transpose)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the MusicVAE-style latent melody model.")
     parser.add_argument("--family", choices=("melody", "drums"), default="melody",
@@ -144,10 +170,14 @@ def main() -> None:
     parser.add_argument("--decoder-hidden", type=int, default=LatentConfig.decoder_hidden)
     parser.add_argument("--encoder-hidden", type=int, default=LatentConfig.encoder_hidden)
     parser.add_argument("--latent-dim", type=int, default=LatentConfig.latent_dim)
-    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    parser.add_argument("--max-beta", type=float, default=TrainConfig.max_beta)
-    parser.add_argument("--free-bits", type=float, default=TrainConfig.free_bits)
-    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"default {TrainConfig.batch_size}, or the run's own setting with --resume")
+    parser.add_argument("--max-beta", type=float, default=None,
+                        help=f"default {TrainConfig.max_beta}, or the run's own setting with --resume")
+    parser.add_argument("--free-bits", type=float, default=None,
+                        help=f"default {TrainConfig.free_bits}, or the run's own setting with --resume")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help=f"default {TrainConfig.learning_rate}, or the run's own setting with --resume")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -204,12 +234,11 @@ def main() -> None:
              sum(len(s.tokens) for s in train_sets), sum(len(s.tokens) for s in held_sets))
     data_path = Path("+".join(names))
 
-    train_config = TrainConfig(batch_size=args.batch_size, max_beta=args.max_beta, free_bits=args.free_bits,
-                               learning_rate=args.learning_rate, transpose=0 if drums else TrainConfig.transpose)
     checkpoint_path = args.run_dir / "checkpoint.pt"
+    state = torch.load(checkpoint_path, weights_only=False) if args.resume and checkpoint_path.exists() else None
+    train_config = _train_config(args, state, drums)
     torch.manual_seed(args.seed)
-    if args.resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, weights_only=False)
+    if state is not None:
         model = MelodyVAE(LatentConfig(**state["model_config"]))
         model.load_state_dict(state["model"])
         optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
@@ -235,8 +264,8 @@ def main() -> None:
 
     def save_checkpoint() -> None:
         tmp = checkpoint_path.with_suffix(".tmp")
-        torch.save({"model_config": asdict(model.config), "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "step": step, "best": best,
+        torch.save({"model_config": asdict(model.config), "train_config": asdict(train_config),
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "best": best,
                     "torch_rng": torch.get_rng_state()}, tmp)
         tmp.replace(checkpoint_path)
 
