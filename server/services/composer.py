@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Iterator
 
@@ -18,6 +19,8 @@ from server.convert import groove as convert_groove
 from server.rpc import check_size, handle_errors, progress_message, stream_work
 from server.services import latent
 from server.settings import Settings
+
+log = logging.getLogger("ostinato.composer")
 
 SERVICE_NAME = composer_pb2.DESCRIPTOR.services_by_name["Composer"].full_name
 # The domain call of a streamed RPC: (progress, cancel) -> the Generated clip.
@@ -38,11 +41,22 @@ def stream_clip(context: grpc.ServicerContext, work: Work, response_type: type, 
     yield response_type(clip=to_clip(generated))
 
 
+def warm_up(settings: Settings) -> None:
+    """Loads the generator and writes one bar through the path a request takes, so a preloaded server's
+    first request pays no first-call costs (the compiled decoding step: compiled once per machine, some
+    seconds, then loaded from numba's cache in about one; scipy's erf)."""
+    started = time.monotonic()
+    job = convert.generate_job(composer_pb2.GenerateRequest(
+        attributes=composer_pb2.Attributes(bars=1), sampling=composer_pb2.Sampling(seed=1)))
+    composing.generate(job, settings)
+    log.info("composer warmed up in %.1f s", time.monotonic() - started)
+
+
 class ComposerServicer(composer_pb2_grpc.ComposerServicer):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         if settings.preload_models:
-            MODELS.composer(settings)
+            warm_up(settings)
 
     @handle_errors
     def Generate(self, request: composer_pb2.GenerateRequest, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
