@@ -102,8 +102,8 @@ class StandInDaw:
         tempo = tempo_bpm if callable(tempo_bpm) else (lambda _tick: float(tempo_bpm))  # type: ignore[misc]
         ticks = int(beats * midi.CLOCKS_PER_BEAT) + 1
         tempi = [float(tempo(tick)) for tick in range(ticks)]
-        run = ClockRun(realtime=self._clock_sender_realtime())
         sender = self._clock_sender()
+        run = ClockRun(realtime=self._sender_realtime)
         assert sender.stdin is not None and sender.stdout is not None
         lines = sender.stdout
 
@@ -143,10 +143,6 @@ class StandInDaw:
                 raise MissingAsset(f"the stand-in DAW's clock process did not start: {ready!r}")
             self._sender_realtime = "realtime=1" in ready
         return self._sender
-
-    def _clock_sender_realtime(self) -> bool:
-        self._clock_sender()
-        return self._sender_realtime
 
     def stop_clock(self, send_stop: bool = True) -> None:
         if self._sender is not None and self._sender.poll() is None and self._clock_thread is not None \

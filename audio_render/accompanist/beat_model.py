@@ -257,12 +257,9 @@ class BeatTracker:
         return sum(p.numel() for p in self.net.parameters())
 
     def save_pretrained(self, directory: str | Path) -> None:
-        from safetensors.torch import save_file
+        from audio_render.accompanist.network import write_net  # torch loads with the model, not this module
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(self.config.to_json())
-        save_file({k: v.detach().contiguous() for k, v in self.net.state_dict().items()}, str(directory / WEIGHTS_NAME))
+        write_net(directory, self.config.to_json(), self.net)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path = PRETRAINED_BEATS_DIR) -> "BeatTracker":

@@ -27,12 +27,10 @@ import torch
 
 from audio_render.accompanist.beats import BeatGrid, beat_indices
 from audio_render.accompanist.features import InputFeatures, input_features
-from audio_render.accompanist.network import PARTS, AccompanistConfig, AccompanistNet
+from audio_render.accompanist.network import CONFIG_NAME, PARTS, WEIGHTS_NAME, AccompanistConfig, AccompanistNet, write_net
 from ostinato.errors import InvalidInput, MissingAsset
 from ostinato.runtime import CancelToken, ProgressEvent, ProgressFn, no_progress
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 CODEC_DIR = "codec"
 PRETRAINED_ACCOMPANIST_DIR = Path(__file__).resolve().parent.parent / "pretrained" / "accompanist"
 FIRST_CHUNK_S = 1
@@ -105,12 +103,7 @@ class Accompanist:
 
     # --------------------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(self.config.to_json())
-        save_file({k: v.detach().contiguous() for k, v in self.net.state_dict().items()}, str(directory / WEIGHTS_NAME))
+        directory = write_net(directory, self.config.to_json(), self.net)
         if (directory / CODEC_DIR).exists():
             shutil.rmtree(directory / CODEC_DIR)
         self.codec.save_pretrained(directory / CODEC_DIR)

@@ -11,9 +11,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
+
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def write_net(directory: str | Path, config_json: str, net: nn.Module) -> Path:
+    """A network's config.json and its weights (model.safetensors) in directory (made if missing)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG_NAME).write_text(config_json)
+    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(directory / WEIGHTS_NAME))
+    return directory
 
 PARTS = ("drums", "backing")
 

@@ -286,7 +286,7 @@ def _run(args: argparse.Namespace, config: BridgeConfig, clip_bytes: bytes | Non
             say("output latency: not measured yet (reported once notes have played)")
             if mapper is not None:
                 say(f"control channel {mapper.mapping.control_channel + 1}: {_describe(mapper.mapping)}")
-            reporter = threading.Thread(target=_report_latency, args=(bridge, say, stop_watch), daemon=True)
+            reporter = threading.Thread(target=_report_playback, args=(bridge, say, stop_watch), daemon=True)
             reporter.start()
             reporters.append(reporter)
             on_position(bridge.position())
@@ -309,7 +309,7 @@ def _run(args: argparse.Namespace, config: BridgeConfig, clip_bytes: bytes | Non
     return 0
 
 
-def _report_latency(bridge: LocalBridge, say: Callable[..., None], stop: threading.Event) -> None:
+def _report_playback(bridge: LocalBridge, say: Callable[..., None], stop: threading.Event) -> None:
     """Says the output latency once it is measured, and every note the player had to drop because it
     was already too late to play in time (a machine too busy to keep up), so a silence has a reason."""
     latency_said = False

@@ -174,11 +174,6 @@ def stop_bridge(process: subprocess.Popen[str], timeout_s: float = 10.0) -> tupl
     return texts.get("out", ""), texts.get("err", "")
 
 
-def dropped_late(out: str) -> int:
-    """Note-ons the bridge said it dropped because they were already too late to play in time."""
-    return sum(int(n) for n in re.findall(r"late: dropped (\d+) note", out))
-
-
 def start_bridge(server_address: str, port_name: str, session: str, *extra: str,
                  default_names: bool = False) -> subprocess.Popen[str]:
     names = [] if default_names else ["--port-name", port_name, "--client-name", port_name]
