@@ -17,21 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from daw_bridge import jack_registry
 from ostinato.errors import InvalidInput, MissingAsset
-
-
-REGISTRY_PATH = Path("/dev/shm/jack-shm-registry")
-
-
-def _no_jackd_running() -> bool:
-    """True when no process on the machine is a JACK server (so no registry entry is alive)."""
-    for status in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if status.read_text().strip() in ("jackd", "jackdbus"):
-                return False
-        except OSError:
-            continue  # the process ended while we looked
-    return True
 
 
 def _die_with_parent() -> None:
@@ -58,9 +45,13 @@ class DummyJack:
             priority on a loaded machine, asynchronous mode delayed and lost messages in the
             benchmark; but a client process dying then stalls the others until JACK's timeout, so
             the tests, where bridges come and go, use the default asynchronous mode.
-        reclaim_stale_registry: if jackd refuses to start because JACK's server registry is full and
-            no jackd process runs on the machine, every entry is stale (left by servers killed with
-            SIGKILL): delete the registry and try once more. For test machines; off by default.
+        reclaim_stale_registry: if jackd refuses to start because JACK's server registry (8 slots) is
+            full, free the slots of servers whose process is gone (daw_bridge.jack_registry; live
+            servers' slots are never touched) and try once more. On by default.
+
+    A server that dies by a signal (SIGKILL; SIGPIPE, which jackd 1.9.21 dies of when it notifies a
+    client that has gone while it shuts down) keeps its registry slot: stop() frees the slot of its own
+    server in that case, and removes the semaphore files libjack left for the server's clients.
     """
 
     def __init__(
@@ -71,7 +62,7 @@ class DummyJack:
         log_path: Path | None = None,
         realtime: bool = False,
         sync: bool = False,
-        reclaim_stale_registry: bool = False,
+        reclaim_stale_registry: bool = True,
     ) -> None:
         if len(name) > 20:
             # jack_lsp (jackd2 1.9.21) crashes in malloc on longer server names.
@@ -85,6 +76,7 @@ class DummyJack:
         self.sync = sync
         self.reclaim_stale_registry = reclaim_stale_registry
         self._process: subprocess.Popen[bytes] | None = None
+        self._registry_was_full = False  # the last start failed on a full server registry
         self._previous_env: dict[str, str | None] = {}
 
     @property
@@ -99,9 +91,14 @@ class DummyJack:
         try:
             return self._start(timeout_s)
         except MissingAsset as failure:
-            if not (self.reclaim_stale_registry and "Too many servers" in str(failure) and _no_jackd_running()):
+            if not (self.reclaim_stale_registry and self._registry_was_full):
                 raise
-            REGISTRY_PATH.unlink(missing_ok=True)
+            try:
+                freed = jack_registry.free_dead_servers()
+            except (OSError, ValueError) as why:  # an unknown layout, or the lock not to be had
+                raise MissingAsset(f"{failure}; freeing dead servers' entries failed: {why}") from failure
+            if not freed:
+                raise  # eight live servers: nothing to reclaim
             return self._start(timeout_s)
 
     def _start(self, timeout_s: float) -> "DummyJack":
@@ -144,11 +141,13 @@ class DummyJack:
         lines = [line for line in self._log_path.read_text(errors="replace").splitlines()
                  if line and "XRun" not in line and "buffer overruns" not in line]
         message = f"jackd exited at start-up with code {self._process.returncode}: {' / '.join(lines[-2:])}"
-        if any("Too many servers" in line for line in lines):
+        self._registry_was_full = any("Too many servers" in line for line in lines)
+        if self._registry_was_full:
             message += (
                 ". JACK's registry holds at most 8 servers and keeps the entries of servers that died "
-                "without unregistering (killed with SIGKILL): stop stray jackd processes, or, with no JACK "
-                "server running, delete /dev/shm/jack-shm-registry"
+                "without unregistering (killed by a signal): stop stray jackd processes; the entries of dead "
+                "ones are freed by DummyJack(reclaim_stale_registry=True), or, with no JACK server "
+                "running, delete /dev/shm/jack-shm-registry"
             )
         return message
 
@@ -170,6 +169,12 @@ class DummyJack:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(5)
+            if self._process.returncode != 0:  # died by a signal before unregistering
+                try:
+                    jack_registry.free_dead_servers(pid=self._process.pid)
+                except (OSError, ValueError):
+                    pass  # its slot stays; a later start frees it (reclaim_stale_registry)
+            jack_registry.remove_semaphore_files(self.name)
             self._process = None
             if self._own_log and self._log_path is not None:
                 self._log_path.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from typing import Iterator
 import pytest
 
 from daw_bridge import midi
+from daw_bridge import jack_registry
 from daw_bridge.jack import DummyJack
 from daw_bridge.loopback import StandInDaw, wait_until
 from daw_bridge.midi import clip_from_midi
@@ -700,8 +701,12 @@ def test_the_docs_connection_commands_work_as_written(server_address: str) -> No
     the stand-in Ardour, jack_connect, jack_lsp), so JACK_DEFAULT_SERVER reaches all of them."""
     if not DummyJack.available():
         pytest.skip("jackd is not installed (apt-get install jackd2)")
-    with DummyJack(f"docs{os.getpid()}"):
+    name = f"docs{os.getpid()}"
+    with DummyJack(name):
         _run_the_docs_connection_commands(server_address)
+    # jackd died of SIGPIPE at this stop in every run (notifying clients that had gone) and kept its slot
+    # in JACK's 8-slot registry; stop() gives it back, or CI machines run out of slots.
+    assert name not in [entry.name for entry in jack_registry.servers()]
 
 
 def _run_the_docs_connection_commands(server_address: str) -> None:
