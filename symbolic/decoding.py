@@ -155,6 +155,10 @@ class Decoder:
         self.ids: list[int] = []  # tokens currently in the cache (the window)
         self.logits: np.ndarray | None = None
         self.steps = 0
+        self._no_lean = np.zeros(vocab.size, dtype=np.float32)
+        from symbolic.sample_kernel import draw  # numba: loaded by the stepper already
+
+        self._draw = draw
 
     def feed(self, ids: list[int]) -> None:
         if not ids:
@@ -172,8 +176,12 @@ class Decoder:
     def room(self) -> int:
         return self.model.config.max_seq_len - self.cache.length
 
-    def sample(self, bias: np.ndarray, temperature: float | None = None) -> int:
-        """Samples one token from the last logits plus an additive bias (-inf masks)."""
+    def sample(self, bias: np.ndarray, temperature: float | None = None, lean: np.ndarray | None = None) -> int:
+        """Samples one token from the last logits plus an additive bias (-inf masks) and, if given, a
+        float32 lean (finite everywhere: the tonal centre's, on the pitch tokens).
+
+        One compiled call (symbolic.sample_kernel.draw) with numpy's arithmetic; numpy's own path only
+        where a top-k cut applies (its argpartition order decides the draw)."""
         if self.cancel is not None:
             self.cancel.check()
         assert self.logits is not None
@@ -181,17 +189,23 @@ class Decoder:
         allowed = _allowed(bias)  # masks leave few candidates: work on those only
         if len(allowed) == 0:
             raise RuntimeError("no token is allowed at this point of decoding")
-        values = self.logits[allowed] + bias[allowed]
-        if temperature <= 1e-3:
+        greedy = temperature <= 1e-3
+        uniform = 0.0 if greedy else self.rng.random()
+        top_k = self.sampling.top_k or 0
+        if self.logits.dtype == bias.dtype == np.float32:  # what the served step and a MaskBook give
+            token = self._draw(self.logits, bias, self._no_lean if lean is None else lean, allowed,
+                               np.float32(temperature), top_k, greedy, uniform)
+            if token >= 0:
+                return int(token)
+        values = self.logits[allowed] + (bias[allowed] if lean is None else bias[allowed] + lean[allowed])
+        if greedy:
             return int(allowed[int(np.argmax(values))])
-        top_k = self.sampling.top_k
-        # array methods and ufuncs, not numpy's function wrappers: this runs for nearly every token
-        if top_k and top_k < len(values):
+        if 0 < top_k < len(values):
             keep = values.argpartition(-top_k)[-top_k:]
             allowed, values = allowed[keep], values[keep]
         weights = np.exp((values - np.maximum.reduce(values)) / temperature)
         cumulative = weights.cumsum()
-        choice = int(cumulative.searchsorted(self.rng.random() * cumulative[-1], side="right"))
+        choice = int(cumulative.searchsorted(uniform * cumulative[-1], side="right"))
         return int(allowed[min(choice, len(values) - 1)])
 
 
@@ -855,6 +869,8 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
         centre = None
     pitch_index = np.array(sorted(vocab.pitch.values()))
     pitch_classes = np.array([pitch_of[index] % 12 for index in pitch_index])
+    pitch_lean = np.zeros(vocab.size, dtype=np.float32)  # the centre's lean (float32) on each pitch token
+    lean_of: np.ndarray | None = None  # the lean it was taken from
     quarters_of = vocab.duration_quarters(constraints.time_signature[1])
     last_pitch: int | None = None
     budget = (_OnsetBudget(book, constraints.density_band, list(constraints.programs))
@@ -934,9 +950,11 @@ def _generate_bars(decoder: Decoder, prefix: list[int], context_bars: list[list[
                     decoder.feed(pending)
                     pending = []
                 if forced is None and centre is not None and state == "after_program" and current_program != DRUM_PROGRAM:
-                    leaned = bias.copy()
-                    leaned[pitch_index] += centre.lean()[pitch_classes].astype(np.float32)
-                    token = decoder.sample(leaned)
+                    lean = centre.lean()
+                    if lean is not lean_of:  # the centre has heard a note since: its lean on the pitch tokens
+                        lean_of = lean
+                        pitch_lean[pitch_index] = lean[pitch_classes]
+                    token = decoder.sample(bias, lean=pitch_lean)
                 else:
                     token = forced if forced is not None else decoder.sample(bias)
             if waiting and state in ("bar_start", "after_duration") and (

@@ -110,18 +110,17 @@ class TonalCentre:
             self._lean = None
 
     def lean(self) -> np.ndarray:
-        """Per pitch class, the logit lean toward the requested key (zeros when it is plain)."""
+        """Per pitch class, the logit lean toward the requested key (zeros when it is plain).
+
+        Asked before every pitch choice after a note has sounded: the key correlations are numpy's,
+        the rest one compiled call (symbolic.sample_kernel.tonal_lean, the same arithmetic)."""
         if self._lean is not None:
             return self._lean
         lean = np.zeros(12)
         if self.target is not None and np.add.reduce(self.histogram) > 0:
-            correlations = key_correlations(self.histogram)
-            ahead = correlations[:, self.target].copy()
-            correlations[:, self.target] = -np.inf
-            rivals = correlations.argmax(axis=1)  # each listener's strongest other key
-            need = np.minimum(np.maximum((self.margin - (ahead - correlations[_LISTENERS, rivals])) / self.margin,
-                                         0.0), 1.0)
-            difference = _TEMPLATES[_LISTENERS, self.target] - _TEMPLATES[_LISTENERS, rivals]
-            lean = (need[:, None] * difference).sum(axis=0) * (self.strength * np.sqrt(12) / len(_LISTENERS))
+            from symbolic.sample_kernel import tonal_lean  # numba loads with decoding, not with this module
+
+            tonal_lean(key_correlations(self.histogram), _TEMPLATES, self.target, self.margin,
+                       self.strength * math.sqrt(12) / len(_LISTENERS), lean)
         self._lean = lean
         return lean
