@@ -38,7 +38,7 @@ class DummyJack:
         sample_rate_hz / period_frames: the dummy backend's cycle; MIDI moves once a period, so
             the period bounds the port's delivery jitter (128 frames at 48 kHz: 2.7 ms).
         log_path: where jackd's output goes (default: a file in the temporary directory, removed
-            on a clean stop; its last lines explain a failed start).
+            when the server stops or fails to start; a failed start's error quotes its last lines).
         realtime: run JACK's threads with realtime priority (needs CAP_SYS_NICE or an rtprio limit),
             as a configured studio machine does; off by default, as on CI.
         sync: synchronous mode (the server waits for every client each cycle): without realtime
@@ -70,8 +70,8 @@ class DummyJack:
         self.name = name
         self.sample_rate_hz = sample_rate_hz
         self.period_frames = period_frames
-        self._log_path = log_path
-        self._own_log = False
+        self._own_log = log_path is None  # a file of our own, removed when the server stops or fails
+        self._log_path = log_path or Path(tempfile.gettempdir()) / f"ostinato-jackd-{name}.log"
         self.realtime = realtime
         self.sync = sync
         self.reclaim_stale_registry = reclaim_stale_registry
@@ -106,9 +106,6 @@ class DummyJack:
         if jackd is None:
             raise MissingAsset("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-        self._own_log = self._log_path is None
-        if self._log_path is None:
-            self._log_path = Path(tempfile.gettempdir()) / f"ostinato-jackd-{self.name}.log"
         log = open(self._log_path, "wb")
         self._process = subprocess.Popen(
             [jackd, "--realtime" if self.realtime else "--no-realtime", *(["--sync"] if self.sync else []),
@@ -125,6 +122,8 @@ class DummyJack:
             if self._process.poll() is not None:
                 message = self._failure_message()
                 self._process = None
+                if self._own_log:
+                    self._log_path.unlink(missing_ok=True)
                 raise MissingAsset(message)
             if self._ready():
                 self._previous_env = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
@@ -137,7 +136,7 @@ class DummyJack:
         raise MissingAsset(f"jackd did not come up within {timeout_s:g} s")
 
     def _failure_message(self) -> str:
-        assert self._process is not None and self._log_path is not None
+        assert self._process is not None
         lines = [line for line in self._log_path.read_text(errors="replace").splitlines()
                  if line and "XRun" not in line and "buffer overruns" not in line]
         message = f"jackd exited at start-up with code {self._process.returncode}: {' / '.join(lines[-2:])}"
@@ -176,7 +175,7 @@ class DummyJack:
                     pass  # its slot stays; a later start frees it (reclaim_stale_registry)
             jack_registry.remove_semaphore_files(self.name)
             self._process = None
-            if self._own_log and self._log_path is not None:
+            if self._own_log:
                 self._log_path.unlink(missing_ok=True)
         for key, value in self._previous_env.items():
             if value is None:
