@@ -155,10 +155,13 @@ class Decoder:
         self.ids: list[int] = []  # tokens currently in the cache (the window)
         self.logits: np.ndarray | None = None
         self.steps = 0
-        self._no_lean = np.zeros(vocab.size, dtype=np.float32)
-        from symbolic.sample_kernel import draw  # numba: loaded by the stepper already
+        from symbolic.sample_kernel import draw, draw_kept  # numba: loaded by the stepper already
 
-        self._draw = draw
+        self._draw, self._draw_kept = draw, draw_kept
+        self._no_lean = np.zeros(vocab.size, dtype=np.float32)
+        self._values = np.empty(vocab.size, dtype=np.float32)  # the sampler's scratch rows
+        self._allowed = np.empty(vocab.size, dtype=np.int64)
+        self._cumulative = np.empty(vocab.size, dtype=np.float32)
 
     def feed(self, ids: list[int]) -> None:
         if not ids:
@@ -180,48 +183,26 @@ class Decoder:
         """Samples one token from the last logits plus an additive bias (-inf masks) and, if given, a
         float32 lean (finite everywhere: the tonal centre's, on the pitch tokens).
 
-        One compiled call (symbolic.sample_kernel.draw) with numpy's arithmetic; numpy's own path only
-        where a top-k cut applies (its argpartition order decides the draw)."""
+        Compiled (symbolic.sample_kernel) with numpy's arithmetic; a top-k cut keeps numpy's
+        argpartition, whose order decides the draw."""
         if self.cancel is not None:
             self.cancel.check()
-        assert self.logits is not None
         temperature = self.sampling.temperature if temperature is None else temperature
-        allowed = _allowed(bias)  # masks leave few candidates: work on those only
-        if len(allowed) == 0:
-            raise RuntimeError("no token is allowed at this point of decoding")
         greedy = temperature <= 1e-3
         uniform = 0.0 if greedy else self.rng.random()
+        if bias.dtype != np.float32:
+            bias = bias.astype(np.float32)
         top_k = self.sampling.top_k or 0
-        if self.logits.dtype == bias.dtype == np.float32:  # what the served step and a MaskBook give
-            token = self._draw(self.logits, bias, self._no_lean if lean is None else lean, allowed,
-                               np.float32(temperature), top_k, greedy, uniform)
-            if token >= 0:
-                return int(token)
-        values = self.logits[allowed] + (bias[allowed] if lean is None else bias[allowed] + lean[allowed])
-        if greedy:
-            return int(allowed[int(np.argmax(values))])
-        if 0 < top_k < len(values):
-            keep = values.argpartition(-top_k)[-top_k:]
-            allowed, values = allowed[keep], values[keep]
-        weights = np.exp((values - np.maximum.reduce(values)) / temperature)
-        cumulative = weights.cumsum()
-        choice = int(cumulative.searchsorted(uniform * cumulative[-1], side="right"))
-        return int(allowed[min(choice, len(values) - 1)])
-
-
-_ALLOWED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _allowed(bias: np.ndarray) -> np.ndarray:
-    """Indexes of a bias's finite entries, remembered for the masks a MaskBook reuses."""
-    cached = _ALLOWED.get(id(bias))
-    if cached is not None and cached[0] is bias:
-        return cached[1]
-    allowed = np.flatnonzero(np.isfinite(bias))
-    if len(_ALLOWED) > 4096:
-        _ALLOWED.clear()
-    _ALLOWED[id(bias)] = (bias, allowed)
-    return allowed
+        token = self._draw(self.logits, bias, self._no_lean if lean is None else lean, np.float32(temperature),
+                           top_k, greedy, uniform, self._values, self._allowed)
+        if token >= 0:
+            return int(token)
+        if token == -1:
+            raise RuntimeError("no token is allowed at this point of decoding")
+        count = -2 - token
+        keep = self._values[:count].argpartition(-top_k)[-top_k:]
+        return int(self._draw_kept(self._values, self._allowed, keep, np.float32(temperature), uniform,
+                                   self._cumulative))
 
 
 class MaskBook:

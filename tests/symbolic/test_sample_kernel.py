@@ -4,20 +4,32 @@ import numpy as np
 import pytest
 
 from symbolic.attributes import Key
-from symbolic.sample_kernel import draw, tonal_lean
+from symbolic.sample_kernel import draw, draw_kept, tonal_lean
 from symbolic.tonality import _TEMPLATES, TonalCentre, key_correlations
 
 
 def _numpy_draw(logits, bias, lean, temperature, top_k, uniform):
-    """Decoder.sample as numpy computed it before the compiled call (-1 where a top-k cut applies)."""
+    """Decoder.sample as numpy computed it before the compiled calls."""
     allowed = np.flatnonzero(np.isfinite(bias))
     values = logits[allowed] + (bias + lean)[allowed]
     if temperature <= 1e-3:
         return int(allowed[int(np.argmax(values))])
     if 0 < top_k < len(values):
-        return -1
+        keep = values.argpartition(-top_k)[-top_k:]
+        allowed, values = allowed[keep], values[keep]
     cumulative = np.exp((values - np.maximum.reduce(values)) / temperature).cumsum()
     return int(allowed[min(int(cumulative.searchsorted(uniform * cumulative[-1], side="right")), len(values) - 1)])
+
+
+def _compiled_draw(logits, bias, lean, temperature, top_k, uniform):
+    """What Decoder.sample does now: `draw`, and numpy's argpartition with `draw_kept` under a top-k cut."""
+    size = len(bias)
+    values, allowed = np.empty(size, dtype=np.float32), np.empty(size, dtype=np.int64)
+    token = draw(logits, bias, lean, np.float32(temperature), top_k, temperature <= 1e-3, uniform, values, allowed)
+    if token >= -1:
+        return token
+    keep = values[:-2 - token].argpartition(-top_k)[-top_k:]
+    return draw_kept(values, allowed, keep, np.float32(temperature), uniform, np.empty(size, dtype=np.float32))
 
 
 def test_draw_picks_the_token_numpy_picks():
@@ -34,11 +46,17 @@ def test_draw_picks_the_token_numpy_picks():
         temperature = float(rng.choice([0.0005, 0.7, 0.9, 1.0]))
         top_k = int(rng.choice([0, 8, 32]))
         uniform = rng.random()
-        expected = _numpy_draw(logits, bias, lean, temperature, top_k, uniform)
-        got = draw(logits, bias, lean, allowed, np.float32(temperature), top_k, temperature <= 1e-3, uniform)
-        assert got == expected
-        if got >= 0:
-            assert np.isfinite(bias[got])
+        token = _compiled_draw(logits, bias, lean, temperature, top_k, uniform)
+        assert token == _numpy_draw(logits, bias, lean, temperature, top_k, uniform)
+        assert np.isfinite(bias[token])
+
+
+def test_draw_says_when_nothing_is_allowed():
+    size = 12
+    bias = np.full(size, -np.inf, dtype=np.float32)
+    values, allowed = np.empty(size, dtype=np.float32), np.empty(size, dtype=np.int64)
+    zeros = np.zeros(size, dtype=np.float32)
+    assert draw(zeros, bias, zeros, np.float32(1.0), 0, False, 0.5, values, allowed) == -1
 
 
 def test_draw_follows_the_weights():
@@ -48,8 +66,7 @@ def test_draw_follows_the_weights():
     bias = np.full(10, -np.inf, dtype=np.float32)
     bias[[2, 7]] = 0.0
     lean = np.zeros(10, dtype=np.float32)
-    allowed = np.array([2, 7])
-    drawn = [draw(logits, bias, lean, allowed, np.float32(1.0), 0, False, u) for u in np.linspace(0, 0.999, 1000)]
+    drawn = [_compiled_draw(logits, bias, lean, 1.0, 0, u) for u in np.linspace(0, 0.999, 1000)]
     assert drawn.count(2) == pytest.approx(250, abs=2)
     assert set(drawn) == {2, 7}
 
