@@ -1,8 +1,11 @@
-"""Symbolic generator speed: `.venv/bin/python -m benchmarks.symbolic [--repeats 20] [--before REV]`.
+"""Symbolic generator speed: `.venv/bin/python -m benchmarks.symbolic [--repeats 20] [--before REV]
+[--servers composer every] [--latency-only]`.
 
 Prints, for the shipped checkpoint:
-- latency of 8 and 16 bar requests through a real server on loopback (p50/p99), one at a time and
-  8 concurrent clients (throughput in clips/s), each beside the machine's load average;
+- latency of 8 and 16 bar requests through real servers on loopback (p50/p99), one at a time and
+  8 concurrent clients (throughput in clips/s), each beside the machine's load average: a server with
+  the Composer service alone, and one with every service preloaded as `ostinato serve` runs
+  (`--servers composer every`, the default);
 - the wall and CPU time of the same 8-bar request in process (CPU time is what an idle core would
   take; the difference is time spent waiting for a core on this shared machine);
 - with `--before REV`, the same measurements of that git revision's tree (exported with `git archive`,
@@ -77,11 +80,11 @@ def stepper_tokens_per_s(model, prefix: list[int], tokens: int, seed: int = 0) -
     return tokens / (time.perf_counter() - started)
 
 
-def measure_tree(tree: Path, repeats: int, concurrent_repeats: int, bars: list[int]) -> dict:
+def measure_tree(tree: Path, repeats: int, concurrent_repeats: int, bars: list[int], servers: list[str]) -> dict:
     """benchmarks/symbolic_tree.py on one tree, in a process of its own."""
     command = [sys.executable, str(ROOT / "benchmarks" / "symbolic_tree.py"), "--tree", str(tree),
                "--repeats", str(repeats), "--concurrent-repeats", str(concurrent_repeats),
-               "--bars", *map(str, bars)]
+               "--bars", *map(str, bars), "--servers", *servers]
     process = subprocess.run(command, cwd=tree, capture_output=True, text=True, check=False)
     if process.returncode != 0:
         raise RuntimeError(f"measuring {tree} failed:\n{process.stderr[-3000:]}")
@@ -92,20 +95,26 @@ def _load_text(pair: list[float]) -> str:
     return f"load {pair[0]:.2f}->{pair[1]:.2f}"
 
 
+SERVER_LABELS = {"composer": "server with the Composer service only",
+                 "every": "server with every service, preloaded (as ostinato serve)"}
+
+
 def print_tree(label: str, measured: dict, bars: list[int]) -> None:
     print(f"{label}:")
-    for size in bars:
-        single = measured["server"][f"{size}x1"]
-        latencies = single["latency_s"]
-        print(f"  {size:2d} bars, 1 client : p50 {percentile(latencies, 50) * 1000:6.0f} ms   "
-              f"p99 {percentile(latencies, 99) * 1000:6.0f} ms   ({len(latencies)} requests; "
-              f"{_load_text(single['load'])})")
-        many = measured["server"][f"{size}x8"]
-        latencies = many["latency_s"]
-        print(f"  {size:2d} bars, 8 clients: p50 {percentile(latencies, 50) * 1000:6.0f} ms   "
-              f"p99 {percentile(latencies, 99) * 1000:6.0f} ms   throughput "
-              f"{len(latencies) / many['wall_s']:.2f} clips/s   ({len(latencies)} requests; "
-              f"{_load_text(many['load'])})")
+    for kind, rows in measured["servers"].items():
+        print(f"  {SERVER_LABELS[kind]}:")
+        for size in bars:
+            single = rows[f"{size}x1"]
+            latencies = single["latency_s"]
+            print(f"    {size:2d} bars, 1 client : p50 {percentile(latencies, 50) * 1000:6.0f} ms   "
+                  f"p99 {percentile(latencies, 99) * 1000:6.0f} ms   ({len(latencies)} requests; "
+                  f"{_load_text(single['load'])})")
+            many = rows[f"{size}x8"]
+            latencies = many["latency_s"]
+            print(f"    {size:2d} bars, 8 clients: p50 {percentile(latencies, 50) * 1000:6.0f} ms   "
+                  f"p99 {percentile(latencies, 99) * 1000:6.0f} ms   throughput "
+                  f"{len(latencies) / many['wall_s']:.2f} clips/s   ({len(latencies)} requests; "
+                  f"{_load_text(many['load'])})")
     local = measured["in_process"]
     print(f"   8 bars in process: wall p50 {percentile(local['wall_s'], 50) * 1000:6.0f} ms, CPU p50 "
           f"{percentile(local['cpu_s'], 50) * 1000:6.0f} ms, p99 {percentile(local['cpu_s'], 99) * 1000:6.0f} ms; "
@@ -120,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="requests per measurement (single client)")
     parser.add_argument("--concurrent-repeats", type=int, default=4, help="requests per client when 8 run at once")
     parser.add_argument("--bars", type=int, nargs="+", default=[8, 16], help="request sizes through the server")
+    parser.add_argument("--servers", nargs="+", choices=("composer", "every"), default=["composer", "every"],
+                        help="the servers measured: the Composer service alone, every service preloaded")
+    parser.add_argument("--latency-only", action="store_true", help="skip the tokens/s comparison")
     parser.add_argument("--before", metavar="REV", help="also measure the tree of this git revision (the baseline)")
     parser.add_argument("--tokens", type=int, default=256, help="tokens for the tokens/s comparison")
     args = parser.parse_args(argv)
@@ -134,10 +146,12 @@ def main(argv: list[str] | None = None) -> None:
             trees[f"before ({args.before})"] = export_tree(args.before, scratch)
         trees["now"] = ROOT
         for label, tree in trees.items():
-            measured = measure_tree(tree, args.repeats, args.concurrent_repeats, args.bars)
+            measured = measure_tree(tree, args.repeats, args.concurrent_repeats, args.bars, args.servers)
             print_tree(label, measured, args.bars)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if args.latency_only:
+        return
 
     composer = Composer.from_pretrained(args.model)
     model = MusicTransformer.from_pretrained(args.model)  # the torch form, for the reference loops below

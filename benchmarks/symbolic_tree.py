@@ -1,13 +1,18 @@
 """One source tree's Composer latency, measured in a process of its own (run by benchmarks.symbolic).
 
     .venv/bin/python benchmarks/symbolic_tree.py --tree DIR [--repeats 20] [--concurrent-repeats 4]
+        [--servers composer every]
 
 Imports `server` and `symbolic` from DIR (the working tree, or an older revision exported by
 `benchmarks.symbolic --before REV`), so both trees run the same measurement with the same interpreter
 and packages. Uses only what every revision of the contract offers (start_server, Client.generate,
-Composer.generate). Prints one JSON object: latencies through a real server on loopback that runs the
-Composer service (1 client and 8 concurrent clients, 8 and 16 bars), the wall and CPU time of the same request in process, and the
-load average before and after each measurement.
+Composer.generate). Prints one JSON object: latencies through real servers on loopback (1 client and 8
+concurrent clients, 8 and 16 bars), the wall and CPU time of the same request in process, and the load
+average before and after each measurement. The servers, one after the other:
+- `composer`: the Composer service alone;
+- `every`: every service, models preloaded, as `ostinato serve` starts by default (the Composer's
+  warm-up, the latent model, the melody model and the accompanist loaded, the renderer's SoundFont
+  read); measured once the SoundFont preload thread has finished (a start-up cost, not a request's).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+SERVERS = ("composer", "every")  # the Composer service alone; every service, preloaded (ostinato serve)
 REQUEST = dict(instruments=["fiddle", "acoustic bass"], key="D major", time_signature="4/4", tempo_bpm=120)
 
 
@@ -52,6 +58,22 @@ def server_latency(address: str, bars: int, repeats: int, concurrency: int) -> l
     return latencies
 
 
+def measure_server(address: str, bars_list: list[int], repeats: int, concurrent_repeats: int) -> dict:
+    """1 client, then 8 at once, for each request size; with the load average around each."""
+    measured: dict = {}
+    server_latency(address, 4, 2, 1)  # warm-up: model load, first calls
+    for bars in bars_list:
+        load = _load()
+        single = server_latency(address, bars, repeats, 1)
+        measured[f"{bars}x1"] = {"latency_s": single, "load": [load, _load()]}
+        load = _load()
+        started = time.perf_counter()
+        concurrent = server_latency(address, bars, concurrent_repeats, 8)
+        wall = time.perf_counter() - started
+        measured[f"{bars}x8"] = {"latency_s": concurrent, "wall_s": wall, "load": [load, _load()]}
+    return measured
+
+
 def in_process(model_dir: Path, bars: int, repeats: int) -> dict:
     """Wall and CPU time (this thread) of Composer.generate, and its model calls and notes."""
     from symbolic.attributes import Attributes, Key
@@ -79,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--concurrent-repeats", type=int, default=4)
     parser.add_argument("--bars", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
     args = parser.parse_args(argv)
     tree = args.tree.resolve()
     here = str(Path(__file__).resolve().parent)
@@ -88,23 +111,21 @@ def main(argv: list[str] | None = None) -> None:
     from server.settings import Settings
 
     model_dir = tree / "symbolic" / "pretrained" / "default"
-    measured: dict = {"tree": str(tree), "server": {}}
-    # The Composer service only: with every service, the renderer's SoundFont preload (a background
-    # thread at start-up) ran during the first measurements, a start-up cost and not a request's.
-    running = start_server(Settings(host="127.0.0.1", port=0, composer_model_dir=model_dir), ["composer"])
-    try:
-        server_latency(running.address, 4, 2, 1)  # warm-up: model load, first calls
-        for bars in args.bars:
-            load = _load()
-            single = server_latency(running.address, bars, args.repeats, 1)
-            measured["server"][f"{bars}x1"] = {"latency_s": single, "load": [load, _load()]}
-            load = _load()
-            started = time.perf_counter()
-            concurrent = server_latency(running.address, bars, args.concurrent_repeats, 8)
-            wall = time.perf_counter() - started
-            measured["server"][f"{bars}x8"] = {"latency_s": concurrent, "wall_s": wall, "load": [load, _load()]}
-    finally:
-        running.stop(grace_s=1.0)
+    measured: dict = {"tree": str(tree), "servers": {}}
+    for kind in args.servers:
+        if kind == "composer":
+            running = start_server(Settings(host="127.0.0.1", port=0, composer_model_dir=model_dir), ["composer"])
+        else:
+            running = start_server(Settings(host="127.0.0.1", port=0, composer_model_dir=model_dir,
+                                            preload_models=True))
+            for thread in threading.enumerate():
+                if thread.name == "soundfont-preload":
+                    thread.join(timeout=120)
+        try:
+            measured["servers"][kind] = measure_server(running.address, args.bars, args.repeats,
+                                                       args.concurrent_repeats)
+        finally:
+            running.stop(grace_s=1.0)
     load = _load()
     measured["in_process"] = in_process(model_dir, 8, args.repeats)
     measured["in_process"]["load"] = [load, _load()]
