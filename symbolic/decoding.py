@@ -223,6 +223,8 @@ class MaskBook:
         self.position_ids = sorted((p, i) for p, i in vocab.position.items() if p < self.max_position)
         self.duration_ids = np.array(sorted(vocab.duration.values()))
         self.drum_pitch_ids = np.array(sorted(vocab.pitch_drum.values()))
+        self._pitches = np.array(list(vocab.pitch), dtype=np.int64)  # pitched tokens: MIDI pitch, token id
+        self._pitch_ids = np.array(list(vocab.pitch.values()), dtype=np.int64)
         self._harmony_part = any(role in ("pad", "chords", "counter_melody", "arpeggio")
                                  for role in constraints.roles.values())
         centre = constraints.centre_key
@@ -438,47 +440,49 @@ class MaskBook:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        base = self._pitch_bias(program, tonic_bias)
-        bias = base.copy()
+        bias = self._pitch_bias(program, tonic_bias).copy()
+        pitches, ids = self._pitches, self._pitch_ids
         low, high = self.ROLE_REGISTER.get(role, (0, 127))
         registered = bias.copy()
-        for pitch, index in self.vocab.pitch.items():
-            if not low <= pitch <= high:
-                registered[index] = NEG
+        registered[ids[(pitches < low) | (pitches > high)]] = NEG
         if np.isfinite(registered).any() and self.c.pitch_low is None and self.c.pitch_high is None:
             bias = registered
         if chord is not None:
-            tones = chord.pitch_classes()
+            # over the allowed pitches at once, each statement one float32 addition per pitch as before
             hard = bias.copy()
-            for pitch, index in self.vocab.pitch.items():
-                if not np.isfinite(bias[index]):
-                    continue
-                pc = pitch % 12
-                in_chord = pc in tones
-                if in_chord and bias[index] < 0:
-                    bias[index] = 0.0  # a chord tone outside the scale (V in minor) is not penalised
-                if role == "bass":
-                    if slot == "anchor" and pc != chord.bass:
-                        hard[index] = NEG
-                    bias[index] += (self.c.bass_chord_bias if in_chord else 0.0) + (1.0 if pc == chord.bass else 0.0)
-                elif role in ("pad", "arpeggio") or (role in ("chords", "counter_melody") and slot == "anchor"):
-                    if not in_chord:
-                        hard[index] = NEG
-                    elif role == "counter_melody" and pc == chord.third_pitch_class:
-                        bias[index] += 2.0  # a held third under the tune: the chord's colour
-                    elif self.c.triad_pitch_classes is not None and pc in self.c.triad_pitch_classes:
-                        bias[index] += COMMON_TONE_BIAS  # tones shared with the tonic triad are the ones doubled
-                elif in_chord:
-                    weight = self.c.melody_chord_bias * {"strong": 1.0, "cadence": 2.0}.get(slot, 0.4)
-                    bias[index] += weight * (1.3 if role == "counter_melody" else 1.0)
-                    if slot == "cadence" and pc == chord.third_pitch_class and self._leading_tone == pc:
-                        bias[index] += 1.0  # minor key, V chord: the raised leading tone at the cadence
-                    if slot in ("strong", "cadence") and pc == self.c.tonic_pitch_class:
-                        bias[index] += 1.5  # the tonic where the chord allows it: the key's centre is heard
-                    elif self.c.triad_pitch_classes is not None and pc in self.c.triad_pitch_classes:
-                        bias[index] += 0.4
-                    if slot == "strong" and pc == chord.third_pitch_class and not self._harmony_part:
-                        bias[index] += 1.0  # no part holds the chord: the tune sounds its third
+            playable = np.isfinite(bias[ids])
+            ids, pcs = ids[playable], pitches[playable] % 12
+            values = bias[ids]
+            in_chord = np.isin(pcs, tuple(chord.pitch_classes()))
+            values[in_chord & (values < 0)] = 0.0  # a chord tone outside the scale (V in minor) is not penalised
+            third, triad = chord.third_pitch_class, self.c.triad_pitch_classes
+            in_triad = np.isin(pcs, tuple(triad)) if triad is not None else np.zeros(len(pcs), dtype=bool)
+
+            def add(where: np.ndarray, amount: np.ndarray | float) -> None:
+                values[where] += np.asarray(amount, dtype=np.float32)[where] if np.ndim(amount) else np.float32(amount)
+
+            if role == "bass":
+                if slot == "anchor":
+                    hard[ids[pcs != chord.bass]] = NEG
+                add(np.ones(len(pcs), dtype=bool),
+                    np.where(in_chord, self.c.bass_chord_bias, 0.0) + np.where(pcs == chord.bass, 1.0, 0.0))
+            elif role in ("pad", "arpeggio") or (role in ("chords", "counter_melody") and slot == "anchor"):
+                hard[ids[~in_chord]] = NEG
+                third_here = in_chord & (pcs == third) if role == "counter_melody" else np.zeros(len(pcs), dtype=bool)
+                add(third_here, 2.0)  # a held third under the tune: the chord's colour
+                add(in_chord & ~third_here & in_triad, COMMON_TONE_BIAS)  # shared with the tonic triad: doubled
+            else:
+                weight = self.c.melody_chord_bias * {"strong": 1.0, "cadence": 2.0}.get(slot, 0.4)
+                add(in_chord, weight * (1.3 if role == "counter_melody" else 1.0))
+                if slot == "cadence" and self._leading_tone == third:
+                    add(in_chord & (pcs == third), 1.0)  # minor key, V chord: the raised leading tone at the cadence
+                tonic_here = in_chord & (pcs == self.c.tonic_pitch_class) if slot in ("strong", "cadence") \
+                    else np.zeros(len(pcs), dtype=bool)
+                add(tonic_here, 1.5)  # the tonic where the chord allows it: the key's centre is heard
+                add(in_chord & ~tonic_here & in_triad, 0.4)
+                if slot == "strong" and not self._harmony_part:
+                    add(in_chord & (pcs == third), 1.0)  # no part holds the chord: the tune sounds its third
+            bias[ids] = values
             if role in ("pad", "arpeggio") or slot == "anchor":
                 hard = np.where(np.isfinite(hard), bias, NEG).astype(np.float32)
                 if np.isfinite(hard).any():
