@@ -5,9 +5,10 @@
         chunk.start_frame, chunk.part, chunk.mix     # float32 (n, channels) at the input's rate
 
 Pipeline: the input is averaged to mono, resampled to the codec's 16 kHz and brought to a fixed
-loudness; its beats are tracked (librosa) and its codec tokens, chroma and beat indices computed for
-the whole clip (a few hundred ms for a minute). Then the network writes the part's tokens window by
-window (256 frames, 32 of context each side), and the tokens are decoded to audio chunk by chunk (mel
+loudness; its beats are tracked (the learned tracker) and its codec tokens, chroma and beat indices
+computed for the whole clip (a few hundred ms for a minute). Then the network writes the part's tokens
+window by window (256 frames, 32 of context each side; drums sampled at the config's drums_temperature,
+backing the likeliest codes), and the tokens are decoded to audio chunk by chunk (mel
 codec + Griffin-Lim), each chunk decoded with margins and cross-faded into the previous one, then
 resampled to the input's rate with context on both sides. Chunks come in playback order: the first one
 (CHUNK_S[0] seconds) needs only the first window and its decode. The part and the mix have exactly the
@@ -101,6 +102,12 @@ class Accompanist:
     def parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
 
+    def default_temperature(self, part: str) -> float:
+        """The sampling temperature a part gets when the request names none."""
+        if part == "drums" and self.config.drums_temperature is not None:
+            return self.config.drums_temperature
+        return self.config.default_temperature
+
     # --------------------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | Path) -> None:
         directory = write_net(directory, self.config.to_json(), self.net)
@@ -164,7 +171,7 @@ class Accompanist:
         phase, bar = beat_indices(features.beats, frames, self.config.frame_rate_hz, self.config.phase_bins,
                                   self.config.bar_positions)
         writer = _TokenWriter(self, features, torch.from_numpy(phase), torch.from_numpy(bar), PARTS.index(request.part),
-                              request.temperature if request.temperature is not None else self.config.default_temperature,
+                              request.temperature if request.temperature is not None else self.default_temperature(request.part),
                               request.seed)
         part_samples_16k = int(math.ceil(input_frames * codec_rate / rate))
         decoder = _ChunkDecoder(self.codec, writer, part_samples_16k, rate, 1.0 / features.gain)

@@ -83,7 +83,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--first", type=int, default=0, help="first held-out clip (the published evaluation uses 0-29)")
     parser.add_argument("--temperature", type=float, default=None, help="the model's sampling temperature")
     parser.add_argument("--guidance", type=float, default=None, help="the model's beat guidance")
-    parser.add_argument("--greedy-window", type=float, default=None, help="the model's greedy_beat_window")
     parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -97,8 +96,6 @@ def main(argv: list[str] | None = None) -> None:
     model = Accompanist.from_pretrained(args.model)
     if args.guidance is not None:
         model.beat_guidance = args.guidance
-    if args.greedy_window is not None:
-        model.greedy_beat_window = args.greedy_window
     arrays = np.load(args.data / "test.npz")
     meta = json.loads((args.data / "test_meta.json").read_text())[args.first : args.first + args.clips]
     grooves = groove_library(args.data.parent)
