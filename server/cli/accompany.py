@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mix", action="store_true", help="also write the input mixed with the part to <output>.mix.wav")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=0.0,
-                        help="sampling temperature of the token model (default: the model's)")
+                        help="sampling temperature of the token model (default: the model's: drums sampled at 1, backing the most likely codes)")
     parser.add_argument("--model", choices=("tokens", "composer"), default=None,
                         help="what writes the part: 'tokens' (the audio-token transformer) or 'composer' (HYBRID, "
                         "backing only: transcription + key/chord estimate + symbolic Composer + FluidSynth); "
