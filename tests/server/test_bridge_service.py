@@ -356,7 +356,8 @@ def test_render_audio_comes_with_the_clip(client: Client) -> None:
 
 
 def test_ostinato_bridge_as_clock_master_obeys_the_sessions_transport(jack: DummyJack, server_address: str) -> None:
-    with bridge_process(server_address, "Master", "mastered", "--clock", "master", "--tempo", "200", "--no-input"):
+    with bridge_process(server_address, "Master", "mastered", "--clock", "master", "--tempo", "200",
+                        "--no-input") as bridge:
         daw = StandInDaw(MidiApi.JACK, "Master out", None)
         try:
             with Client(server_address) as remote:
@@ -379,7 +380,14 @@ def test_ostinato_bridge_as_clock_master_obeys_the_sessions_transport(jack: Dumm
             assert 0.6 * 200 / 60 * 24 <= ticks_before_stop  # about a second of 200 BPM clock
             assert midi.START in realtime[realtime.index(midi.STOP):]
             ons = [d[1] for _, d in daw.messages(midi.is_note_on)]
-            assert ons == [60, 61, 62, 63]
+            out, err = stop_bridge(bridge)
+            if ons != [60, 61, 62, 63]:
+                # A loaded CI machine once held the bridge's player back past its 250 ms limit, and one
+                # note went missing. The player drops such a note rather than play it out of time, and
+                # the bridge must say so; an unreported loss, or a wrong or reordered note, is a fault.
+                assert "late: dropped" in out, (ons, out, err)
+                assert len(ons) >= 2 and all(a < b for a, b in zip(ons, ons[1:])), ons
+                assert set(ons) < {60, 61, 62, 63}, ons
         finally:
             daw.close()
 
