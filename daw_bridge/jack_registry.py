@@ -71,9 +71,12 @@ def _check_layout(data: bytes) -> None:
 def servers(path: Path = REGISTRY_PATH) -> list[ServerEntry]:
     """The occupied server slots (empty when no JACK server ever ran here)."""
     try:
-        data = path.read_bytes()
+        return _entries(path.read_bytes())
     except FileNotFoundError:
         return []
+
+
+def _entries(data: bytes) -> list[ServerEntry]:
     _check_layout(data)
     entries = []
     for slot in range(_SLOTS):
@@ -139,9 +142,7 @@ def free_dead_servers(pid: int | None = None, path: Path = REGISTRY_PATH) -> lis
     freed = []
     with _RegistryLock():
         with open(path, "r+b") as registry:
-            data = registry.read()
-            _check_layout(data)
-            for entry in servers(path):
+            for entry in _entries(registry.read()):
                 if (pid is None or entry.pid == pid) and not entry.alive:
                     registry.seek(_HEADER_BYTES + entry.slot * _SLOT_BYTES)
                     registry.write(bytes(_SLOT_BYTES))

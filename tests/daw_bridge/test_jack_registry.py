@@ -10,11 +10,13 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from daw_bridge import jack_registry
 from daw_bridge.jack import DummyJack
+from ostinato.errors import MissingAsset
 
 
 def registered_names() -> list[str]:
@@ -41,7 +43,7 @@ def test_a_server_that_dies_by_a_signal_gives_its_slot_back(jack_server: DummyJa
     names = registered_names()
     assert name not in names
     assert jack_server.name in names  # a live server's slot is never touched
-    assert not list(jack_registry.Path("/dev/shm").glob(f"jack_sem.{os.getuid()}_{name}_*"))
+    assert not list(Path("/dev/shm").glob(f"jack_sem.{os.getuid()}_{name}_*"))
 
 
 def test_a_registry_full_of_dead_servers_still_lets_a_server_start(jack_server: DummyJack) -> None:
@@ -61,7 +63,7 @@ def test_a_registry_full_of_dead_servers_still_lets_a_server_start(jack_server: 
         dead.append(name)
     assert len(jack_registry.servers()) == 8
     refused = DummyJack(f"full{os.getpid()}", reclaim_stale_registry=False)
-    with pytest.raises(Exception, match="registry holds at most 8 servers"):
+    with pytest.raises(MissingAsset, match="registry holds at most 8 servers"):
         refused.start()
     with DummyJack(f"new{os.getpid()}") as fresh:  # frees the dead servers' slots and starts
         names = registered_names()
