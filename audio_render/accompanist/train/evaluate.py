@@ -38,7 +38,9 @@ Drums (input: melody + accompaniment, no drums). Which measure is which:
   * click tracks at 70-180 bpm, and a drumless input whose tempo changes half-way (two held-out clips
     joined: measures per half).
   Baseline: the groove library's 4/4 pop groove placed on the beats tracked in the input, rendered with
-  FluidSynth (no model). Reference: the true drum stem of the clip, through the same measures.
+  FluidSynth (no model); and the same groove with its off-beat notes at 0.45 of their velocity
+  (`prepare.accent_beats`, the accent the training drums carry since session 8), so that what the
+  accent alone gives is in the same run as what the model gives. Reference: the true drum stem of the clip, through the same measures.
 Backing (input: the melody alone), for the token model and the HYBRID composer route:
   * key_agrees_with_melody: the key found in the backing equals the key found in the melody (same
     scale: relative major/minor counts); key_agrees_with_annotation: with POP909's annotated key
@@ -66,6 +68,7 @@ import numpy as np
 RATE_HZ = 16_000
 WINDOW_S = 0.07
 CLIP_SECONDS = 10.24
+ACCENT_BASELINE_LEVEL = 0.45  # off-beat velocity share of the accented groove baseline
 KICK_SNARE_FMAX_HZ = 2_000.0  # hi-hats and cymbals sit above; kick and snare bodies below
 PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 FLAT_NAMES = {"Db": 1, "Eb": 3, "Gb": 6, "Ab": 8, "Bb": 11, "Cb": 11, "Fb": 4, "E#": 5, "B#": 0}
@@ -410,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     from audio_render.accompanist.model import Accompanist
-    from audio_render.accompanist.train.prepare import groove_library
+    from audio_render.accompanist.train.prepare import accent_beats, groove_library
 
     model = Accompanist.from_pretrained(args.model)
     arrays = np.load(args.data / "test.npz")
@@ -418,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     grooves = groove_library(args.data.parent)  # in the order of their sorted file names
     names = sorted(path.name for path in (args.data.parent / "grooves").glob("*_4-4_*.mid"))
     pop = grooves[next(i for i, name in enumerate(names) if name.startswith("pop_"))]  # the library's 4/4 pop groove
+    accented = accent_beats(pop, ACCENT_BASELINE_LEVEL)
     composed = None
     if args.composer:
         from audio_render.accompanist.composed import ComposedBacking
@@ -438,6 +442,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.setdefault("drums_model", []).append(drum_measures(drums, beats, given, mix, true_drums))
         rows.setdefault("drums_groove_baseline", []).append(
             drum_measures(groove_baseline(mix, pop, args.soundfont), beats, given, mix, true_drums))
+        rows.setdefault("drums_accented_groove_baseline", []).append(
+            drum_measures(groove_baseline(mix, accented, args.soundfont), beats, given, mix, true_drums))
         rows.setdefault("drums_reference_stem", []).append(drum_measures(true_drums, beats, drumless=mix))
         if clip["back_valid"]:
             backing, seconds = generate(model, melody, "backing", args.temperature)
@@ -469,6 +475,8 @@ def main(argv: list[str] | None = None) -> None:
         drums, _, given = generate(model, clicks, "drums", args.temperature, with_beats=True)
         rows.setdefault("clicks_model", []).append(drum_measures(drums, click_beats, given, clicks) | {"tempo_bpm": tempo})
         rows.setdefault("clicks_groove_baseline", []).append(drum_measures(groove_baseline(clicks, pop, args.soundfont), click_beats) | {"tempo_bpm": tempo})
+        rows.setdefault("clicks_accented_groove_baseline", []).append(
+            drum_measures(groove_baseline(clicks, accented, args.soundfont), click_beats) | {"tempo_bpm": tempo})
     # A drumless input whose tempo changes half-way: two held-out clips of different tempi joined.
     order = np.argsort([clip["tempo_factor"] * 60 / np.median(np.diff(clip["beat_times_s"])) for clip in meta])
     for pair in range(min(5, len(order) // 2)):
@@ -496,8 +504,9 @@ def main(argv: list[str] | None = None) -> None:
                                 "model_onset_beat_recall": round(row["onset_beat_recall"], 3),
                                 "input_tracked_beats_f": round(row["input_tracked_beats_f"], 3),
                                 "input_dp_tracker_f": round(row["input_dp_tracker_f"], 3),
-                                "baseline_beat_f_librosa": round(base["beat_f_librosa"], 3)}
-        for row, base in zip(rows["clicks_model"], rows["clicks_groove_baseline"])}
+                                "baseline_beat_f_librosa": round(base["beat_f_librosa"], 3),
+                                "accented_baseline_beat_f_librosa": round(accent["beat_f_librosa"], 3)}
+        for row, base, accent in zip(rows["clicks_model"], rows["clicks_groove_baseline"], rows["clicks_accented_groove_baseline"])}
     report["model_compute_s_per_audio_s_1_thread"] = round(compute_s / max(audio_s, 1e-9), 3)
     backing_audio_s = len(rows.get("backing_composer_hybrid", [])) * CLIP_SECONDS
     report["composer_hybrid_compute_s_per_audio_s_1_thread"] = round(composed_s / max(backing_audio_s, 1e-9), 3)

@@ -268,8 +268,12 @@ def _read_mono_16k(path: Path) -> np.ndarray:
 
 
 def stems_clips(folder: Path) -> list[dict]:
-    """Clips of a user's stems folder in the shape make_clip returns (beats tracked, not annotated)."""
-    from audio_render.accompanist.beats import track_beats
+    """Clips of a user's stems folder in the shape make_clip returns (beats tracked, not annotated).
+
+    A clip's beats stand in for an annotation: the learned tracker (the one the model's inputs are
+    tracked by when serving) runs on the whole mix of the pair, input and target together, since the
+    drums or the backing carry the pulse more clearly than the part without them."""
+    from audio_render.accompanist.beats import track_beats_learned
 
     clips = []
     for task, (input_dir, target_dir) in (("drums", ("rest", "drums")), ("backing", ("melody", "backing"))):
@@ -286,9 +290,9 @@ def stems_clips(folder: Path) -> list[dict]:
                 piece = source_audio[begin : begin + CLIP_SAMPLES]
                 if np.sqrt(np.mean(piece ** 2)) < 1e-3:
                     continue
-                grid = track_beats(piece, RATE_HZ)
                 silent = np.zeros(CLIP_SAMPLES, np.float32)
                 target = target_audio[begin : begin + CLIP_SAMPLES]
+                grid = track_beats_learned(piece + target, RATE_HZ)
                 audio = ({"melody": piece, "accompaniment": silent, "drums": target} if task == "drums"
                          else {"melody": piece, "accompaniment": target, "drums": silent})
                 clips.append({
