@@ -8,7 +8,11 @@ Measured on a drumless mix rendered here (piano chords + a flute line, TimGM6mb,
   tokens first, then one Griffin-Lim decode of the whole clip, then one resampling: nothing is audible
   before it ends). Both per part (drums, backing): compute s per audio s and seconds to the first audio.
 - the hybrid backing route on the flute line alone: streamed (the first bars written from the melody's
-  first seconds) against the whole-first path (the whole melody transcribed before anything is written).
+  first seconds, each later segment from the melody heard up to its end) against the streaming before
+  it (after the first bars, the whole melody transcribed at once) and the whole-first path (the whole
+  melody transcribed before anything is written).
+- for every streamed path, the pause: how long playback started at the first chunk would stop, in all,
+  waiting for chunks that came after their turn (0 for a stream that stays ahead of playback).
 - through a server started with `ostinato serve --preload` (every model loaded and warmed up): time from
   the call to the first AudioChunk as the client sees it, and the server's peak RSS (VmHWM) afterwards.
 
@@ -81,15 +85,21 @@ def flute_line(seconds: float, rate: int = 44_100) -> np.ndarray:
     return render_midi(buffer.getvalue(), options).samples[: int(seconds * rate)]
 
 
-def streamed(model, audio: np.ndarray, rate: int, part: str) -> tuple[float, float]:
+def streamed(model, audio: np.ndarray, rate: int, part: str) -> tuple[float, float, float]:
+    """(compute seconds, seconds to the first audio, pause): the pause is how long playback started at
+    the first chunk would have to stop, in total, waiting for chunks that came after their turn."""
     from audio_render.accompanist.model import AccompanimentChunk, AccompanimentRequest
 
     started = time.perf_counter()
-    first = 0.0
+    first, playhead, pause = 0.0, 0.0, 0.0
     for item in model.generate(AccompanimentRequest(audio, rate, part=part, mix=True)):
-        if isinstance(item, AccompanimentChunk) and not first:
-            first = time.perf_counter() - started
-    return time.perf_counter() - started, first
+        if isinstance(item, AccompanimentChunk):
+            now = time.perf_counter() - started
+            if not first:
+                first = playhead = now
+            pause += max(0.0, now - playhead)
+            playhead = max(playhead, now) + item.part.shape[0] / rate
+    return time.perf_counter() - started, first, pause
 
 
 def reference_loop(model, audio: np.ndarray, rate: int, part: str) -> tuple[float, float]:
@@ -114,7 +124,7 @@ def reference_loop(model, audio: np.ndarray, rate: int, part: str) -> tuple[floa
     part_audio = resample_poly(part_16k, rate // divisor, codec.sample_rate_hz // divisor)[: audio.shape[0]]
     np.clip(audio + part_audio[:, None], -1, 1)
     elapsed = time.perf_counter() - started
-    return elapsed, elapsed
+    return elapsed, elapsed, 0.0
 
 
 SERVER_CALLS = (("drums", "tokens"), ("backing", "tokens"), ("backing", "composer"))
@@ -167,6 +177,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-server", action="store_true", help="skip the server measurements")
+    parser.add_argument("--hybrid-only", action="store_true", help="only the hybrid backing route (no token model, no server)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from audio_render.accompanist.model import Accompanist
@@ -178,13 +189,15 @@ def main() -> None:
     model.warm_up()
     print_header(f"accompaniment: {model.parameters:,} parameters, {args.seconds:g} s of 44.1 kHz stereo, "
                  f"{args.threads} torch thread(s), median of {args.repeats}")
-    for part in ("drums", "backing"):
+    for part in () if args.hybrid_only else ("drums", "backing"):
         for name, path in (("streamed (ours)", streamed), ("reference loop", reference_loop)):
             runs = [path(model, audio, rate, part) for _ in range(args.repeats)]
             total = statistics.median(r[0] for r in runs)
             first = statistics.median(r[1] for r in runs)
+            pause = statistics.median(r[2] for r in runs)
             print(f"{part:8s} {name:16s} {total / args.seconds:6.3f} s compute per s of audio "
-                  f"({args.seconds / total:5.1f}x real time), first audio after {first:6.3f} s")
+                  f"({args.seconds / total:5.1f}x real time), first audio after {first:6.3f} s, "
+                  f"then pauses {pause:5.2f} s in all")
     # The hybrid backing route (transcription + key/chords + Composer + FluidSynth) on the flute line alone.
     from audio_render.accompanist.composed import ComposedBacking
     from symbolic.composer import Composer
@@ -192,14 +205,23 @@ def main() -> None:
     composer = Composer.from_pretrained(Path("symbolic/pretrained/default"))
     melody = flute_line(args.seconds, rate)
     # Ours writes the first bars from the melody's first seconds; the plain path transcribes it all first.
+    class HeadThenWhole(ComposedBacking):
+        """The streaming before (session 7): after the first bars, the whole melody is transcribed at once."""
+
+        def hearing_until_s(self, listening, composed_bars):
+            return None
+
     for name, hybrid in (("streamed (ours)", ComposedBacking(composer)),
+                         ("head, then whole", HeadThenWhole(composer)),
                          ("whole-first path", ComposedBacking(composer, stream_head=False))):
         hybrid.warm_up()
         runs = [streamed(hybrid, melody, rate, "backing") for _ in range(args.repeats)]
         total, first = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        pause = statistics.median(r[2] for r in runs)
         print(f"backing  hybrid {name:16s} {total / args.seconds:6.3f} s compute per s of audio "
-              f"({args.seconds / total:5.1f}x real time), first audio after {first:6.3f} s (on the flute line alone)")
-    if not args.no_server:
+              f"({args.seconds / total:5.1f}x real time), first audio after {first:6.3f} s, playback started "
+              f"then would pause {pause:5.2f} s in all (on the flute line alone)")
+    if not (args.no_server or args.hybrid_only):
         firsts, serving_s, peak_mb = server_first_chunk(args.model, audio, rate, args.repeats)
         calls = "; ".join(f"{part}/{route} {statistics.median(values):.3f} s" for (part, route), values in firsts.items())
         print(f"server --preload: serving after {serving_s:.1f} s; median first chunk per call (client side): "

@@ -13,9 +13,11 @@ directly but its mel codec loses pitch below 1 kHz, so its backing is not in key
     for item in backing.generate(AccompanimentRequest(samples, 44_100, part="backing")):
         ...                                          # Analysis, then AccompanimentChunks (same as the model)
 
-It streams: the first two bars are written from the melody's first seconds (transcribed alone), sent, and
-only then is the whole melody transcribed; the key and chords of the bars after come from all of it (a
-second Analysis says so).
+It streams: the first two bars are written from the melody's first seconds (transcribed alone) and sent;
+each later segment of bars is written from the melody heard up to that segment's end (a longer prefix is
+transcribed before each segment, until the whole melody is heard), so the wait before a segment grows
+with the bars it covers, not with the whole input; the key and chords of the bars after come from all
+that was heard (each new hearing sends an Analysis that says how much it heard).
 """
 
 from __future__ import annotations
@@ -44,7 +46,13 @@ CHORDS_PROGRAM = 0  # acoustic grand piano
 RHYTHM_PROGRAM = 25  # steel-string guitar, arpeggiating the chords
 BAR_BEATS = 4  # tracked beats per composed bar (one chord each); the Composer writes in BAR_BEATS/4
 FIRST_SEGMENT_BARS = 2  # the first call is short, so the first audio comes early
-SEGMENT_BARS = 16  # then the Composer writes this many bars per call (its limit is 64)
+SEGMENT_BARS = 16  # at most this many bars per Composer call (its limit is 64)
+# After the first segment each segment doubles, up to SEGMENT_BARS: the melody is heard (transcribed) a
+# segment at a time, so a segment's wait grows with its own length and the audio already sent covers it.
+# The new stretch is transcribed with this much of the heard part before it, and notes starting within
+# EDGE_S of the old end are taken from the new transcription (basic-pitch cuts notes at a window's edge).
+HEAR_OVERLAP_S = 1.0
+EDGE_S = 0.1
 FALLBACK_TEMPO_BPM = 100.0
 # The first transcription hears only the melody's start (basic-pitch costs ~0.05 s per second of audio on
 # one core, so a 30 s clip's whole transcription held the first chunk back 1.5 s): the first segment's bars
@@ -69,6 +77,8 @@ class Listening:
     beats: BeatGrid
     first_beat: int  # index (may be negative) of bar 0's first beat in the extended beat grid
     bars: int  # bars from bar 0 to the end of the audio
+    notes: "object" = None  # audio_render.transcribe.TranscribedNotes heard so far (None: none yet)
+    heard_s: float = 0.0  # how much of the melody has been transcribed
 
 
 @dataclass
@@ -80,7 +90,8 @@ class Heard:
     chords: list = field(default_factory=list)  # symbolic.chords.Chord per bar
     first_beat: int = 0  # index (may be negative) of bar 0's first beat in the extended beat grid
     notes: int = 0
-    complete: bool = True  # heard from the whole melody (False: from its first seconds only)
+    complete: bool = True  # heard from the whole melody (False: from its first heard_s seconds only)
+    heard_s: float = 0.0
 
 
 def _beat_grid(mono: np.ndarray, rate_hz: int) -> BeatGrid:
@@ -110,6 +121,12 @@ def _beat_position(grid: BeatGrid, seconds: np.ndarray) -> np.ndarray:
     out = np.interp(seconds, beats, index)
     out = np.where(seconds < beats[0], (seconds - beats[0]) / period, out)
     return np.where(seconds > beats[-1], index[-1] + (seconds - beats[-1]) / period, out)
+
+
+def segment_bars(first_bar: int) -> int:
+    """Bars of the segment that starts at first_bar: FIRST_SEGMENT_BARS, then each as long as all before
+    it (2, 2, 4, 8, 16 bars...), at most SEGMENT_BARS."""
+    return FIRST_SEGMENT_BARS if first_bar == 0 else min(SEGMENT_BARS, max(FIRST_SEGMENT_BARS, first_bar))
 
 
 def diatonic_triads(key) -> list:
@@ -204,27 +221,30 @@ class ComposedBacking:
         end_s = float(_beat_time(listening.beats, np.array([end_beat]))[0])
         return float(np.clip(end_s, HEAD_MIN_S, HEAD_MAX_S))
 
+    def hearing_until_s(self, listening: Listening, composed_bars: int) -> float | None:
+        """How much of the melody to hear before writing the segment that starts at composed_bars: up to
+        that segment's end and a beat more (None: the whole melody, when that is near its end anyway)."""
+        end_beat = float((composed_bars + segment_bars(composed_bars)) * BAR_BEATS + listening.first_beat + 1)
+        end_s = float(_beat_time(listening.beats, np.array([end_beat]))[0])
+        duration_s = listening.mono.size / listening.sample_rate_hz
+        return None if end_s >= duration_s - HEAD_MIN_S else end_s
+
     def hear(self, listening: Listening, until_s: float | None = None) -> Heard:
         """Key and per-bar chords of the melody, transcribed up to until_s (None: all of it).
 
         Raises InvalidInput when the whole melody holds no pitched note; a part of it with none gives a
         Heard with no notes (key None), for the caller to hear the whole."""
-        from audio_render.audio_io import encode_wav
-        from audio_render.transcribe import TranscribedNotes, transcribe
         from symbolic.attributes import Key, find_key
 
         rate = listening.sample_rate_hz
         whole = until_s is None or until_s * rate >= listening.mono.size
         mono = listening.mono if whole else listening.mono[: int(until_s * rate)]
-        if whole or np.any(np.abs(mono) > 1e-4):
-            notes = transcribe(encode_wav(mono, rate), monophonic=True, max_duration_s=mono.size / rate + 1.0)
-        else:
-            notes = TranscribedNotes(np.zeros(0), np.zeros(0), np.zeros(0, int), np.zeros(0, int))
+        notes = self._transcribed(listening, mono.size)
         if len(notes) == 0:
             if whole:
                 raise InvalidInput("no pitched notes were heard in the audio: the composer route needs a sung or "
                                    "played melody (for drums, ask for PART_DRUMS)")
-            return Heard(listening.beats, None, [], listening.first_beat, 0, complete=False)
+            return Heard(listening.beats, None, [], listening.first_beat, 0, complete=False, heard_s=mono.size / rate)
         key = find_key(notes.pitch, notes.duration)
         if key is not None and key.mode not in ("major", "minor"):  # a church mode: its scale's major key
             scale = key.scale_pitch_classes()
@@ -242,12 +262,39 @@ class ComposedBacking:
                 overlap = min(stop, (bar + 1) * BAR_BEATS) - max(start, bar * BAR_BEATS)
                 on_downbeat = 1.5 if abs(start - bar * BAR_BEATS) < 0.25 else 1.0
                 weights[bar, int(pitch) % 12] += max(0.0, overlap) * on_downbeat
-        return Heard(grid, key, estimate_chords(weights, key), first_beat, len(notes), complete=whole)
+        return Heard(grid, key, estimate_chords(weights, key), first_beat, len(notes), complete=whole,
+                     heard_s=mono.size / rate)
+
+    @staticmethod
+    def _transcribed(listening: Listening, end: int):
+        """The melody's notes up to sample `end`, transcribing only what was not heard yet (and
+        HEAR_OVERLAP_S before it); kept in `listening` for the next, longer hearing."""
+        from audio_render.audio_io import encode_wav
+        from audio_render.transcribe import TranscribedNotes, transcribe
+
+        rate = listening.sample_rate_hz
+        done = int(round(listening.heard_s * rate))
+        old = listening.notes
+        if old is not None and end <= done:
+            return old.select(old.onset < end / rate)
+        start = max(0, done - int(HEAR_OVERLAP_S * rate)) if old is not None else 0
+        window = listening.mono[start:end]
+        empty = TranscribedNotes(np.zeros(0), np.zeros(0), np.zeros(0, int), np.zeros(0, int))
+        new = transcribe(encode_wav(window, rate), monophonic=True, max_duration_s=window.size / rate + 1.0) \
+            if np.any(np.abs(window) > 1e-4) else empty
+        new = TranscribedNotes(new.onset + start / rate, new.duration, new.pitch, new.velocity)
+        if old is not None:
+            cut = done / rate - EDGE_S
+            old, new = old.select(old.onset < cut), new.select(new.onset >= cut)
+            new = TranscribedNotes(*(np.concatenate([getattr(old, name), getattr(new, name)])
+                                     for name in ("onset", "duration", "pitch", "velocity")))
+        listening.notes, listening.heard_s = new, end / rate
+        return new
 
     # ----------------------------------------------------------------------------- writing
     def compose(self, heard: Heard, first_bar: int, seed: int, cancel: CancelToken) -> tuple[int, list]:
-        """One segment of bars from first_bar (FIRST_SEGMENT_BARS at bar 0, so the first audio comes early,
-        then SEGMENT_BARS): (the bar after the segment, its (program, start beat, end beat, pitch, velocity)
+        """One segment of bars from first_bar (`segment_bars`: short at first, so the first audio comes
+        early, then doubling up to SEGMENT_BARS): (the bar after the segment, its (program, start beat, end beat, pitch, velocity)
         notes), beats counted from bar 0."""
         import pretty_midi
 
@@ -260,7 +307,7 @@ class ComposedBacking:
         tempo = float(np.clip(tempo, 40.0, 240.0))
         instruments = [BASS_PROGRAM, CHORDS_PROGRAM, RHYTHM_PROGRAM]
         roles = {BASS_PROGRAM: "bass", CHORDS_PROGRAM: "chords", RHYTHM_PROGRAM: "arpeggio"}
-        size = FIRST_SEGMENT_BARS if first_bar == 0 else SEGMENT_BARS
+        size = segment_bars(first_bar)
         chords = heard.chords[first_bar : first_bar + size]
         result = self.composer.generate(
             Attributes(instruments=instruments, roles=roles, key=heard.key, time_signature=(BAR_BEATS, 4),
@@ -313,9 +360,9 @@ class ComposedBacking:
     # ----------------------------------------------------------------------------- serving
     def generate(self, request: AccompanimentRequest, progress: ProgressFn = no_progress,
                  cancel: CancelToken | None = None) -> Iterator[Analysis | AccompanimentChunk]:
-        """Same stream as `model.Accompanist.generate`: an Analysis, then the part (and mix) in order; a
-        second Analysis (key and chords from the whole melody) comes before the first chunk written from
-        them, when the first was heard from the melody's start only."""
+        """Same stream as `model.Accompanist.generate`: an Analysis, then the part (and mix) in order; when
+        the first was heard from the melody's start only, each longer hearing (up to the next segment's
+        end, at last the whole melody) sends an Analysis before the first chunk written from it."""
         if request.part != "backing":
             raise InvalidInput("the composer route writes backing only: ask for drums with the token model")
         samples = np.asarray(request.samples, dtype=np.float32)
@@ -326,8 +373,9 @@ class ComposedBacking:
         progress(ProgressEvent("analyse", 0.02, "tracking beats, transcribing the melody's start, finding key and chords"))
         listening = self.listen(samples, rate)
         # Streaming: the first segment is written from the melody's first seconds only (the whole clip's
-        # transcription would hold the first chunk back); the whole melody is heard before the next segment,
-        # and the key and chords from there on come from all of it.
+        # transcription would hold the first chunk back); before each later segment the melody is heard up
+        # to that segment's end (at last all of it), and the key and chords from there on come from all of
+        # that: a long input's whole transcription no longer holds the second segment back.
         heard = self.hear(listening, self.head_seconds(listening) if self.stream_head else None)
         if heard.key is None:  # nothing pitched in the first seconds: hear it all before writing
             heard = self.hear(listening)
@@ -344,9 +392,11 @@ class ComposedBacking:
             cancel.check()
             while covered < stop:
                 if composed_bars and not heard.complete:
-                    whole = self.hear(listening)
-                    whole.chords[:composed_bars] = heard.chords[:composed_bars]  # those bars are written
-                    heard = whole
+                    more = self.hear(listening, self.hearing_until_s(listening, composed_bars))
+                    if more.key is None:  # nothing pitched in that prefix either: hear it all
+                        more = self.hear(listening)
+                    more.chords[:composed_bars] = heard.chords[:composed_bars]  # those bars are written
+                    heard = more
                     yield self._analysis(heard)
                 next_bar, segment = self.compose(heard, composed_bars, request.seed, cancel)
                 composed_bars = next_bar
@@ -371,7 +421,8 @@ class ComposedBacking:
         from symbolic.chords import progression_text
 
         chords = progression_text(heard.chords)
-        so_far = "" if heard.complete else " (from the melody's first seconds; the whole melody is heard later)"
+        so_far = "" if heard.complete else (f" (from the melody's first seconds, {heard.heard_s:.1f} s of it; the rest "
+                                            f"is heard before the bars after)")
         return Analysis(heard.beats, heard.beats.tempo_bpm, f"hybrid backing (not the audio-token model): "
                         f"{heard.notes} notes transcribed with basic-pitch, key {heard.key}, chords per bar "
                         f"{chords}{so_far}; bass, piano and guitar written by the symbolic Composer, rendered with "

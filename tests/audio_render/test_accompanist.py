@@ -161,20 +161,44 @@ def test_hybrid_backing_of_a_melody_in_a_known_key_is_in_that_key(composed, tran
 
 
 def test_hybrid_streams_its_first_bars_before_hearing_the_whole_melody(composed) -> None:
-    """The first chunk is written from the melody's first seconds: it comes before the Analysis of the
-    whole melody (more notes, the key of all of it), and the backing still has the input's length."""
+    """The first chunk is written from the melody's first seconds: it comes before the Analyses of more of
+    the melody (the last: the whole of it, more notes, its key), and the backing still has the input's length."""
     notes = [(p, 0.3 + i * 0.42, 0.3 + i * 0.42 + 0.38) for i, p in enumerate(D_MAJOR_TUNE * 2)]  # ~27 s
     melody = render(make_midi(notes, program=73), rate=22_050, channels=1)
     items = list(composed.generate(AccompanimentRequest(melody, 22_050, part="backing", seed=5)))
     analyses = [index for index, item in enumerate(items) if isinstance(item, Analysis)]
     chunks = [index for index, item in enumerate(items) if isinstance(item, AccompanimentChunk)]
-    assert len(analyses) == 2 and analyses[0] == 0 and chunks[0] < analyses[1], "the first chunk waits for the whole melody"
-    head, whole = items[analyses[0]], items[analyses[1]]
+    assert len(analyses) >= 2 and analyses[0] == 0 and chunks[0] < analyses[1], "the first chunk waits for the whole melody"
+    head, whole = items[analyses[0]], items[analyses[-1]]
     assert "first seconds" in head.description and "first seconds" not in whole.description
     assert whole.key == "D major"
     assert len(whole.chords) > len(head.chords)  # one chord per bar of the whole clip
     backing = np.concatenate([items[index].part for index in chunks])
     assert backing.shape == melody.shape and items[chunks[-1]].last
+
+
+def test_hybrid_hears_a_long_melody_a_segment_at_a_time(composed) -> None:
+    """A 100 s melody: the bars after the first two are written from the melody heard up to their
+    segment's end, not after transcribing all of it, so a long input's later chunks do not wait for the
+    whole transcription. Hearings grow (first seconds, a prefix, the whole), each announced before the
+    chunks written from it; the key holds; the backing keeps the input's length."""
+    import re
+
+    notes = [(p, 0.3 + i * 0.42, 0.3 + i * 0.42 + 0.38) for i, p in enumerate(D_MAJOR_TUNE * 7)]  # ~94 s
+    melody = render(make_midi(notes, program=73), rate=16_000, channels=1)
+    items = list(composed.generate(AccompanimentRequest(melody, 16_000, part="backing", seed=2)))
+    analyses = [index for index, item in enumerate(items) if isinstance(item, Analysis)]
+    chunks = [index for index, item in enumerate(items) if isinstance(item, AccompanimentChunk)]
+    assert len(analyses) >= 3, [items[index].description for index in analyses]
+    heard_s = [float(re.search(r"([\d.]+) s of it", items[index].description).group(1)) for index in analyses[:-1]]
+    assert heard_s == sorted(heard_s) and heard_s[-1] < melody.shape[0] / 16_000 - 10, heard_s
+    assert "first seconds" not in items[analyses[-1]].description, "the whole melody was never heard"
+    assert chunks[0] < analyses[1] and any(analyses[1] < c < analyses[2] for c in chunks), \
+        "a prefix hearing wrote no chunk before the next hearing"
+    assert all(items[index].key == "D major" for index in analyses[1:])
+    backing = np.concatenate([items[index].part for index in chunks])
+    assert backing.shape == melody.shape and items[chunks[-1]].last
+    assert np.sqrt(np.mean(backing[-16_000 * 20:] ** 2)) > 1e-3, "the backing's last 20 s are silent"
 
 
 def test_hybrid_refuses_drums(composed) -> None:
