@@ -76,8 +76,8 @@ class AccompanimentChunk:
 @dataclass
 class Analysis:
     """What the model heard: the tracked beats (seconds) and tempo, for the caller to report, and (hybrid
-    routes) a sentence saying what wrote the part. The hybrid route sends a second one, after its first
-    chunks, once it has heard the whole melody: the last one is what the caller reports."""
+    routes) a sentence saying what wrote the part. The hybrid route sends more, after its first chunks, each
+    time it has heard more of the melody (the last: all of it): the last one is what the caller reports."""
 
     beats: BeatGrid
     tempo_bpm: float

@@ -99,7 +99,7 @@ class AccompanistServicer(accompanist_pb2_grpc.AccompanistServicer):
             for item in writer.generate(domain, progress=emit, cancel=cancel):
                 if isinstance(item, Analysis):
                     first_analysis, analysis = analysis is None, item
-                    if not first_analysis:  # the hybrid heard the whole melody: the summary says what it found
+                    if not first_analysis:  # the hybrid heard more of the melody: the summary says what it found last
                         continue
                     if item.description:
                         emit(accompanist_pb2.AccompanyResponse(notice=common_pb2.Notice(code="hybrid",
