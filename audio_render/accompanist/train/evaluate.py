@@ -402,6 +402,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=Path("audio_render/pretrained/accompanist"))
     parser.add_argument("--data", type=Path, default=Path(".cache/accompanist/data"))
     parser.add_argument("--clips", type=int, default=40, help="held-out clips to use")
+    parser.add_argument("--first", type=int, default=0,
+                        help="the first held-out clip to use (published figures use clips 0-29; settings are chosen on 30 and up)")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2", help="for baselines and clicks")
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
@@ -417,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model = Accompanist.from_pretrained(args.model)
     arrays = np.load(args.data / "test.npz")
-    meta = json.loads((args.data / "test_meta.json").read_text())[: args.clips]
+    meta = json.loads((args.data / "test_meta.json").read_text())[args.first : args.first + args.clips]
     grooves = groove_library(args.data.parent)  # in the order of their sorted file names
     names = sorted(path.name for path in (args.data.parent / "grooves").glob("*_4-4_*.mid"))
     pop = grooves[next(i for i, name in enumerate(names) if name.startswith("pop_"))]  # the library's 4/4 pop groove
@@ -431,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: dict[str, list[dict[str, float]]] = {}
     compute_s, audio_s, composed_s = 0.0, 0.0, 0.0
     started = time.time()
-    for index, clip in enumerate(meta):
+    for index, clip in enumerate(meta, start=args.first):
         melody = arrays["audio_melody"][index].astype(np.float32) / 32767
         accompaniment = arrays["audio_accompaniment"][index].astype(np.float32) / 32767
         true_drums = arrays["audio_drums"][index].astype(np.float32) / 32767
@@ -481,8 +483,8 @@ def main(argv: list[str] | None = None) -> None:
     order = np.argsort([clip["tempo_factor"] * 60 / np.median(np.diff(clip["beat_times_s"])) for clip in meta])
     for pair in range(min(5, len(order) // 2)):
         first, second = int(order[pair]), int(order[-1 - pair])
-        halves = [arrays["audio_melody"][i].astype(np.float32) / 32767 + arrays["audio_accompaniment"][i].astype(np.float32) / 32767
-                  for i in (first, second)]
+        halves = [arrays["audio_melody"][args.first + i].astype(np.float32) / 32767
+                  + arrays["audio_accompaniment"][args.first + i].astype(np.float32) / 32767 for i in (first, second)]
         joined = np.concatenate(halves)
         split_s = halves[0].shape[0] / RATE_HZ
         beats_a = np.array(meta[first]["beat_times_s"])
