@@ -35,8 +35,9 @@ Drums (input: melody + accompaniment, no drums). Which measure is which:
   * tempo stability: ibi_spread_percent (the drums' tracked inter-beat intervals, std / median),
     kick_snare_ioi_spread_percent, onset_to_eighth_grid_ms (mean distance of onsets to the annotated
     eighth-note grid).
-  * click tracks at 70-180 bpm, and a drumless input whose tempo changes half-way (two held-out clips
-    joined: measures per half).
+  * click tracks at 70-180 bpm (FluidR3's woodblock, the training clicks' sound; and TimGM6mb's, never
+    heard in training, the tests' click sound), and a drumless input whose tempo changes half-way (two
+    held-out clips joined: measures per half).
   Baseline: the groove library's 4/4 pop groove placed on the beats tracked in the input, rendered with
   FluidSynth (no model); and the same groove with its off-beat notes at 0.45 of their velocity
   (`prepare.accent_beats`, the accent the training drums carry since session 8), so that what the
@@ -416,6 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     from audio_render.accompanist.model import Accompanist
     from audio_render.accompanist.train.prepare import accent_beats, groove_library
+    from audio_render.soundfonts import TIMGM6MB
 
     model = Accompanist.from_pretrained(args.model)
     arrays = np.load(args.data / "test.npz")
@@ -479,6 +481,11 @@ def main(argv: list[str] | None = None) -> None:
         rows.setdefault("clicks_groove_baseline", []).append(drum_measures(groove_baseline(clicks, pop, args.soundfont), click_beats) | {"tempo_bpm": tempo})
         rows.setdefault("clicks_accented_groove_baseline", []).append(
             drum_measures(groove_baseline(clicks, accented, args.soundfont), click_beats) | {"tempo_bpm": tempo})
+        # The same clicks in another SoundFont's woodblock (TimGM6mb: never heard in training, and the
+        # tests' click sound): the training clicks are all FluidR3's.
+        clicks, click_beats = click_track(tempo, 10.24, str(TIMGM6MB))
+        drums, _, given = generate(model, clicks, "drums", args.temperature, with_beats=True)
+        rows.setdefault("clicks_timgm6mb_model", []).append(drum_measures(drums, click_beats, given, clicks) | {"tempo_bpm": tempo})
     # A drumless input whose tempo changes half-way: two held-out clips of different tempi joined.
     order = np.argsort([clip["tempo_factor"] * 60 / np.median(np.diff(clip["beat_times_s"])) for clip in meta])
     for pair in range(min(5, len(order) // 2)):
@@ -507,8 +514,10 @@ def main(argv: list[str] | None = None) -> None:
                                 "input_tracked_beats_f": round(row["input_tracked_beats_f"], 3),
                                 "input_dp_tracker_f": round(row["input_dp_tracker_f"], 3),
                                 "baseline_beat_f_librosa": round(base["beat_f_librosa"], 3),
-                                "accented_baseline_beat_f_librosa": round(accent["beat_f_librosa"], 3)}
-        for row, base, accent in zip(rows["clicks_model"], rows["clicks_groove_baseline"], rows["clicks_accented_groove_baseline"])}
+                                "accented_baseline_beat_f_librosa": round(accent["beat_f_librosa"], 3),
+                                "timgm6mb_clicks_model_beat_f_librosa": round(other["beat_f_librosa"], 3)}
+        for row, base, accent, other in zip(rows["clicks_model"], rows["clicks_groove_baseline"],
+                                            rows["clicks_accented_groove_baseline"], rows["clicks_timgm6mb_model"])}
     report["model_compute_s_per_audio_s_1_thread"] = round(compute_s / max(audio_s, 1e-9), 3)
     backing_audio_s = len(rows.get("backing_composer_hybrid", [])) * CLIP_SECONDS
     report["composer_hybrid_compute_s_per_audio_s_1_thread"] = round(composed_s / max(backing_audio_s, 1e-9), 3)
