@@ -78,8 +78,8 @@ def test_output_length_rate_and_channels_equal_the_inputs(model: Accompanist, ra
     assert np.allclose(mix, np.clip(clicks + drums, -1, 1), atol=1e-5)
 
 
-@pytest.mark.xfail(reason="unmet: the token model's backing is not in the melody's key (0/12 held-out known-key "
-                   "melodies; hybrid route 11/12, plain triads 9/12; the mel codec loses pitch below 1 kHz); the "
+@pytest.mark.xfail(reason="unmet: the token model's backing is not in the melody's key (1/12 held-out known-key "
+                   "melodies; hybrid route 10/12, plain triads 9/12; the mel codec loses pitch below 1 kHz); the "
                    "served default for backing is the hybrid route, tested below", strict=False)
 def test_token_model_backing_of_a_melody_in_a_known_key_is_in_that_key(model: Accompanist) -> None:
     from audio_render.accompanist.train.evaluate import find_key, same_key
@@ -97,11 +97,12 @@ def test_beats_tracked_in_the_drums_alone_line_up_with_the_clicks(model: Accompa
     """JukeDrummer's measure: a beat tracker run on the generated drums alone (librosa's with its own
     onset envelope and tempo prior, another algorithm than the learned tracker the model is conditioned
     with) against the click beats, mir_eval F-measure at 70 ms, over four tempi. The beats the drums are
-    given must be the clicks at every tempo; the drums' own tracked beats are weaker. The drums are
-    sampled (temperature 1, beat guidance 5: the shipped config.json); with seeds 0-3 they score
-    0.00/0.97/0.97/0.93, 0.97/0.97/0.97/0.33, 0.00/0.97/0.97/0.39, 0.97/0.97/0.95/0.14 at 92/100/128/140
-    bpm (0.0: librosa locks onto the off-beats), 3 of 4 tempi >= 0.85 for three seeds of four and 2 for
-    the fourth, so the bound stays at 2 of 4 (the greedy drums before: 0.90/0.60/0.95/0.39)."""
+    given must be the clicks at every tempo. The drums are sampled as the shipped config.json says
+    (temperature 0.5, beat guidance 3); with seeds 0-5 they score 0.97/0.97/0.95/0.98,
+    0.71/0.97/0.97/0.98, then 0.95-0.98 at every tempo for seeds 2-5, at 92/100/128/140 bpm: 4 of 4 tempi
+    >= 0.85 for five seeds of six and 3 for the other, so the bound is 3 of 4 (the model before the
+    accented training drums, at temperature 1 and guidance 5: 2-3 of 4, librosa often locking onto the
+    off-beats)."""
     import mir_eval
 
     from audio_render.accompanist.train.evaluate import librosa_beats
@@ -115,8 +116,8 @@ def test_beats_tracked_in_the_drums_alone_line_up_with_the_clicks(model: Accompa
         drums = np.concatenate([item.part for item in items if isinstance(item, AccompanimentChunk)])
         tracked = librosa_beats(drums[:, 0])
         scores[tempo_bpm] = mir_eval.beat.f_measure(beats[beats > 1.0], tracked[tracked > 1.0], f_measure_threshold=0.07)
-    assert np.mean(list(scores.values())) >= 0.65, f"beat F of the drums' tracked beats per click tempo: {scores}"
-    assert sum(score >= 0.85 for score in scores.values()) >= 2, scores
+    assert np.mean(list(scores.values())) >= 0.8, f"beat F of the drums' tracked beats per click tempo: {scores}"
+    assert sum(score >= 0.85 for score in scores.values()) >= 3, scores
 
 
 @pytest.fixture(scope="module")
